@@ -1,0 +1,143 @@
+"""The strategy seam: every strategy has one signature and returns a `Result`.
+
+    result = await strategy.run(problem, generator, verifier, params, budget)
+
+Strategies never mutate their inputs, never talk to an SDK (only to a `Generator`), and are
+registered by name in `strategies.REGISTRY`, which the policy loader checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from router.upstreams.base import Capabilities, Message, Usage
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What to solve: the conversation, plus optional ground truth for checkers."""
+
+    messages: tuple[Message, ...]
+    reference: str | None = None  # reference answer (calibration, benchmarks)
+    tests: str | None = None  # code tests run by the sandbox checker
+    answer_format: str = "auto"  # answer extractor name
+
+    @property
+    def question(self) -> str:
+        """The last user message: what the answer is checked against."""
+        for message in reversed(self.messages):
+            if message.role == "user":
+                return message.content
+        return ""
+
+
+@dataclass(frozen=True)
+class Sample:
+    text: str
+    tokens: int
+    finish_reason: str = "stop"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Samples from one or more upstream calls, with the usage they cost."""
+
+    samples: tuple[Sample, ...]
+    usage: Usage
+
+
+class Generator(Protocol):
+    """Samples solutions for a problem. Wraps an upstream and its prompt format."""
+
+    capabilities: Capabilities
+
+    async def sample(
+        self,
+        problem: Problem,
+        n: int,
+        *,
+        temperature: float,
+        max_tokens: int,
+        stop: Sequence[str] = (),
+        seed: int | None = None,
+    ) -> Batch: ...
+
+    async def extend(
+        self,
+        problem: Problem,
+        prefix: str,
+        n: int,
+        *,
+        temperature: float,
+        max_tokens: int,
+        stop: Sequence[str] = (),
+    ) -> Batch:
+        """Continue a partial solution `prefix` (step-level strategies)."""
+        ...
+
+
+class Verifier(Protocol):
+    """Scores candidate solutions, one list of per-step scores (in [0, 1]) per candidate.
+
+    Outcome verifiers return a single score per candidate.
+    """
+
+    async def score(self, problem: Problem, candidates: Sequence[Sequence[str]]) -> list[list[float]]:
+        ...
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Hard limits for one run. `None` means unlimited."""
+
+    max_tokens: int | None = None  # total tokens over every call of the run
+    deadline_s: float | None = None  # wall-clock seconds from the start of the run
+    max_tokens_per_sample: int = 512
+
+
+@dataclass(frozen=True)
+class Candidate:
+    text: str
+    answer: str | None = None
+    score: float | None = None
+    tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a strategy returns. `anytime` is True when a budget or deadline cut the run."""
+
+    text: str
+    strategy: str
+    answer: str | None = None
+    candidates: tuple[Candidate, ...] = ()
+    usage: Usage = field(default_factory=Usage)
+    anytime: bool = False
+    finish_reason: str = "stop"
+    trace: Mapping[str, Any] | None = None
+    notes: tuple[str, ...] = ()
+
+
+class Strategy(Protocol):
+    name: str
+    step_level: bool  # needs Capabilities.continues_partial
+
+    def check_params(self, params: Mapping[str, Any]) -> list[str]:
+        """Problems with `params` (unknown keys, out of range), for the policy loader."""
+        ...
+
+    def max_samples(self, params: Mapping[str, Any]) -> int:
+        """Worst-case number of generated sequences (each up to the sample token limit),
+        for the budget reservation."""
+        ...
+
+    async def run(
+        self,
+        problem: Problem,
+        generator: Generator,
+        verifier: Verifier | None,
+        params: Mapping[str, Any],
+        budget: Budget,
+    ) -> Result: ...

@@ -1,0 +1,111 @@
+"""`UpstreamGenerator`: the `Generator` that strategies use, over any `Upstream`.
+
+Prompt format: chat upstreams get the conversation as messages. Completion-only upstreams
+(base models served through `/v1/completions`) get a raw prompt: a lone user message is sent
+verbatim (so few-shot prompts continue naturally); a longer conversation is rendered as a
+`Role: content` transcript ending in `Assistant:`.
+
+`n > 1` is one call when the upstream supports `n` (the choices share the prompt's KV cache),
+otherwise `n` concurrent calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from router.upstreams.base import Capabilities, Generation, GenerationRequest, Message, Upstream
+from strategies.base import Batch, Problem, Sample
+
+
+def render_transcript(messages: Sequence[Message]) -> str:
+    """Raw-prompt form of a conversation for completion-only upstreams."""
+    if len(messages) == 1 and messages[0].role == "user":
+        return messages[0].content
+    lines = [f"{m.role.capitalize()}: {m.content}" for m in messages]
+    return "\n\n".join(lines) + "\n\nAssistant:"
+
+
+class UpstreamGenerator:
+    def __init__(self, upstream: Upstream, *, extra_stop: Sequence[str] = ()) -> None:
+        self.upstream = upstream
+        self.capabilities: Capabilities = upstream.capabilities
+        self._extra_stop = tuple(extra_stop)
+
+    def _request(
+        self,
+        problem: Problem,
+        prefix: str,
+        n: int,
+        temperature: float,
+        max_tokens: int,
+        stop: Sequence[str],
+        seed: int | None,
+    ) -> GenerationRequest:
+        stops = tuple(dict.fromkeys((*stop, *self._extra_stop)))
+        caps = self.capabilities
+        if caps.chat and (not prefix or caps.prefill) and not (caps.completions and prefix):
+            return GenerationRequest(
+                messages=problem.messages,
+                prefill=prefix or None,
+                n=n,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                stop=stops,
+                seed=seed,
+            )
+        return GenerationRequest(
+            prompt=render_transcript(problem.messages) + prefix,
+            n=n,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            stop=stops,
+            seed=seed,
+        )
+
+    async def _run(self, request: GenerationRequest) -> Batch:
+        if request.n == 1 or self.capabilities.n:
+            gens: list[Generation] = [await self.upstream.generate(request)]
+        else:
+            single = GenerationRequest(**{**request.__dict__, "n": 1})
+            gens = list(await asyncio.gather(*(self.upstream.generate(single) for _ in range(request.n))))
+        samples = tuple(
+            Sample(text=c.text, tokens=c.completion_tokens, finish_reason=c.finish_reason)
+            for g in gens
+            for c in g.choices
+        )
+        usage = gens[0].usage
+        for g in gens[1:]:
+            usage = usage + g.usage
+        return Batch(samples=samples, usage=usage)
+
+    async def sample(
+        self,
+        problem: Problem,
+        n: int,
+        *,
+        temperature: float,
+        max_tokens: int,
+        stop: Sequence[str] = (),
+        seed: int | None = None,
+    ) -> Batch:
+        return await self._run(self._request(problem, "", n, temperature, max_tokens, stop, seed))
+
+    async def extend(
+        self,
+        problem: Problem,
+        prefix: str,
+        n: int,
+        *,
+        temperature: float,
+        max_tokens: int,
+        stop: Sequence[str] = (),
+    ) -> Batch:
+        if not self.capabilities.continues_partial:
+            from router.errors import PolicyError
+
+            raise PolicyError(
+                f"upstream {self.upstream.name!r} cannot continue a partial solution "
+                "(needs completions or prefill)"
+            )
+        return await self._run(self._request(problem, prefix, n, temperature, max_tokens, stop, None))
