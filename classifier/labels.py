@@ -1,0 +1,261 @@
+"""The tier-labelling of the public training mix, in one place.
+
+Every source file under the data directory (see its SOURCES.md) maps to a tier through one
+entry of `SOURCES`: how to read the query text from a row and how to label it. Sources that
+span several tiers (MATH levels, LeetCode, Omni-MATH, AIME/AMC, Codeforces letters) matter most:
+they stop the head from learning "source style" instead of difficulty.
+
+| tier      | sources                                                                          |
+|-----------|----------------------------------------------------------------------------------|
+| easy      | NQ-open; MT-bench writing/roleplay/extraction/humanities; Vicuna generic,        |
+|           | knowledge, roleplay, common-sense, counterfactual, writing; self-instruct;       |
+|           | IFEval; MATH level 1; HumanEval; MBPP; LeetCode Easy                             |
+| medium    | GSM8K; MATH levels 2-3; MT-bench reasoning/math/coding/stem; Vicuna fermi,      |
+|           | coding, math; TruthfulQA; LeetCode Medium; Codeforces/CodeContests A-B;          |
+|           | AMC difficulty <= 2.5; Omni-MATH < 2.5                                           |
+| hard      | MATH levels 4-5; AMC > 2.5; AIME < 5; Omni-MATH 2.5-5.25; OlympiadBench;         |
+|           | LeetCode Hard; Codeforces/CodeContests C-D; Arena-Hard v0.1                      |
+| very_hard | AIME >= 5; Omni-MATH >= 5.5; Codeforces/CodeContests E and later                 |
+
+MATH-500 (`math500`) is evaluation only: `SOURCES` never lists it; `EVAL_SOURCES` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from classifier.base import Tier
+
+Row = Mapping[str, Any]
+
+
+def math_level_tier(level: object) -> Tier | None:
+    """MATH (Hendrycks) level 1-5; unknown levels are dropped."""
+    return {1: Tier.EASY, 2: Tier.MEDIUM, 3: Tier.MEDIUM, 4: Tier.HARD, 5: Tier.HARD}.get(
+        level if isinstance(level, int) else -1
+    )
+
+
+def leetcode_tier(difficulty: str) -> Tier | None:
+    return {"easy": Tier.EASY, "medium": Tier.MEDIUM, "hard": Tier.HARD}.get(difficulty.lower())
+
+
+def contest_index_tier(index: str) -> Tier | None:
+    """Codeforces problem letter within a round (A easiest); `E1`/`E2` count as `E`."""
+    letter = index.strip()[:1].upper()
+    if not letter.isalpha():
+        return None
+    if letter in "AB":
+        return Tier.MEDIUM
+    if letter in "CD":
+        return Tier.HARD
+    return Tier.VERY_HARD
+
+
+def amc_tier(difficulty: float) -> Tier:
+    return Tier.MEDIUM if difficulty <= 2.5 else Tier.HARD
+
+
+def aime_tier(difficulty: float) -> Tier:
+    return Tier.VERY_HARD if difficulty >= 5 else Tier.HARD
+
+
+def omni_tier(difficulty: float) -> Tier:
+    if difficulty < 2.5:
+        return Tier.MEDIUM
+    return Tier.HARD if difficulty < 5.5 else Tier.VERY_HARD
+
+
+MT_BENCH_TIERS: dict[str, Tier] = {
+    "writing": Tier.EASY,
+    "roleplay": Tier.EASY,
+    "extraction": Tier.EASY,
+    "humanities": Tier.EASY,
+    "reasoning": Tier.MEDIUM,
+    "math": Tier.MEDIUM,
+    "coding": Tier.MEDIUM,
+    "stem": Tier.MEDIUM,
+}
+
+VICUNA_TIERS: dict[str, Tier] = {
+    "generic": Tier.EASY,
+    "knowledge": Tier.EASY,
+    "roleplay": Tier.EASY,
+    "common-sense": Tier.EASY,
+    "counterfactual": Tier.EASY,
+    "writing": Tier.EASY,
+    "fermi": Tier.MEDIUM,
+    "coding": Tier.MEDIUM,
+    "math": Tier.MEDIUM,
+}
+
+
+def _const(tier: Tier) -> Callable[[Row], tuple[Tier | None, str]]:
+    def label(row: Row) -> tuple[Tier | None, str]:
+        return tier, tier.value
+
+    return label
+
+
+def _math(row: Row) -> tuple[Tier | None, str]:
+    return math_level_tier(row.get("level")), f"level{row.get('level')}"
+
+
+def _leetcode(row: Row) -> tuple[Tier | None, str]:
+    return leetcode_tier(str(row["difficulty"])), str(row["difficulty"]).lower()
+
+
+def _codeforces(row: Row) -> tuple[Tier | None, str]:
+    tier = contest_index_tier(str(row["index"]))
+    return tier, tier.value if tier else "unknown"
+
+
+def _codecontests(row: Row) -> tuple[Tier | None, str]:
+    tier = contest_index_tier(str(row["cc_difficulty_name"]))
+    return tier, tier.value if tier else "unknown"
+
+
+def _scored(fn: Callable[[float], Tier]) -> Callable[[Row], tuple[Tier | None, str]]:
+    def label(row: Row) -> tuple[Tier | None, str]:
+        d = row.get("difficulty")
+        if not isinstance(d, int | float):
+            return None, "unknown"
+        tier = fn(float(d))
+        return tier, tier.value
+
+    return label
+
+
+def _category(table: Mapping[str, Tier]) -> Callable[[Row], tuple[Tier | None, str]]:
+    def label(row: Row) -> tuple[Tier | None, str]:
+        cat = str(row.get("category", ""))
+        return table.get(cat), cat
+
+    return label
+
+
+def _field(name: str) -> Callable[[Row], str]:
+    def text(row: Row) -> str:
+        return str(row.get(name) or "")
+
+    return text
+
+
+def _first_turn(row: Row) -> str:
+    turns = row.get("turns") or [""]
+    return str(turns[0])
+
+
+def _instruction(row: Row) -> str:
+    text = str(row.get("instruction") or "")
+    instances = row.get("instances") or []
+    if instances and instances[0].get("input"):
+        text = f"{text}\n\n{instances[0]['input']}"
+    return text
+
+
+def _olympiad(row: Row) -> str:
+    ctx = row.get("context")
+    return f"{ctx}\n\n{row['question']}" if ctx else str(row["question"])
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One file of the mix: where it is, how to read its text, how to label a row."""
+
+    path: str
+    text: Callable[[Row], str]
+    label: Callable[[Row], tuple[Tier | None, str]]
+
+
+SOURCES: dict[str, SourceSpec] = {
+    "nq_open": SourceSpec(
+        "general_instructions/nq_open_dev_3610.jsonl", _field("question"), _const(Tier.EASY)
+    ),
+    "nq_open_efficientqa": SourceSpec(
+        "general_instructions/nq_open_efficientqa_dev_1800.jsonl",
+        _field("question"),
+        _const(Tier.EASY),
+    ),
+    "mt_bench": SourceSpec(
+        "general_instructions/mt_bench_80.jsonl", _first_turn, _category(MT_BENCH_TIERS)
+    ),
+    "vicuna_bench": SourceSpec(
+        "general_instructions/vicuna_bench_80.jsonl", _first_turn, _category(VICUNA_TIERS)
+    ),
+    "self_instruct_seed": SourceSpec(
+        "general_instructions/self_instruct_seed_175.jsonl", _instruction, _const(Tier.EASY)
+    ),
+    "self_instruct_user": SourceSpec(
+        "general_instructions/self_instruct_user_oriented_252.jsonl",
+        _instruction,
+        _const(Tier.EASY),
+    ),
+    "ifeval": SourceSpec(
+        "general_instructions/ifeval_540.jsonl", _field("prompt"), _const(Tier.EASY)
+    ),
+    "truthfulqa": SourceSpec(
+        "general_instructions/truthfulqa_817.csv", _field("Question"), _const(Tier.MEDIUM)
+    ),
+    "arena_hard": SourceSpec(
+        "general_instructions/arena_hard_v0.1_500.jsonl", _field("prompt"), _const(Tier.HARD)
+    ),
+    "math": SourceSpec(
+        "math_hendrycks/math_prm800k_train_approx_11974.jsonl", _field("problem"), _math
+    ),
+    "gsm8k": SourceSpec("gsm8k/train.jsonl", _field("question"), _const(Tier.MEDIUM)),
+    "humaneval": SourceSpec(
+        "code/humaneval/HumanEval.jsonl.gz", _field("prompt"), _const(Tier.EASY)
+    ),
+    "mbpp": SourceSpec(
+        "code/mbpp/mbpp_sanitized_427_codet.jsonl", _field("prompt"), _const(Tier.EASY)
+    ),
+    "leetcode": SourceSpec(
+        "code/leetcode/leetcode_easy_medium_hard.jsonl", _field("query"), _leetcode
+    ),
+    "codeforces": SourceSpec(
+        "code/codeforces/codeforces_2024_test_408.jsonl", _field("problem"), _codeforces
+    ),
+    "codecontests": SourceSpec(
+        "code/codecontests/codecontests_test_165.jsonl", _field("problem"), _codecontests
+    ),
+    "amc": SourceSpec(
+        "competition_math/amc_2022_2023_rllm.jsonl", _field("problem"), _scored(amc_tier)
+    ),
+    "aime": SourceSpec(
+        "competition_math/aime_1983_2023_rllm.jsonl", _field("problem"), _scored(aime_tier)
+    ),
+    "omni_math": SourceSpec(
+        "competition_math/omni_math_rule_2821.jsonl", _field("problem"), _scored(omni_tier)
+    ),
+    "olympiadbench": SourceSpec(
+        "competition_math/olympiadbench_en_675.jsonl", _olympiad, _const(Tier.HARD)
+    ),
+}
+
+EVAL_SOURCES: dict[str, SourceSpec] = {
+    "math500": SourceSpec(
+        "math_hendrycks/math500_prm800k_test.jsonl", _field("problem"), _math
+    ),
+}
+
+
+def solve_rate_tier(rate: float, thresholds: tuple[float, float, float]) -> Tier:
+    """Operator data: a model's empirical solve rate -> tier.
+
+    `thresholds` = (easy_min, medium_min, hard_min), descending: a rate >= easy_min is easy,
+    >= medium_min medium, >= hard_min hard, anything lower very_hard.
+    """
+    easy_min, medium_min, hard_min = thresholds
+    if not 1 >= easy_min >= medium_min >= hard_min >= 0:
+        raise ValueError(f"solve-rate thresholds must descend within [0, 1]: {thresholds}")
+    if rate >= easy_min:
+        return Tier.EASY
+    if rate >= medium_min:
+        return Tier.MEDIUM
+    return Tier.HARD if rate >= hard_min else Tier.VERY_HARD
+
+
+DEFAULT_SOLVE_RATE_THRESHOLDS: tuple[float, float, float] = (0.8, 0.5, 0.2)

@@ -1,0 +1,167 @@
+"""Anthropic Messages upstream via `anthropic.AsyncAnthropic`, incl. extended thinking.
+
+No `n`: several samples are concurrent calls (the generator does that). Assistant prefill
+continues a partial solution, so step-level strategies can run here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import anthropic
+
+from router.errors import InvalidRequest, UpstreamError, UpstreamTimeout
+from router.metrics import Metrics
+from router.upstreams.base import (
+    Capabilities,
+    Choice,
+    Generation,
+    GenerationRequest,
+    StreamDelta,
+    Usage,
+)
+from router.upstreams.retry import CallGuard, Retryable
+
+T = TypeVar("T")
+
+ANTHROPIC_CAPABILITIES = Capabilities(
+    chat=True, completions=False, n=False, logprobs=False, prefill=True, thinking=True
+)
+
+
+def translate(exc: Exception, name: str) -> Exception:
+    if isinstance(exc, anthropic.APITimeoutError):
+        return UpstreamTimeout(f"upstream {name!r} timed out")
+    if isinstance(exc, anthropic.APIConnectionError):
+        return Retryable(f"upstream {name!r} unreachable: {exc.__class__.__name__}")
+    if isinstance(exc, anthropic.APIStatusError):
+        status = exc.status_code
+        if status == 429 or status >= 500:
+            raw = exc.response.headers.get("retry-after")
+            try:
+                retry_after = float(raw) if raw else None
+            except ValueError:
+                retry_after = None
+            return Retryable(f"upstream {name!r} answered {status}", retry_after)
+        if status == 400:
+            return InvalidRequest(f"upstream {name!r} rejected the request: {str(exc)[:300]}")
+        return UpstreamError(f"upstream {name!r} answered {status}: {str(exc)[:300]}")
+    return exc
+
+
+class AnthropicUpstream:
+    def __init__(
+        self,
+        name: str,
+        *,
+        model: str,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        capabilities: Capabilities | None = None,
+        timeout_s: float = 120.0,
+        max_concurrency: int = 8,
+        max_retries: int = 2,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.capabilities = capabilities or ANTHROPIC_CAPABILITIES
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key or "unused", base_url=base_url, timeout=timeout_s, max_retries=0
+        )
+        self._guard = CallGuard(
+            name, max_concurrency=max_concurrency, max_retries=max_retries, metrics=metrics
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def _sdk(self, fn: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await fn()
+        except anthropic.AnthropicError as exc:
+            raise translate(exc, self.name) from exc
+
+    def _kwargs(self, r: GenerationRequest) -> dict[str, Any]:
+        system = "\n\n".join(m.content for m in r.messages if m.role == "system")
+        messages: list[dict[str, Any]] = [
+            {"role": m.role, "content": m.content} for m in r.messages if m.role != "system"
+        ]
+        if r.prompt is not None:
+            messages = [{"role": "user", "content": r.prompt}]
+        if r.prefill:
+            messages.append({"role": "assistant", "content": r.prefill})
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": r.max_tokens,
+        }
+        if system:
+            kwargs["system"] = system
+        if r.stop:
+            kwargs["stop_sequences"] = list(r.stop)
+        if r.thinking_budget:
+            kwargs["thinking"] = {"type": "enabled", "budget_tokens": r.thinking_budget}
+            kwargs["max_tokens"] = r.max_tokens + r.thinking_budget
+        else:
+            kwargs["temperature"] = min(r.temperature, 1.0)
+            if r.top_p is not None:
+                kwargs["top_p"] = r.top_p
+        return kwargs
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        if request.n != 1:
+            raise UpstreamError(f"upstream {self.name!r} does not support n > 1 in one call")
+        gen, seconds = await self._guard.call(lambda: self._generate_once(request))
+        u = gen.usage
+        return Generation(
+            choices=gen.choices,
+            usage=Usage(u.prompt_tokens, u.completion_tokens, u.reasoning_tokens, 1, seconds),
+            model=gen.model,
+        )
+
+    async def _generate_once(self, r: GenerationRequest) -> Generation:
+        kwargs = self._kwargs(r)
+        resp: Any = await self._sdk(lambda: self._client.messages.create(**kwargs))
+        text = "".join(b.text for b in resp.content if getattr(b, "type", "") == "text")
+        thinking = "".join(
+            getattr(b, "thinking", "") for b in resp.content if getattr(b, "type", "") == "thinking"
+        )
+        finish = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}.get(
+            resp.stop_reason or "end_turn", "stop"
+        )
+        out = resp.usage.output_tokens
+        return Generation(
+            choices=(
+                Choice(text=text, finish_reason=finish, completion_tokens=out,
+                       reasoning=thinking or None),
+            ),
+            usage=Usage(resp.usage.input_tokens, out, 0, calls=1),
+            model=resp.model,
+        )
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamDelta]:
+        kwargs = self._kwargs(request)
+        kwargs["stream"] = True
+        stream: Any
+        stream, _ = await self._guard.call(
+            lambda: self._sdk(lambda: self._client.messages.create(**kwargs))
+        )
+        prompt_tokens = 0
+        output_tokens = 0
+        finish = "stop"
+        try:
+            async for event in stream:
+                kind = getattr(event, "type", "")
+                if kind == "message_start":
+                    prompt_tokens = event.message.usage.input_tokens
+                elif kind == "content_block_delta" and getattr(event.delta, "type", "") == "text_delta":
+                    yield StreamDelta(text=event.delta.text)
+                elif kind == "message_delta":
+                    output_tokens = event.usage.output_tokens
+                    if event.delta.stop_reason == "max_tokens":
+                        finish = "length"
+        except anthropic.AnthropicError as exc:
+            raise translate(exc, self.name) from exc
+        yield StreamDelta(finish_reason=finish, usage=Usage(prompt_tokens, output_tokens, calls=1))

@@ -1,0 +1,86 @@
+"""Shared call discipline for upstreams: bounded concurrency, retries with backoff, timing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from router.errors import UpstreamError
+from router.metrics import Metrics
+
+T = TypeVar("T")
+
+
+class Retryable(UpstreamError):
+    """An upstream failure that is safe to retry (429, 5xx, connection dropped)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class CallGuard:
+    """Runs upstream calls with a concurrency cap, retry policy and metrics."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        max_concurrency: int,
+        max_retries: int,
+        metrics: Metrics | None,
+        backoff_initial_s: float = 0.25,
+        backoff_max_s: float = 8.0,
+    ) -> None:
+        self.name = name
+        self._sem = asyncio.Semaphore(max_concurrency)
+        self._attempts = max_retries + 1
+        self._metrics = metrics
+        self._initial = backoff_initial_s
+        self._max = backoff_max_s
+
+    async def call(self, fn: Callable[[], Awaitable[T]]) -> tuple[T, float]:
+        """Run `fn` (which raises `Retryable` for retryable failures); returns (value, seconds)."""
+        wait = wait_exponential_jitter(initial=self._initial, max=self._max)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=lambda state: max(_retry_after(state), wait(state)),
+            retry=retry_if_exception(lambda e: isinstance(e, Retryable)),
+            reraise=True,
+        )
+        async with self._sem:
+            async for attempt in retrying:
+                with attempt:
+                    start = time.perf_counter()
+                    try:
+                        value = await fn()
+                    except Exception as exc:
+                        self._record("error" if not isinstance(exc, Retryable) else "retry", start)
+                        raise
+                    elapsed = self._record("ok", start)
+                    return value, elapsed
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _record(self, outcome: str, start: float) -> float:
+        elapsed = time.perf_counter() - start
+        if self._metrics is not None:
+            self._metrics.upstream_calls.labels(upstream=self.name, outcome=outcome).inc()
+            self._metrics.upstream_latency.labels(upstream=self.name).observe(elapsed)
+        return elapsed
+
+
+def _retry_after(state: object) -> float:
+    outcome = getattr(state, "outcome", None)
+    exc = outcome.exception() if outcome is not None and outcome.failed else None
+    if isinstance(exc, Retryable) and exc.retry_after is not None:
+        return min(exc.retry_after, 30.0)
+    return 0.0
