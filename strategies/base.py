@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from router.upstreams.base import Capabilities, Message, Usage
 
@@ -48,6 +48,7 @@ class Batch:
     usage: Usage
 
 
+@runtime_checkable
 class Generator(Protocol):
     """Samples solutions for a problem. Wraps an upstream and its prompt format."""
 
@@ -78,6 +79,7 @@ class Generator(Protocol):
         ...
 
 
+@runtime_checkable
 class Verifier(Protocol):
     """Scores candidate solutions, one list of per-step scores (in [0, 1]) per candidate.
 
@@ -86,6 +88,48 @@ class Verifier(Protocol):
 
     async def score(self, problem: Problem, candidates: Sequence[Sequence[str]]) -> list[list[float]]:
         ...
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Scores plus what computing them cost (judge and rollout verifiers call models)."""
+
+    scores: list[list[float]]
+    usage: Usage = field(default_factory=Usage)
+
+
+@runtime_checkable
+class AccountedVerifier(Verifier, Protocol):
+    """A verifier that spends tokens reports them; strategies add them to `Result.usage`."""
+
+    async def score_accounted(
+        self, problem: Problem, candidates: Sequence[Sequence[str]]
+    ) -> Scored: ...
+
+
+@runtime_checkable
+class ThinkingGenerator(Generator, Protocol):
+    """A generator whose upstream takes a native thinking budget (Anthropic `budget_tokens`,
+    OpenAI `reasoning_effort`)."""
+
+    async def think(
+        self,
+        problem: Problem,
+        n: int,
+        *,
+        temperature: float,
+        max_tokens: int,
+        budget_tokens: int | None = None,
+        reasoning_effort: str | None = None,
+    ) -> Batch: ...
+
+
+@runtime_checkable
+class MultiModelGenerator(Generator, Protocol):
+    """A generator that can hand out a generator for another model of the policy, by its
+    policy name (the cascade strategy escalates through it)."""
+
+    def with_model(self, name: str) -> Generator: ...
 
 
 @dataclass(frozen=True)
@@ -101,8 +145,10 @@ class Budget:
 class Candidate:
     text: str
     answer: str | None = None
-    score: float | None = None
+    score: float | None = None  # aggregated verifier score (or vote share without a verifier)
     tokens: int = 0
+    steps: tuple[str, ...] = ()  # step-level strategies: the chain, one entry per step
+    step_scores: tuple[float, ...] = ()  # per-step verifier scores, when a PRM scored them
 
 
 @dataclass(frozen=True)
@@ -118,6 +164,7 @@ class Result:
     finish_reason: str = "stop"
     trace: Mapping[str, Any] | None = None
     notes: tuple[str, ...] = ()
+    score: float | None = None  # the chosen answer's score (verifier score or vote share)
 
 
 class Strategy(Protocol):

@@ -7,12 +7,17 @@ verbatim (so few-shot prompts continue naturally); a longer conversation is rend
 
 `n > 1` is one call when the upstream supports `n` (the choices share the prompt's KV cache),
 otherwise `n` concurrent calls.
+
+`resolve` (optional) looks up another upstream by its policy model name; with it the generator
+is a `MultiModelGenerator` and `with_model(name)` returns a generator for that model (the
+cascade strategy escalates through it). `think` passes a native thinking budget / reasoning
+effort to upstreams with `Capabilities.thinking`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from router.upstreams.base import Capabilities, Generation, GenerationRequest, Message, Upstream
 from strategies.base import Batch, Problem, Sample
@@ -27,12 +32,43 @@ def render_transcript(messages: Sequence[Message]) -> str:
 
 
 class UpstreamGenerator:
-    def __init__(self, upstream: Upstream, *, extra_stop: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        upstream: Upstream,
+        *,
+        extra_stop: Sequence[str] = (),
+        resolve: Callable[[str], Upstream] | None = None,
+    ) -> None:
         self.upstream = upstream
         self.capabilities: Capabilities = upstream.capabilities
         self._extra_stop = tuple(extra_stop)
+        self._resolve = resolve
 
-    def _request(
+    def with_model(self, name: str) -> UpstreamGenerator:
+        """A generator for another model of the policy (same prompt handling)."""
+        if self._resolve is None:
+            from router.errors import PolicyError
+
+            raise PolicyError(f"no model resolver: cannot switch to model {name!r}")
+        return UpstreamGenerator(self._resolve(name), extra_stop=self._extra_stop, resolve=self._resolve)
+
+    async def think(
+        self,
+        problem: Problem,
+        n: int,
+        *,
+        temperature: float,
+        max_tokens: int,
+        budget_tokens: int | None = None,
+        reasoning_effort: str | None = None,
+    ) -> Batch:
+        base = self._request(problem, "", n, temperature, max_tokens, (), None)
+        request = GenerationRequest(
+            **{**base.__dict__, "thinking_budget": budget_tokens, "reasoning_effort": reasoning_effort}
+        )
+        return await self._run(request)
+
+    def request_for(
         self,
         problem: Problem,
         prefix: str,
@@ -89,7 +125,7 @@ class UpstreamGenerator:
         stop: Sequence[str] = (),
         seed: int | None = None,
     ) -> Batch:
-        return await self._run(self._request(problem, "", n, temperature, max_tokens, stop, seed))
+        return await self._run(self.request_for(problem, "", n, temperature, max_tokens, stop, seed))
 
     async def extend(
         self,
@@ -108,4 +144,4 @@ class UpstreamGenerator:
                 f"upstream {self.upstream.name!r} cannot continue a partial solution "
                 "(needs completions or prefill)"
             )
-        return await self._run(self._request(problem, prefix, n, temperature, max_tokens, stop, None))
+        return await self._run(self.request_for(problem, prefix, n, temperature, max_tokens, stop, None))

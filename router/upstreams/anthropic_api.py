@@ -134,8 +134,12 @@ class AnthropicUpstream:
         out = resp.usage.output_tokens
         return Generation(
             choices=(
-                Choice(text=text, finish_reason=finish, completion_tokens=out,
-                       reasoning=thinking or None),
+                Choice(
+                    text=text,
+                    finish_reason=finish,
+                    completion_tokens=out,
+                    reasoning=thinking or None,
+                ),
             ),
             usage=Usage(resp.usage.input_tokens, out, 0, calls=1),
             model=resp.model,
@@ -156,7 +160,10 @@ class AnthropicUpstream:
                 kind = getattr(event, "type", "")
                 if kind == "message_start":
                     prompt_tokens = event.message.usage.input_tokens
-                elif kind == "content_block_delta" and getattr(event.delta, "type", "") == "text_delta":
+                elif (
+                    kind == "content_block_delta"
+                    and getattr(event.delta, "type", "") == "text_delta"
+                ):
                     yield StreamDelta(text=event.delta.text)
                 elif kind == "message_delta":
                     output_tokens = event.usage.output_tokens

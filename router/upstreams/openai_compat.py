@@ -138,9 +138,7 @@ class OpenAICompatUpstream:
             resp: Any = await self._sdk(
                 lambda: self._client.completions.create(prompt=r.prompt, **kwargs)
             )
-            choices = [
-                (c.text, c.finish_reason, _completion_logprobs(c)) for c in resp.choices
-            ]
+            choices = [(c.text, c.finish_reason, _completion_logprobs(c)) for c in resp.choices]
         else:
             if want_logprobs:
                 kwargs["logprobs"] = True

@@ -1,0 +1,178 @@
+"""`POST /v1/messages`: the Anthropic Messages API, routed."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from router.api.common import (
+    StateDep,
+    outcome_headers,
+    record_request,
+    request_headers,
+    stream_headers,
+    ttc_object,
+)
+from router.api.errors import error_body
+from router.pipeline import Outcome, Prepared, handle, prepare
+from router.planning import Call
+from router.schemas import MessagesRequest
+from router.state import AppState
+from router.streaming import Done, Failed, KeepAlive, Text, events
+
+router = APIRouter()
+
+STOP_REASONS = {"stop": "end_turn", "length": "max_tokens"}
+
+
+def to_call(body: MessagesRequest, request: Request) -> Call:
+    budget = None
+    if body.thinking is not None and body.thinking.type == "enabled":
+        budget = body.thinking.budget_tokens
+    return Call(
+        endpoint="messages",
+        model=body.model,
+        messages=body.to_messages(),
+        temperature=body.temperature,
+        top_p=body.top_p,
+        max_tokens=body.max_tokens,
+        stop=tuple(body.stop_sequences or ()),
+        thinking_budget=budget,
+        stream=body.stream,
+        tier_hint=request.headers.get("x-ttc-tier")
+        or str((body.metadata or {}).get("ttc_tier") or "")
+        or None,
+    )
+
+
+def _message(outcome: Outcome, model: str, text: str | None = None) -> dict[str, Any]:
+    u = outcome.usage
+    return {
+        "id": f"msg_{outcome.request_id}",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": outcome.texts[0] if text is None else text}],
+        "stop_reason": STOP_REASONS.get(outcome.finish_reasons[0], "end_turn"),
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": u.prompt_tokens,
+            "output_tokens": u.completion_tokens + u.reasoning_tokens,
+        },
+        "ttc": ttc_object(outcome),
+    }
+
+
+@router.post("/v1/messages", response_model=None)
+async def messages(
+    body: MessagesRequest, request: Request, state: StateDep
+) -> JSONResponse | StreamingResponse:
+    started = time.perf_counter()
+    call = to_call(body, request)
+    headers = request_headers(request)
+    if call.stream:
+        prepared = await prepare(state, call, headers)
+        if isinstance(prepared, Outcome):
+            return StreamingResponse(
+                _replay(prepared, call.model),
+                media_type="text/event-stream",
+                headers=outcome_headers(prepared),
+            )
+        return StreamingResponse(
+            _sse(state, prepared, started),
+            media_type="text/event-stream",
+            headers=stream_headers(prepared),
+        )
+    outcome = await handle(state, call, headers)
+    record_request(state, "messages", outcome, time.perf_counter() - started)
+    return JSONResponse(_message(outcome, call.model), headers=outcome_headers(outcome))
+
+
+def _event(name: str, data: dict[str, Any]) -> str:
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
+
+
+def _start(request_id: str, model: str) -> list[str]:
+    message = {
+        "id": f"msg_{request_id}",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 0, "output_tokens": 0},
+    }
+    return [
+        _event("message_start", {"type": "message_start", "message": message}),
+        _event(
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
+        ),
+    ]
+
+
+def _end(outcome: Outcome) -> list[str]:
+    u = outcome.usage
+    return [
+        _event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        _event(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {
+                    "stop_reason": STOP_REASONS.get(outcome.finish_reasons[0], "end_turn"),
+                    "stop_sequence": None,
+                },
+                "usage": {
+                    "input_tokens": u.prompt_tokens,
+                    "output_tokens": u.completion_tokens + u.reasoning_tokens,
+                },
+                "ttc": ttc_object(outcome),
+            },
+        ),
+        _event("message_stop", {"type": "message_stop"}),
+    ]
+
+
+def _delta(text: str) -> str:
+    return _event(
+        "content_block_delta",
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}},
+    )
+
+
+async def _sse(state: AppState, prepared: Prepared, started: float) -> AsyncIterator[str]:
+    for line in _start(prepared.request_id, prepared.call.model):
+        yield line
+    async for event in events(state, prepared):
+        if isinstance(event, Text):
+            yield _delta(event.text)
+        elif isinstance(event, KeepAlive):
+            yield _event("ping", {"type": "ping"})
+        elif isinstance(event, Done):
+            for line in _end(event.outcome):
+                yield line
+            record_request(state, "messages", event.outcome, time.perf_counter() - started)
+        elif isinstance(event, Failed):
+            e = event.error
+            state.metrics.errors.labels(endpoint="/v1/messages", type=e.type).inc()
+            body = error_body("/v1/messages", e.status, e.message, e.type, e.param, e.code)
+            yield _event("error", body)
+
+
+async def _replay(outcome: Outcome, model: str) -> AsyncIterator[str]:
+    for line in _start(outcome.request_id, model):
+        yield line
+    yield _delta(outcome.texts[0])
+    for line in _end(outcome):
+        yield line

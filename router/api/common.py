@@ -1,0 +1,95 @@
+"""Pieces shared by the OpenAI and Anthropic endpoints: state access, headers, `ttc` object."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from router.pipeline import Outcome, Prepared
+from router.planning import Decision
+from router.state import AppState
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.ttc
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def request_headers(request: Request) -> dict[str, str]:
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    headers["x-request-id"] = request.state.request_id
+    return headers
+
+
+def decision_headers(decision: Decision, request_id: str) -> dict[str, str]:
+    h = {
+        "x-request-id": request_id,
+        "x-ttc-tier": decision.tier_label,
+        "x-ttc-strategy": decision.strategy,
+        "x-ttc-confidence": f"{decision.confidence:.4f}",
+        "x-ttc-model": decision.model,
+    }
+    if decision.downgraded_from is not None:
+        h["x-ttc-downgraded-from"] = decision.downgraded_from.value
+    return h
+
+
+def outcome_headers(outcome: Outcome) -> dict[str, str]:
+    h = decision_headers(outcome.decision, outcome.request_id)
+    h["x-ttc-cost-usd"] = f"{outcome.cost_usd:.8f}"
+    h["x-ttc-overhead-ms"] = f"{outcome.overhead_ms:.2f}"
+    h["x-ttc-cache"] = outcome.cache
+    if outcome.revision:
+        h["x-ttc-policy-revision"] = outcome.revision
+    return h
+
+
+def stream_headers(prepared: Prepared) -> dict[str, str]:
+    """Headers go out before the answer: cost is the reserved worst case, overhead so far."""
+    d = prepared.decision
+    h = decision_headers(d, prepared.request_id)
+    h["x-ttc-cost-usd"] = f"{d.worst_usd:.8f}"
+    h["x-ttc-cost-estimate"] = "worst-case"
+    h["x-ttc-overhead-ms"] = f"{prepared.clock.overhead_ms:.2f}"
+    h["x-ttc-cache"] = "miss" if prepared.cache_key else "bypass"
+    h["x-ttc-policy-revision"] = prepared.loaded.revision
+    h["cache-control"] = "no-cache"
+    h["x-accel-buffering"] = "no"
+    return h
+
+
+def ttc_object(outcome: Outcome) -> dict[str, Any]:
+    d = outcome.decision
+    u = outcome.usage
+    return {
+        "tier": d.tier_label,
+        "classified_tier": d.classified_tier.value if d.classified_tier else None,
+        "confidence": round(d.confidence, 4),
+        "classifier_source": d.source,
+        "probabilities": d.scores.as_dict() if d.scores else None,
+        "strategy": d.strategy,
+        "model": d.model,
+        "calls": u.calls,
+        "candidates": outcome.candidates,
+        "cost_usd": round(outcome.cost_usd, 8),
+        "overhead_ms": round(outcome.overhead_ms, 2),
+        "cache": outcome.cache,
+        "downgraded_from": d.downgraded_from.value if d.downgraded_from else None,
+        "anytime": outcome.anytime,
+        "notes": list(outcome.notes),
+        "policy_revision": outcome.revision,
+    }
+
+
+def record_request(state: AppState, endpoint: str, outcome: Outcome, seconds: float) -> None:
+    d = outcome.decision
+    state.metrics.requests.labels(
+        endpoint=endpoint, tier=d.tier_label, strategy=d.strategy, status="ok"
+    ).inc()
+    state.metrics.overhead.labels(endpoint=endpoint).observe(outcome.overhead_ms / 1000)
+    state.metrics.duration.labels(endpoint=endpoint).observe(seconds)
+    state.metrics.cache.labels(result=outcome.cache).inc()

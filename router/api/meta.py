@@ -1,0 +1,111 @@
+"""Models, dry-run routing, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from router.api.common import StateDep, decision_headers, request_headers
+from router.pipeline import Clock
+from router.planning import TIER_MODELS, Call, decide
+from router.schemas import RouteRequest
+
+router = APIRouter()
+
+
+@router.get("/v1/models")
+async def models(state: StateDep) -> dict[str, Any]:
+    policy = state.policy.current.policy
+    created = 0
+    data = [
+        {"id": name, "object": "model", "created": created, "owned_by": "ttc-router"}
+        for name in [*policy.logical_models, *TIER_MODELS]
+    ]
+    data += [
+        {"id": name, "object": "model", "created": created, "owned_by": spec.provider}
+        for name, spec in sorted(policy.models.items())
+    ]
+    return {"object": "list", "data": data}
+
+
+@router.post("/v1/route")
+async def route(body: RouteRequest, request: Request, state: StateDep) -> JSONResponse:
+    """Dry run: the decision for a request, without generating or reserving."""
+    from router.tenancy import resolve_tenant
+
+    clock = Clock()
+    loaded = state.policy.current
+    headers = request_headers(request)
+    tenant = resolve_tenant(loaded.policy, headers, state.settings)
+    call = Call(
+        endpoint="route",
+        model=body.model,
+        messages=body.to_messages(),
+        tier_hint=request.headers.get("x-ttc-tier"),
+    )
+    d = await decide(state, loaded, tenant, call, clock)
+    payload = {
+        "tier": d.tier_label,
+        "classified_tier": d.classified_tier.value if d.classified_tier else None,
+        "confidence": round(d.confidence, 4),
+        "classifier_source": d.source,
+        "probabilities": d.scores.as_dict() if d.scores else None,
+        "fallback_note": d.scores.fallback_note if d.scores else None,
+        "strategy": d.strategy,
+        "params": dict(d.params),
+        "model": d.model,
+        "verifier": d.verifier,
+        "max_tokens": d.max_tokens,
+        "deadline_s": d.deadline_s,
+        "estimated_worst_case_usd": round(d.worst_usd, 8),
+        "estimated_worst_case_tokens": d.worst_tokens,
+        "tenant": tenant.name,
+        "policy_revision": loaded.revision,
+        "classify_ms": round(d.classify_ms, 3),
+    }
+    rid = headers.get("x-request-id") or uuid.uuid4().hex
+    out = decision_headers(d, rid)
+    out["x-ttc-overhead-ms"] = f"{clock.overhead_ms:.2f}"
+    out["x-ttc-cost-usd"] = "0"
+    return JSONResponse(payload, headers=out)
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(state: StateDep) -> JSONResponse:
+    holder = state.policy
+    checks: dict[str, Any] = {}
+    checks["policy"] = {
+        "ok": True,
+        "revision": holder.current.revision,
+        "source": holder.current.source,
+        "last_reload_error": getattr(holder, "last_error", None),
+    }
+    checks["classifier"] = {
+        "ok": state.classifier_error is None,
+        "error": state.classifier_error,
+        "kind": type(state.classifier).__name__,
+    }
+    began = time.perf_counter()
+    store_ok = await state.store.ping()
+    checks["store"] = {"ok": store_ok, "ms": round((time.perf_counter() - began) * 1000, 2)}
+    checks["upstreams"] = {
+        "ok": bool(state.upstreams.names()),
+        "models": {name: {"provider_model": up.model} for name, up in state.upstreams.items()},
+    }
+    ready = all(c["ok"] for c in checks.values())
+    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+
+@router.get("/metrics")
+async def metrics(state: StateDep) -> Response:
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

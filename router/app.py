@@ -1,0 +1,142 @@
+"""`create_app()`: builds the FastAPI app; resources live in the lifespan, in one `AppState`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+
+from classifier.base import Classifier
+from router import __version__
+from router.api import anthropic as anthropic_api
+from router.api import errors as error_handlers
+from router.api import meta
+from router.api import openai as openai_api
+from router.logging import configure_logging
+from router.metrics import Metrics
+from router.middleware import RequestContext
+from router.settings import Settings
+from router.state import AppState
+from router.upstreams.base import Upstream
+from router.upstreams.pool import UpstreamPool
+
+log = structlog.get_logger(__name__)
+
+
+class UnavailableClassifier:
+    """Stands in when the embedding classifier cannot load: uniform probabilities, so every
+    request goes to the LLM fallback (when configured) and `/readyz` reports the error."""
+
+    async def classify(self, texts: Any) -> list[Any]:
+        from classifier.base import TIERS, TierScores
+
+        return [TierScores.from_probabilities([1 / len(TIERS)] * len(TIERS)) for _ in texts]
+
+
+async def _load_classifier(settings: Settings) -> tuple[Classifier, str | None]:
+    try:
+        from classifier import load_classifier
+
+        clf = await asyncio.to_thread(
+            load_classifier, settings.classifier_model, settings.classifier_artifact
+        )
+        return clf, None
+    except Exception as exc:
+        log.error("classifier_unavailable", error=str(exc))
+        return UnavailableClassifier(), f"{type(exc).__name__}: {exc}"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    upstreams: Mapping[str, Upstream] | None = None,
+    classifier: Classifier | None = None,
+) -> FastAPI:
+    """The service. `upstreams` and `classifier` override the policy's / packaged ones
+    (tests inject fakes here; production leaves them unset)."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from policies.reload import PolicyHolder
+        from router.budgets import Budgets
+        from router.cache import ResultCache
+        from router.store import connect_store
+
+        metrics = Metrics()
+        holder = PolicyHolder.load(settings.policy_path, metrics)
+        store = await connect_store(settings)
+        pool = UpstreamPool(settings, metrics, overrides=upstreams)
+        stop = asyncio.Event()
+        watcher: asyncio.Task[None] | None = None
+        try:
+            await pool.rebuild(holder.current.policy.models)
+            if classifier is not None:
+                clf, clf_error = classifier, None
+            else:
+                clf, clf_error = await _load_classifier(settings)
+            state = AppState(
+                settings=settings,
+                metrics=metrics,
+                policy=holder,
+                store=store,
+                budgets=Budgets(store, metrics, fail_open=settings.budget_fail_open),
+                cache=ResultCache(store, metrics),
+                classifier=clf,
+                upstreams=pool,
+                classifier_error=clf_error,
+            )
+
+            async def on_change(loaded: Any) -> None:
+                await pool.rebuild(loaded.policy.models)
+                state.fallbacks.clear()
+                state.verifiers.clear()
+
+            holder.on_change.append(on_change)
+            if settings.policy_path is not None:
+                watcher = asyncio.create_task(holder.watch(stop))
+            holder.install_sighup()
+            app.state.ttc = state
+            log.info(
+                "started",
+                version=__version__,
+                revision=holder.current.revision,
+                models=pool.names(),
+            )
+            yield
+        finally:
+            stop.set()
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await watcher
+            holder.remove_sighup()
+            clf_obj = getattr(getattr(app.state, "ttc", None), "classifier", None)
+            if clf_obj is not None and hasattr(clf_obj, "aclose"):
+                await clf_obj.aclose()
+            await pool.aclose()
+            await store.aclose()
+
+    app = FastAPI(
+        title="ttc-router",
+        version=__version__,
+        summary="Routes each query to the test-time-compute strategy its difficulty deserves.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
+    error_handlers.install(app)
+    app.include_router(openai_api.router)
+    app.include_router(anthropic_api.router)
+    app.include_router(meta.router)
+    try:
+        from router.api.admin import admin_router
+
+        app.include_router(admin_router)
+    except ImportError:  # pragma: no cover - the admin API ships with the store
+        pass
+    return app

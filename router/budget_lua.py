@@ -1,0 +1,133 @@
+"""The budget Lua scripts. Each runs atomically in Redis: no read-modify-write races.
+
+Per tenant (every key carries the `{tenant}` hash tag, so one Cluster slot):
+
+    <p>b:{t}:d:YYYY-MM-DD   hash  usd, tok (committed), rusd, rtok (reserved),
+    <p>b:{t}:m:YYYY-MM      hash      usd:tier:<tier>, tok:tier:<tier>, n:tier:<tier>,
+                                      usd:strategy:<s>, tok:strategy:<s>, n:strategy:<s>
+    <p>b:{t}:res            zset  reservation id -> expiry (ms)
+    <p>b:{t}:resd           hash  reservation id -> "usd<US>tokens<US>daykey<US>monthkey"
+
+Money is integer micro-USD. A reservation is charged to the periods it was made in; settling
+commits to those same periods.
+"""
+
+from __future__ import annotations
+
+SEP = "\x1f"  # unit separator inside reservation records
+
+# KEYS: day, month, res, resd
+# ARGV: now_ms, ttl_ms, id, cap_day_usd, cap_month_usd, cap_day_tok, cap_month_tok (-1 = none),
+#       n, then n pairs (usd_micro, tokens), most capable plan first.
+# Reclaims expired reservations, then reserves the first candidate that fits every cap
+# (cap - committed - reserved >= estimate). n = 0 only reclaims and reports.
+# Returns {chosen (1-based, 0 = none), reclaimed, rem_day_usd, rem_month_usd, rem_day_tok,
+#          rem_month_tok}; a remaining is nil where there is no cap, and is measured after the
+# reservation when one was made.
+RESERVE = r"""
+local now = tonumber(ARGV[1])
+local reclaimed = 0
+local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 256)
+for _, rid in ipairs(expired) do
+  local rec = redis.call('HGET', KEYS[4], rid)
+  if rec then
+    local u, t, dk, mk = string.match(rec, '^([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)$')
+    for _, k in ipairs({dk, mk}) do
+      redis.call('HINCRBY', k, 'rusd', -tonumber(u))
+      redis.call('HINCRBY', k, 'rtok', -tonumber(t))
+    end
+    redis.call('HDEL', KEYS[4], rid)
+    reclaimed = reclaimed + 1
+  end
+  redis.call('ZREM', KEYS[3], rid)
+end
+local function num(v) return tonumber(v) or 0 end
+local d = redis.call('HMGET', KEYS[1], 'usd', 'tok', 'rusd', 'rtok')
+local m = redis.call('HMGET', KEYS[2], 'usd', 'tok', 'rusd', 'rtok')
+local caps = {tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])}
+local used = {num(d[1]) + num(d[3]), num(m[1]) + num(m[3]),
+              num(d[2]) + num(d[4]), num(m[2]) + num(m[4])}
+local n = tonumber(ARGV[8])
+local chosen, eu, et, record = 0, 0, 0, ''
+for c = 1, n do
+  local cu, ct = tonumber(ARGV[7 + 2 * c]), tonumber(ARGV[8 + 2 * c])
+  local fits = true
+  for i = 1, 4 do
+    local est = cu
+    if i > 2 then est = ct end
+    if caps[i] >= 0 and caps[i] - used[i] < est then fits = false end
+  end
+  if fits then
+    chosen, eu, et = c, cu, ct
+    record = ARGV[7 + 2 * c] .. '\31' .. ARGV[8 + 2 * c]
+    break
+  end
+end
+if chosen > 0 then
+  for _, k in ipairs({KEYS[1], KEYS[2]}) do
+    redis.call('HINCRBY', k, 'rusd', eu)
+    redis.call('HINCRBY', k, 'rtok', et)
+  end
+  redis.call('PEXPIRE', KEYS[1], 40 * 86400000)
+  redis.call('PEXPIRE', KEYS[2], 400 * 86400000)
+  local ttl = tonumber(ARGV[2])
+  redis.call('ZADD', KEYS[3], now + ttl, ARGV[3])
+  redis.call('HSET', KEYS[4], ARGV[3], record .. '\31' .. KEYS[1] .. '\31' .. KEYS[2])
+  redis.call('PEXPIRE', KEYS[3], ttl + 86400000)
+  redis.call('PEXPIRE', KEYS[4], ttl + 86400000)
+  used = {used[1] + eu, used[2] + eu, used[3] + et, used[4] + et}
+end
+local out = {chosen, reclaimed}
+for i = 1, 4 do
+  if caps[i] >= 0 then out[i + 2] = caps[i] - used[i] else out[i + 2] = false end
+end
+return out
+"""
+
+# KEYS: day, month, res, resd (the reservation's own periods)
+# ARGV: id, usd_micro, tokens, tier, strategy, commit (1 = settle, 0 = release only)
+# Releases the reservation (if still live) and commits the actual cost with its breakdown.
+# Returns {live (0 = had expired or never existed), day_usd, day_tok, month_usd, month_tok}.
+SETTLE = r"""
+local live = 0
+local rec = redis.call('HGET', KEYS[4], ARGV[1])
+if rec then
+  local u, t = string.match(rec, '^([^\31]*)\31([^\31]*)\31')
+  for _, k in ipairs({KEYS[1], KEYS[2]}) do
+    redis.call('HINCRBY', k, 'rusd', -tonumber(u))
+    redis.call('HINCRBY', k, 'rtok', -tonumber(t))
+  end
+  redis.call('HDEL', KEYS[4], ARGV[1])
+  live = 1
+end
+redis.call('ZREM', KEYS[3], ARGV[1])
+if ARGV[6] == '1' then
+  local u, t = tonumber(ARGV[2]), tonumber(ARGV[3])
+  for _, k in ipairs({KEYS[1], KEYS[2]}) do
+    redis.call('HINCRBY', k, 'usd', u)
+    redis.call('HINCRBY', k, 'tok', t)
+    for _, dim in ipairs({{'tier', ARGV[4]}, {'strategy', ARGV[5]}}) do
+      if dim[2] ~= '' then
+        redis.call('HINCRBY', k, 'usd:' .. dim[1] .. ':' .. dim[2], u)
+        redis.call('HINCRBY', k, 'tok:' .. dim[1] .. ':' .. dim[2], t)
+        redis.call('HINCRBY', k, 'n:' .. dim[1] .. ':' .. dim[2], 1)
+      end
+    end
+  end
+  redis.call('PEXPIRE', KEYS[1], 40 * 86400000)
+  redis.call('PEXPIRE', KEYS[2], 400 * 86400000)
+end
+local d = redis.call('HMGET', KEYS[1], 'usd', 'tok')
+local m = redis.call('HMGET', KEYS[2], 'usd', 'tok')
+return {live, tonumber(d[1]) or 0, tonumber(d[2]) or 0, tonumber(m[1]) or 0, tonumber(m[2]) or 0}
+"""
+
+# KEYS: period hashes to reset. Clears committed spend, keeps in-flight reservations.
+RESET = r"""
+for _, k in ipairs(KEYS) do
+  for _, f in ipairs(redis.call('HKEYS', k)) do
+    if f ~= 'rusd' and f ~= 'rtok' then redis.call('HDEL', k, f) end
+  end
+end
+return #KEYS
+"""

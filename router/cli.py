@@ -1,0 +1,118 @@
+"""The `ttc-router` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from router import __version__
+
+app = typer.Typer(
+    name="ttc-router",
+    help="Routes each LLM query to the test-time-compute strategy its difficulty deserves.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (TTC_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (TTC_PORT)")] = None,
+    policy: Annotated[Path | None, typer.Option(help="Policy YAML (TTC_POLICY_PATH)")] = None,
+) -> None:
+    """Run the HTTP service (settings from TTC_* environment variables)."""
+    import uvicorn
+
+    from router.app import create_app
+    from router.settings import Settings
+
+    overrides: dict[str, Any] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    if policy is not None:
+        overrides["policy_path"] = policy
+    settings = Settings(**overrides)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def route(
+    text: Annotated[str, typer.Argument(help="The query to route")],
+    policy: Annotated[Path | None, typer.Option(help="Policy YAML")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Tenant name (trusted mode)")] = None,
+) -> None:
+    """Print the routing decision for TEXT (no generation, no local model start)."""
+    typer.echo(json.dumps(asyncio.run(_route(text, policy, tenant)), indent=2))
+
+
+async def _route(text: str, policy_path: Path | None, tenant_name: str | None) -> dict[str, Any]:
+    """The embedding path of `/v1/route`, offline: no LLM fallback, no upstream started."""
+    from classifier import classification_text, load_classifier
+    from policies.loader import load_policy
+    from router.planning import Call, plan_tier
+    from router.tenancy import Tenant, effective_tier
+    from router.upstreams.base import Message
+
+    loaded = load_policy(policy_path)
+    policy = loaded.policy
+    clf = await asyncio.to_thread(load_classifier, None, None)
+    try:
+        call = Call(endpoint="route", model="ttc-auto", messages=(Message("user", text),))
+        scores = (await clf.classify([classification_text(call.messages)]))[0]
+    finally:
+        await clf.aclose()
+    name = tenant_name or policy.anonymous_tenant or "default"
+    tier = effective_tier(Tenant(name, policy.tenant(name)), scores.tier, None)
+    d = plan_tier(policy, tier, call)
+    return {
+        "tier": tier.value,
+        "classified_tier": scores.tier.value,
+        "confidence": round(scores.confidence, 4),
+        "probabilities": scores.as_dict(),
+        "source": scores.source,
+        "strategy": d.strategy,
+        "params": dict(d.params),
+        "model": d.model,
+        "estimated_worst_case_usd": round(d.worst_usd, 8),
+        "estimated_worst_case_tokens": d.worst_tokens,
+        "policy_revision": loaded.revision,
+    }
+
+
+def _mount_subcommands() -> None:
+    try:
+        from classifier.cli import classifier_app, classify_cmd
+
+        app.add_typer(classifier_app, name="classifier")
+        app.command("classify")(classify_cmd)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from router.policy_cli import policy_app
+
+        app.add_typer(policy_app, name="policy")
+    except ImportError:  # pragma: no cover
+        pass
+
+
+_mount_subcommands()

@@ -1,0 +1,107 @@
+"""Pure ASGI middleware: request id, per-request log context, body size limit."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from router.errors import PayloadTooLarge
+
+log = structlog.get_logger("router.access")
+
+
+class RequestContext:
+    """Binds request id into structlog contextvars, echoes it, caps request bodies."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        raw_id = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = (
+            raw_id if raw_id and len(raw_id) <= 128 and raw_id.isprintable() else uuid.uuid4().hex
+        )
+        scope.setdefault("state", {})["request_id"] = request_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        limit = self.max_body_bytes
+        declared = headers.get(b"content-length")
+        too_big = False
+        if declared is not None:
+            try:
+                too_big = int(declared) > limit
+            except ValueError:
+                too_big = False
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise PayloadTooLarge(f"request body exceeds {limit} bytes", param="body")
+            return message
+
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                hdrs = list(message.get("headers", []))
+                if not any(k.lower() == b"x-request-id" for k, _ in hdrs):
+                    hdrs.append((b"x-request-id", request_id.encode("latin-1")))
+                message["headers"] = hdrs
+            await send(message)
+
+        start = time.perf_counter()
+        if too_big:
+            await _reject_too_large(scope, send_with_id, limit)
+        else:
+            await self.app(scope, limited_receive, send_with_id)
+        log.info(
+            "request",
+            method=scope.get("method"),
+            path=scope.get("path"),
+            status=status,
+            ms=round((time.perf_counter() - start) * 1000, 2),
+        )
+
+
+async def _reject_too_large(scope: Scope, send: Send, limit: int) -> None:
+    import json
+
+    path = scope.get("path", "")
+    message = f"request body exceeds {limit} bytes"
+    if path.startswith("/v1/messages"):
+        body = {"type": "error", "error": {"type": "request_too_large", "message": message}}
+    else:
+        body = {
+            "error": {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": "body",
+                "code": "request_too_large",
+            }
+        }
+    data = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})

@@ -1,0 +1,310 @@
+"""The request path, top to bottom:
+
+    tenant -> cache -> classify -> plan -> reserve -> run -> settle -> respond
+
+`handle()` is the whole flow for a non-streaming request on one screen. Streaming requests
+share `prepare()` (tenant .. reserve) and `finish()` (settle, cache, metrics) with it; see
+`router.streaming`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from classifier.base import TIERS, Tier, TierScores
+from router.errors import BudgetExceeded, InvalidRequest, UpstreamTimeout
+from router.planning import Call, Decision, decide
+from router.state import AppState
+from router.upstreams.base import Usage
+from strategies import Budget, Problem, Result
+from strategies.generator import UpstreamGenerator
+
+if TYPE_CHECKING:
+    from policies.loader import LoadedPolicy
+    from router.budgets import Reservation
+    from router.tenancy import Tenant
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Clock:
+    """Wall time of the request and the part of it spent waiting on upstreams."""
+
+    start: float = field(default_factory=time.perf_counter)
+    upstream_s: float = 0.0
+
+    @property
+    def overhead_ms(self) -> float:
+        return max(time.perf_counter() - self.start - self.upstream_s, 0.0) * 1000
+
+
+@dataclass
+class Prepared:
+    """Everything decided before generation: the plan and its reservation."""
+
+    request_id: str
+    call: Call
+    loaded: LoadedPolicy
+    tenant: Tenant
+    decision: Decision
+    reservation: Reservation | None
+    cache_key: str | None
+    clock: Clock
+
+
+@dataclass
+class Outcome:
+    request_id: str
+    decision: Decision
+    texts: list[str]
+    finish_reasons: list[str]
+    usage: Usage
+    cost_usd: float
+    cache: str  # hit | miss | bypass
+    overhead_ms: float
+    candidates: int = 0
+    anytime: bool = False
+    notes: tuple[str, ...] = ()
+    revision: str = ""
+
+
+async def handle(state: AppState, call: Call, headers: Mapping[str, str]) -> Outcome:
+    """Serve one non-streaming request."""
+    prepared_or_hit = await prepare(state, call, headers)
+    if isinstance(prepared_or_hit, Outcome):
+        return prepared_or_hit  # cache hit
+    prepared = prepared_or_hit
+    try:
+        results = await run(state, prepared)
+    except BaseException:
+        await release(state, prepared)
+        raise
+    return await finish(state, prepared, results)
+
+
+async def prepare(state: AppState, call: Call, headers: Mapping[str, str]) -> Prepared | Outcome:
+    """Steps 1-5: tenant, cache lookup, classify, plan, reserve."""
+    from router.tenancy import resolve_tenant
+
+    clock = Clock()
+    request_id = headers.get("x-request-id") or uuid.uuid4().hex
+    loaded = state.policy.current  # one policy snapshot for the whole request
+    policy = loaded.policy
+    tenant = resolve_tenant(policy, headers, state.settings)
+    structlog.contextvars.bind_contextvars(tenant=tenant.name)
+    _check_limits(state, call)
+
+    cache_key = None
+    if policy.cache.enabled and (call.deterministic or policy.cache.cache_sampled):
+        cache_key = state.cache.key(
+            tenant.name, call.model, call.messages, call.cache_params(), loaded.revision
+        )
+        hit = await state.cache.get(cache_key)
+        if hit is not None:
+            return _from_cache(request_id, hit, clock, loaded.revision)
+
+    decision = await decide(state, loaded, tenant, call, clock)
+    decision, reservation = await reserve(state, loaded, tenant, call, decision)
+    return Prepared(request_id, call, loaded, tenant, decision, reservation, cache_key, clock)
+
+
+async def reserve(
+    state: AppState, loaded: LoadedPolicy, tenant: Tenant, call: Call, decision: Decision
+) -> tuple[Decision, Reservation | None]:
+    """Reserve the plan's worst case; on `downgrade`, fall back to cheaper tiers that fit."""
+    from router.planning import plan_tier
+
+    policy = loaded.policy
+    if tenant.spec is None or not tenant.spec.has_caps or decision.passthrough:
+        state.metrics.budget.labels(outcome="ok").inc()
+        return decision, None
+    candidates = [decision]
+    if policy.budgets.on_exceeded == "downgrade":
+        lower = [t for t in reversed(TIERS) if t.rank < decision.tier.rank]
+        candidates += [plan_tier(policy, t, call, decision) for t in lower]
+    last: BudgetExceeded | None = None
+    for option in candidates:
+        try:
+            reservation = await state.budgets.reserve(
+                tenant.name,
+                tenant.spec,
+                option.worst_usd,
+                option.worst_tokens,
+                policy.budgets.reservation_ttl_s,
+            )
+        except BudgetExceeded as exc:
+            last = exc
+            continue
+        outcome = "ok" if option is decision else "downgrade"
+        state.metrics.budget.labels(outcome=outcome).inc()
+        if option is not decision:
+            option = replace(option, downgraded_from=decision.tier)
+        return option, reservation
+    state.metrics.budget.labels(outcome="reject").inc()
+    assert last is not None
+    raise last
+
+
+async def run(state: AppState, prepared: Prepared) -> list[Result]:
+    """Step 6: the strategy, `n` times when the client asks for several choices."""
+    from router.verifiers import verifier_for
+
+    d = prepared.decision
+    policy = prepared.loaded.policy
+    strategy = d.strategy_impl
+    generator = UpstreamGenerator(state.upstreams.get(d.model))
+    verifier = verifier_for(state, prepared.loaded, d.verifier)
+    problem = Problem(messages=prepared.call.messages)
+    budget = Budget(
+        max_tokens=d.token_budget, deadline_s=d.deadline_s, max_tokens_per_sample=d.max_tokens
+    )
+    hard_limit = d.deadline_s * 1.5 + 5.0
+    began = time.perf_counter()
+    try:
+        async with asyncio.timeout(hard_limit):
+            results = await asyncio.gather(
+                *(
+                    strategy.run(problem, generator, verifier, d.params, budget)
+                    for _ in range(prepared.call.n)
+                )
+            )
+    except TimeoutError:
+        raise UpstreamTimeout(
+            f"strategy {d.strategy!r} exceeded its deadline ({d.deadline_s:g}s)"
+        ) from None
+    finally:
+        prepared.clock.upstream_s += time.perf_counter() - began
+    del policy
+    return list(results)
+
+
+async def finish(state: AppState, prepared: Prepared, results: list[Result]) -> Outcome:
+    """Steps 7-8: settle the actual cost, cache, record metrics."""
+    usage = Usage()
+    for r in results:
+        usage = usage + r.usage
+    outcome = Outcome(
+        request_id=prepared.request_id,
+        decision=prepared.decision,
+        texts=[r.text for r in results],
+        finish_reasons=[r.finish_reason for r in results],
+        usage=usage,
+        cost_usd=0.0,
+        cache="miss" if prepared.cache_key else "bypass",
+        overhead_ms=0.0,
+        candidates=sum(len(r.candidates) for r in results),
+        anytime=any(r.anytime for r in results),
+        notes=tuple(n for r in results for n in r.notes),
+        revision=prepared.loaded.revision,
+    )
+    return await settle(state, prepared, outcome)
+
+
+async def settle(state: AppState, prepared: Prepared, outcome: Outcome) -> Outcome:
+    d = prepared.decision
+    spec = prepared.loaded.policy.models[d.model]
+    outcome.cost_usd = spec.price.to_price().cost(outcome.usage)
+    if prepared.reservation is not None:
+        await state.budgets.settle(
+            prepared.reservation,
+            outcome.cost_usd,
+            outcome.usage.total_tokens,
+            d.tier_label,
+            d.strategy,
+        )
+    _record(state, prepared, outcome)
+    if prepared.cache_key is not None and outcome.finish_reasons and not outcome.anytime:
+        await state.cache.set(
+            prepared.cache_key,
+            _cache_value(outcome),
+            prepared.loaded.policy.cache.ttl_s,
+            prepared.loaded.policy.cache.max_entry_bytes,
+        )
+    outcome.overhead_ms = prepared.clock.overhead_ms
+    return outcome
+
+
+async def release(state: AppState, prepared: Prepared) -> None:
+    if prepared.reservation is not None:
+        try:
+            await state.budgets.release(prepared.reservation)
+        except Exception:  # the reservation expires on its own
+            log.warning("reservation_release_failed", exc_info=True)
+
+
+def _record(state: AppState, prepared: Prepared, outcome: Outcome) -> None:
+    d = prepared.decision
+    m = state.metrics
+    u = outcome.usage
+    for kind, value in (
+        ("prompt", u.prompt_tokens),
+        ("completion", u.completion_tokens),
+        ("reasoning", u.reasoning_tokens),
+    ):
+        if value:
+            m.tokens.labels(tier=d.tier_label, strategy=d.strategy, kind=kind).inc(value)
+    if outcome.cost_usd:
+        m.spend.labels(tenant=prepared.tenant.name, tier=d.tier_label).inc(outcome.cost_usd)
+    m.candidates.labels(strategy=d.strategy).observe(max(outcome.candidates, 1))
+
+
+def _check_limits(state: AppState, call: Call) -> None:
+    s = state.settings
+    if len(call.messages) > s.max_messages:
+        raise InvalidRequest(
+            f"too many messages: {len(call.messages)} > {s.max_messages}", param="messages"
+        )
+    if call.n > s.max_n:
+        raise InvalidRequest(f"n must be at most {s.max_n}", param="n")
+    if call.max_tokens is not None and call.max_tokens > s.max_tokens_limit:
+        raise InvalidRequest(
+            f"max_tokens must be at most {s.max_tokens_limit}", param=call.max_tokens_param
+        )
+
+
+def _cache_value(outcome: Outcome) -> dict[str, Any]:
+    d = outcome.decision
+    u = outcome.usage
+    return {
+        "texts": outcome.texts,
+        "finish_reasons": outcome.finish_reasons,
+        "usage": [u.prompt_tokens, u.completion_tokens, u.reasoning_tokens, u.calls],
+        "tier": d.tier_label,
+        "strategy": d.strategy,
+        "model": d.model,
+        "confidence": d.confidence,
+        "source": d.source,
+        "candidates": outcome.candidates,
+    }
+
+
+def _from_cache(request_id: str, hit: Mapping[str, Any], clock: Clock, revision: str) -> Outcome:
+    prompt, completion, reasoning, calls = hit["usage"]
+    tier = hit["tier"]
+    probs = tuple(1.0 if t.value == tier else 0.0 for t in TIERS)
+    scores = (
+        TierScores(probs, Tier(tier), float(hit["confidence"]), source=hit["source"])
+        if tier in {t.value for t in TIERS}
+        else None
+    )
+    decision = Decision.from_cache(hit, scores)
+    return Outcome(
+        request_id=request_id,
+        decision=decision,
+        texts=list(hit["texts"]),
+        finish_reasons=list(hit["finish_reasons"]),
+        usage=Usage(prompt, completion, reasoning, calls),
+        cost_usd=0.0,
+        cache="hit",
+        overhead_ms=clock.overhead_ms,
+        candidates=int(hit.get("candidates", 0)),
+        revision=revision,
+    )

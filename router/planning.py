@@ -1,0 +1,269 @@
+"""Classify and plan: a normalised `Call` becomes a `Decision` under the serving policy."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from classifier.base import TIERS, Tier, TierScores
+from router.errors import InvalidRequest, NotFound
+from router.upstreams.base import Message
+from strategies import REGISTRY, Strategy
+
+if TYPE_CHECKING:
+    from policies.loader import LoadedPolicy
+    from policies.schema import Policy
+    from router.pipeline import Clock
+    from router.state import AppState
+    from router.tenancy import Tenant
+
+TIER_MODELS = {f"ttc-{t.value.replace('_', '-')}": t for t in TIERS}
+CHARS_PER_TOKEN = 3  # conservative estimate for the reservation (real usage settles it)
+
+
+@dataclass(frozen=True)
+class Call:
+    """A request normalised from either API schema."""
+
+    endpoint: str
+    model: str
+    messages: tuple[Message, ...]
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    max_tokens_param: str = "max_tokens"
+    n: int = 1
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    reasoning_effort: str | None = None
+    thinking_budget: int | None = None
+    stream: bool = False
+    include_usage: bool = False
+    tier_hint: str | None = None
+
+    @property
+    def deterministic(self) -> bool:
+        return not self.temperature
+
+    @property
+    def prompt_tokens_estimate(self) -> int:
+        chars = sum(len(m.content) + 8 for m in self.messages)
+        return math.ceil(chars / CHARS_PER_TOKEN) + 16
+
+    def cache_params(self) -> dict[str, Any]:
+        return {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "n": self.n,
+            "stop": list(self.stop),
+            "seed": self.seed,
+            "reasoning_effort": self.reasoning_effort,
+            "thinking": self.thinking_budget,
+            "tier_hint": self.tier_hint,
+            "endpoint": self.endpoint,
+        }
+
+
+@dataclass(frozen=True)
+class Decision:
+    tier: Tier | None  # None: pass-through to a named upstream model
+    scores: TierScores | None
+    strategy: str
+    params: Mapping[str, Any]
+    model: str
+    verifier: str | None
+    max_tokens: int
+    token_budget: int | None
+    deadline_s: float
+    worst_usd: float
+    worst_tokens: int
+    classified_tier: Tier | None = None
+    downgraded_from: Tier | None = None
+    passthrough: bool = False
+    classify_ms: float = 0.0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def strategy_impl(self) -> Strategy:
+        return REGISTRY[self.strategy]
+
+    @property
+    def tier_label(self) -> str:
+        return self.tier.value if self.tier is not None else "passthrough"
+
+    @property
+    def confidence(self) -> float:
+        return self.scores.confidence if self.scores is not None else 1.0
+
+    @property
+    def source(self) -> str:
+        return self.scores.source if self.scores is not None else "fixed"
+
+    @classmethod
+    def from_cache(cls, hit: Mapping[str, Any], scores: TierScores | None) -> Decision:
+        return cls(
+            tier=scores.tier if scores else None,
+            scores=scores,
+            strategy=hit["strategy"],
+            params={},
+            model=hit["model"],
+            verifier=None,
+            max_tokens=0,
+            token_budget=None,
+            deadline_s=0.0,
+            worst_usd=0.0,
+            worst_tokens=0,
+            passthrough=scores is None,
+        )
+
+
+def worst_case(
+    policy: Policy,
+    tier_or_model: Tier | str,
+    call: Call,
+    max_tokens: int,
+    strategy: str,
+    params: Mapping[str, Any],
+) -> tuple[float, int]:
+    """Upper bound of a plan's cost: every possible sample pays the prompt and its token limit."""
+    model = policy.tiers[tier_or_model].model if isinstance(tier_or_model, Tier) else tier_or_model
+    samples = REGISTRY[strategy].max_samples(params) * call.n
+    prompt = call.prompt_tokens_estimate
+    price = policy.models[model].price
+    usd = samples * (prompt * price.input_per_mtok + max_tokens * price.output_per_mtok) / 1e6
+    return usd, samples * (prompt + max_tokens)
+
+
+def plan_tier(policy: Policy, tier: Tier, call: Call, base: Decision | None = None) -> Decision:
+    """The policy's plan for `tier`, with the client's sampling knobs where they apply."""
+    tp = policy.tiers[tier]
+    params = dict(tp.params)
+    if tp.strategy == "greedy":
+        # A single sample honours the client's sampling parameters.
+        if call.temperature is not None:
+            params["temperature"] = call.temperature
+        if call.seed is not None:
+            params["seed"] = call.seed
+        if call.stop:
+            params["stop"] = list(call.stop)
+    max_tokens = min(call.max_tokens or tp.max_tokens, tp.max_tokens)
+    usd, tokens = worst_case(policy, tier, call, max_tokens, tp.strategy, params)
+    if tp.token_budget is not None:
+        tokens = min(tokens, tp.token_budget * call.n)
+    return Decision(
+        tier=tier,
+        scores=base.scores if base else None,
+        strategy=tp.strategy,
+        params=params,
+        model=tp.model,
+        verifier=tp.verifier,
+        max_tokens=max_tokens,
+        token_budget=tp.token_budget,
+        deadline_s=tp.deadline_s,
+        worst_usd=usd,
+        worst_tokens=tokens,
+        classified_tier=base.classified_tier if base else tier,
+        classify_ms=base.classify_ms if base else 0.0,
+    )
+
+
+async def classify(
+    state: AppState, loaded: LoadedPolicy, messages: tuple[Message, ...]
+) -> TierScores:
+    """Embedding classifier, then the LLM fallback when confidence is under the threshold."""
+    from classifier import classification_text
+
+    text = classification_text(messages)
+    began = time.perf_counter()
+    scores = (await state.classifier.classify([text]))[0]
+    state.metrics.classifier_latency.observe(time.perf_counter() - began)
+    cp = loaded.policy.classifier
+    if scores.confidence < cp.confidence_threshold and cp.fallback_model:
+        fallback = fallback_for(state, cp.fallback_model, cp.fallback_timeout_s)
+        scores = await fallback.refine(text, scores)
+    return scores
+
+
+def fallback_for(state: AppState, model: str, timeout_s: float) -> Any:
+    from classifier import LLMFallback
+
+    key = f"{model}:{timeout_s}:{id(state.upstreams.get(model))}"
+    fb = state.fallbacks.get(key)
+    if fb is None:
+        fb = LLMFallback(state.upstreams.get(model), timeout_s=timeout_s, metrics=state.metrics)
+        state.fallbacks.clear()  # one live entry per policy generation
+        state.fallbacks[key] = fb
+    return fb
+
+
+async def decide(
+    state: AppState, loaded: LoadedPolicy, tenant: Tenant, call: Call, clock: Clock
+) -> Decision:
+    """Steps 3-4: which tier (classifier, fallback, hints, tenant rules), then the plan."""
+    from router.tenancy import effective_tier
+
+    policy = loaded.policy
+    if call.model in policy.models and call.model not in policy.logical_models:
+        return _passthrough(policy, call)
+    if call.model not in policy.logical_models and call.model not in TIER_MODELS:
+        valid = ", ".join([*policy.logical_models, *TIER_MODELS, *policy.models])
+        raise NotFound(f"model {call.model!r} does not exist; available: {valid}", param="model")
+    pinned = TIER_MODELS.get(call.model)
+    hint = call.tier_hint or (pinned.value if pinned else None)
+    if hint is not None and hint not in {t.value for t in TIERS}:
+        raise InvalidRequest(
+            f"unknown tier hint {hint!r}; valid: {', '.join(t.value for t in TIERS)}",
+            param="x-ttc-tier",
+        )
+    began = time.perf_counter()
+    before_upstream = clock.upstream_s
+    scores = await classify(state, loaded, call.messages)
+    classify_ms = (time.perf_counter() - began) * 1000
+    if scores.source == "llm":
+        clock.upstream_s = before_upstream + classify_ms / 1000  # fallback is upstream time
+    tier = effective_tier(tenant, scores.tier, hint)
+    state.metrics.classifications.labels(tier=tier.value, source=scores.source).inc()
+    base = Decision(
+        tier=tier,
+        scores=scores,
+        strategy="greedy",
+        params={},
+        model="",
+        verifier=None,
+        max_tokens=0,
+        token_budget=None,
+        deadline_s=0.0,
+        worst_usd=0.0,
+        worst_tokens=0,
+        classified_tier=scores.tier,
+        classify_ms=classify_ms,
+    )
+    return plan_tier(policy, tier, call, base)
+
+
+def _passthrough(policy: Policy, call: Call) -> Decision:
+    params: dict[str, Any] = {"temperature": call.temperature or 0.0}
+    if call.seed is not None:
+        params["seed"] = call.seed
+    if call.stop:
+        params["stop"] = list(call.stop)
+    max_tokens = call.max_tokens or 1024
+    usd, tokens = worst_case(policy, call.model, call, max_tokens, "greedy", params)
+    return Decision(
+        tier=None,
+        scores=None,
+        strategy="greedy",
+        params=params,
+        model=call.model,
+        verifier=None,
+        max_tokens=max_tokens,
+        token_budget=None,
+        deadline_s=300.0,
+        worst_usd=usd,
+        worst_tokens=tokens,
+        passthrough=True,
+    )

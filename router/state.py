@@ -1,0 +1,32 @@
+"""The typed state object built in the FastAPI lifespan and reached through dependencies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from classifier.base import Classifier
+from router.metrics import Metrics
+from router.settings import Settings
+from router.upstreams.pool import UpstreamPool
+
+if TYPE_CHECKING:
+    from policies.reload import PolicyHolder
+    from router.budgets import Budgets
+    from router.cache import ResultCache
+    from router.store import Store
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    metrics: Metrics
+    policy: PolicyHolder
+    store: Store
+    budgets: Budgets
+    cache: ResultCache
+    classifier: Classifier
+    upstreams: UpstreamPool
+    classifier_error: str | None = None
+    fallbacks: dict[str, Any] = field(default_factory=dict)  # model+timeout -> LLMFallback
+    verifiers: dict[tuple[str, str], Any] = field(default_factory=dict)  # (revision, name)

@@ -1,0 +1,142 @@
+"""Streaming: real token streaming for single-sample plans; keep-alives during search.
+
+`events()` yields `Text` pieces, `KeepAlive` ticks while a search strategy works, and one final
+`Done` with the settled `Outcome`. The API layer turns them into OpenAI or Anthropic SSE.
+A failure after the first byte becomes an `Failed` event (the reservation is released).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from router.errors import RouterError, UpstreamError
+from router.pipeline import Outcome, Prepared, finish, release, run, settle
+from router.state import AppState
+from router.upstreams.base import Usage
+from strategies import Problem, Result
+from strategies.generator import UpstreamGenerator
+
+CHUNK_CHARS = 48  # a selected answer is sent in pieces of about this size
+
+
+@dataclass(frozen=True)
+class Text:
+    text: str
+
+
+@dataclass(frozen=True)
+class KeepAlive:
+    pass
+
+
+@dataclass(frozen=True)
+class Done:
+    outcome: Outcome
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: RouterError
+
+
+Event = Text | KeepAlive | Done | Failed
+
+
+def streams_tokens(prepared: Prepared) -> bool:
+    d = prepared.decision
+    return d.strategy == "greedy" and prepared.call.n == 1
+
+
+async def events(state: AppState, prepared: Prepared) -> AsyncIterator[Event]:
+    settled = False
+    try:
+        if streams_tokens(prepared):
+            async for event in _token_stream(state, prepared):
+                if isinstance(event, Done):
+                    settled = True
+                yield event
+        else:
+            async for event in _search_stream(state, prepared):
+                if isinstance(event, Done):
+                    settled = True
+                yield event
+    except RouterError as exc:
+        yield Failed(exc)
+    except Exception:
+        yield Failed(UpstreamError("the upstream stream failed"))
+    finally:
+        if not settled:
+            await release(state, prepared)
+
+
+async def _token_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Event]:
+    d = prepared.decision
+    upstream = state.upstreams.get(d.model)
+    generator = UpstreamGenerator(upstream)
+    params = d.params
+    request = generator.request_for(
+        Problem(messages=prepared.call.messages),
+        "",
+        1,
+        float(params.get("temperature", 0.0)),
+        d.max_tokens,
+        tuple(params.get("stop", ())),
+        params.get("seed"),
+    )
+    pieces: list[str] = []
+    usage = Usage(calls=1)
+    finish_reason = "stop"
+    began = time.perf_counter()
+    try:
+        async for delta in upstream.stream(request):
+            if delta.text:
+                pieces.append(delta.text)
+                yield Text(delta.text)
+            if delta.usage is not None:
+                usage = delta.usage
+            if delta.finish_reason:
+                finish_reason = delta.finish_reason
+    finally:
+        prepared.clock.upstream_s += time.perf_counter() - began
+    usage = Usage(
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        usage.reasoning_tokens,
+        usage.calls,
+        time.perf_counter() - began,
+    )
+    outcome = Outcome(
+        request_id=prepared.request_id,
+        decision=d,
+        texts=["".join(pieces)],
+        finish_reasons=[finish_reason],
+        usage=usage,
+        cost_usd=0.0,
+        cache="miss" if prepared.cache_key else "bypass",
+        overhead_ms=0.0,
+        candidates=1,
+        revision=prepared.loaded.revision,
+    )
+    yield Done(await settle(state, prepared, outcome))
+
+
+async def _search_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Event]:
+    task: asyncio.Task[list[Result]] = asyncio.create_task(run(state, prepared))
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=state.settings.keepalive_s)
+            if done:
+                break
+            yield KeepAlive()
+        results = task.result()
+    finally:
+        if not task.done():
+            task.cancel()
+    outcome = await finish(state, prepared, results)
+    text = outcome.texts[0] if outcome.texts else ""
+    for i in range(0, len(text), CHUNK_CHARS):
+        yield Text(text[i : i + CHUNK_CHARS])
+    yield Done(outcome)

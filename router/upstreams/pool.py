@@ -1,0 +1,137 @@
+"""Builds and holds the `Upstream` clients a policy names; rebuilt when the policy changes.
+
+The embedded llama.cpp server is expensive to start, so one `LocalModelServer` is kept across
+policy reloads and shared by every `provider: local` model.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from router.errors import PolicyError
+from router.metrics import Metrics
+from router.settings import Settings
+from router.upstreams.anthropic_api import AnthropicUpstream
+from router.upstreams.base import Upstream
+from router.upstreams.local import LocalModelConfig, LocalModelServer, LocalUpstream
+from router.upstreams.openai_compat import OpenAICompatUpstream
+
+if TYPE_CHECKING:
+    from policies.schema import ModelSpec
+
+log = structlog.get_logger(__name__)
+
+
+class UpstreamPool:
+    """Name -> Upstream for the serving policy. `overrides` (tests, embedding apps) win."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        overrides: Mapping[str, Upstream] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._metrics = metrics
+        self._overrides = dict(overrides or {})
+        self._upstreams: dict[str, Upstream] = {}
+        self._local: LocalModelServer | None = None
+
+    def get(self, name: str) -> Upstream:
+        try:
+            return self._upstreams[name]
+        except KeyError:
+            raise PolicyError(f"model {name!r} is not configured") from None
+
+    def names(self) -> list[str]:
+        return sorted(self._upstreams)
+
+    def items(self) -> list[tuple[str, Upstream]]:
+        return sorted(self._upstreams.items())
+
+    async def rebuild(self, models: Mapping[str, ModelSpec]) -> None:
+        """Replace the clients with ones for `models`; closes the clients it drops."""
+        old = self._upstreams
+        new: dict[str, Upstream] = {}
+        for name, spec in models.items():
+            new[name] = self._overrides.get(name) or await self._build(name, spec)
+        self._upstreams = new
+        for name, upstream in old.items():
+            if new.get(name) is not upstream and name not in self._overrides:
+                await _close_client(upstream)
+
+    async def _build(self, name: str, spec: ModelSpec) -> Upstream:
+        caps = spec.capabilities.to_capabilities()
+        key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
+        if spec.provider == "local":
+            server = await self._local_server()
+            return LocalUpstream(
+                name,
+                server,
+                timeout_s=spec.timeout_s,
+                max_concurrency=spec.max_concurrency,
+                metrics=self._metrics,
+            )
+        if spec.provider == "anthropic":
+            return AnthropicUpstream(
+                name,
+                model=spec.model,
+                api_key=key,
+                base_url=spec.base_url,
+                capabilities=caps,
+                timeout_s=spec.timeout_s,
+                max_concurrency=spec.max_concurrency,
+                max_retries=spec.max_retries,
+                metrics=self._metrics,
+            )
+        if not spec.base_url:
+            raise PolicyError(f"models.{name}.base_url is required for provider 'openai'")
+        return OpenAICompatUpstream(
+            name,
+            base_url=spec.base_url,
+            model=spec.model,
+            api_key=key,
+            capabilities=caps,
+            timeout_s=spec.timeout_s,
+            max_concurrency=spec.max_concurrency,
+            max_retries=spec.max_retries,
+            metrics=self._metrics,
+            count_choice_tokens=bool(getattr(spec, "count_choice_tokens", False)),
+        )
+
+    async def _local_server(self) -> LocalModelServer:
+        if self._local is None:
+            s = self._settings
+            server = LocalModelServer(
+                LocalModelConfig(
+                    model_path=s.local_model_path,
+                    data_dir=s.data_dir,
+                    threads=s.local_threads,
+                    parallel=s.local_parallel,
+                    ctx_per_slot=s.local_ctx_per_slot,
+                )
+            )
+            await server.astart()
+            log.info("local_model_started", base_url=server.base_url)
+            self._local = server
+        return self._local
+
+    async def aclose(self) -> None:
+        for name, upstream in self._upstreams.items():
+            if name not in self._overrides:
+                await _close_client(upstream)
+        self._upstreams = {}
+        if self._local is not None:
+            self._local.stop()
+            self._local = None
+
+
+async def _close_client(upstream: Any) -> None:
+    if isinstance(upstream, LocalUpstream):
+        await OpenAICompatUpstream.aclose(upstream)  # the shared server stays up
+    else:
+        await upstream.aclose()
