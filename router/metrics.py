@@ -72,6 +72,10 @@ class Metrics:
         self.budget = Counter(
             "ttc_budget_decisions", "Budget reservations", ["outcome"], registry=r
         )  # ok | downgrade | reject | store_error
+        self.budget_reclaimed = Counter(
+            "ttc_budget_reservations_reclaimed", "Expired budget reservations reclaimed",
+            registry=r,
+        )
         self.policy_reloads = Counter(
             "ttc_policy_reloads", "Policy reload attempts", ["outcome"], registry=r
         )  # ok | error

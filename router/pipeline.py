@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from classifier.base import TIERS, Tier, TierScores
-from router.errors import BudgetExceeded, InvalidRequest, UpstreamTimeout
+from router.errors import InvalidRequest, UpstreamTimeout
 from router.planning import Call, Decision, decide
 from router.state import AppState
 from router.upstreams.base import Usage
@@ -130,27 +130,18 @@ async def reserve(
     if policy.budgets.on_exceeded == "downgrade":
         lower = [t for t in reversed(TIERS) if t.rank < decision.tier.rank]
         candidates += [plan_tier(policy, t, call, decision) for t in lower]
-    last: BudgetExceeded | None = None
-    for option in candidates:
-        try:
-            reservation = await state.budgets.reserve(
-                tenant.name,
-                tenant.spec,
-                option.worst_usd,
-                option.worst_tokens,
-                policy.budgets.reservation_ttl_s,
-            )
-        except BudgetExceeded as exc:
-            last = exc
-            continue
-        outcome = "ok" if option is decision else "downgrade"
-        state.metrics.budget.labels(outcome=outcome).inc()
-        if option is not decision:
-            option = replace(option, downgraded_from=decision.tier)
-        return option, reservation
-    state.metrics.budget.labels(outcome="reject").inc()
-    assert last is not None
-    raise last
+    reservation = await state.budgets.reserve_first_fit(
+        tenant.name,
+        tenant.spec,
+        [(c.worst_usd, c.worst_tokens) for c in candidates],
+        policy.budgets.reservation_ttl_s,
+        fail_open=policy.budgets.fail_open,
+    )
+    option = candidates[reservation.choice]
+    state.metrics.budget.labels(outcome="ok" if option is decision else "downgrade").inc()
+    if option is not decision:
+        option = replace(option, downgraded_from=decision.tier)
+    return option, reservation
 
 
 async def run(state: AppState, prepared: Prepared) -> list[Result]:

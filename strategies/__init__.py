@@ -1,31 +1,70 @@
-"""Test-time-compute strategies, registered by name."""
+"""Test-time-compute strategies, registered by name, with their verifiers.
 
+    REGISTRY["best_of_n"].run(problem, generator, verifier, params, budget) -> Result
+
+The policy loader checks a tier with `check_strategy(REGISTRY, name, params, capabilities_for)`
+and its verifier with `check_verifier_options(kind, options)`; the pipeline builds verifiers
+with `build_verifier(kind, options, upstream_for)` and generators with
+`UpstreamGenerator(upstream, resolve=upstream_for)` (the resolver lets `cascade` escalate to
+another model of the policy).
+"""
+
+from strategies.aggregate import AGGREGATIONS, aggregate
+from strategies.answers import ANSWER_FORMATS, answers_equivalent, extract_answer, group_answers
 from strategies.base import (
+    AccountedVerifier,
     Batch,
     Budget,
     Candidate,
     Generator,
+    MultiModelGenerator,
     Problem,
     Result,
     Sample,
+    Scored,
     Strategy,
+    ThinkingGenerator,
     Verifier,
 )
+from strategies.generator import UpstreamGenerator
 from strategies.greedy import Greedy
+from strategies.registry import build_registry, check_strategy
+from strategies.verifiers import (
+    VERIFIERS,
+    VerifierFactory,
+    build_verifier,
+    check_verifier_options,
+)
 
-REGISTRY: dict[str, Strategy] = {
-    "greedy": Greedy(),
-}
+REGISTRY: dict[str, Strategy] = build_registry()
 
 __all__ = [
+    "AGGREGATIONS",
+    "ANSWER_FORMATS",
     "REGISTRY",
+    "VERIFIERS",
+    "AccountedVerifier",
     "Batch",
     "Budget",
     "Candidate",
     "Generator",
+    "Greedy",
+    "MultiModelGenerator",
     "Problem",
     "Result",
     "Sample",
+    "Scored",
     "Strategy",
+    "ThinkingGenerator",
+    "UpstreamGenerator",
     "Verifier",
+    "VerifierFactory",
+    "aggregate",
+    "answers_equivalent",
+    "build_registry",
+    "build_verifier",
+    "check_strategy",
+    "check_verifier_options",
+    "extract_answer",
+    "group_answers",
 ]

@@ -5,20 +5,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from strategies.answers import extract_answer
 from strategies.base import Budget, Candidate, Generator, Problem, Result, Verifier
+from strategies.params import COMMON, Spec, check, resolve
+from strategies.runtime import OutOfBudget, RunContext
+
+SPECS: dict[str, Spec] = {**COMMON, "temperature": Spec("float", 0.0, 0.0, 2.0)}
 
 
 class Greedy:
     name = "greedy"
     step_level = False
-    allowed_params = frozenset({"temperature", "stop", "seed"})
+    requires_verifier = False
+    allowed_params = frozenset(SPECS)
 
     def check_params(self, params: Mapping[str, Any]) -> list[str]:
-        errors = [f"unknown parameter {k!r}" for k in params if k not in self.allowed_params]
-        t = params.get("temperature", 0.0)
-        if not isinstance(t, int | float) or not 0 <= t <= 2:
-            errors.append("temperature must be a number in [0, 2]")
-        return errors
+        return check(params, SPECS)
 
     def max_samples(self, params: Mapping[str, Any]) -> int:
         return 1
@@ -31,19 +33,18 @@ class Greedy:
         params: Mapping[str, Any],
         budget: Budget,
     ) -> Result:
-        batch = await generator.sample(
-            problem,
-            1,
-            temperature=float(params.get("temperature", 0.0)),
-            max_tokens=budget.max_tokens_per_sample,
-            stop=tuple(params.get("stop", ())),
-            seed=params.get("seed"),
-        )
+        p = resolve(params, SPECS)
+        ctx = RunContext(self.name, budget, p, problem)
+        try:
+            batch = await ctx.sample(
+                generator, 1, temperature=p["temperature"], stop=tuple(p["stop"]), seed=p["seed"]
+            )
+        except OutOfBudget as exc:
+            ctx.stopped = exc.reason
+            return ctx.result(None, ())
         sample = batch.samples[0]
-        return Result(
-            text=sample.text,
-            strategy=self.name,
-            candidates=(Candidate(text=sample.text, tokens=sample.tokens),),
-            usage=batch.usage,
-            finish_reason=sample.finish_reason,
+        best = Candidate(
+            text=sample.text, answer=extract_answer(sample.text, ctx.fmt), tokens=sample.tokens
         )
+        ctx.note(kind="sample", tokens=sample.tokens, answer=best.answer)
+        return ctx.result(best, (best,), finish_reason=sample.finish_reason)

@@ -82,6 +82,8 @@ class AnthropicUpstream:
             return await fn()
         except anthropic.AnthropicError as exc:
             raise translate(exc, self.name) from exc
+        except ValueError as exc:  # a 2xx body that is not JSON
+            raise UpstreamError(f"upstream {self.name!r} sent a malformed response") from exc
 
     def _kwargs(self, r: GenerationRequest) -> dict[str, Any]:
         system = "\n\n".join(m.content for m in r.messages if m.role == "system")

@@ -110,6 +110,7 @@ class LocalUpstream(OpenAICompatUpstream):
         timeout_s: float = 120.0,
         max_concurrency: int = 16,
         metrics: Metrics | None = None,
+        owns_server: bool = True,
     ) -> None:
         if not server.base_url:
             raise UpstreamError("local model server is not started")
@@ -125,10 +126,12 @@ class LocalUpstream(OpenAICompatUpstream):
             count_choice_tokens=True,
         )
         self.server = server
+        self._owns_server = owns_server
 
     async def aclose(self) -> None:
         await super().aclose()
-        self.server.stop()
+        if self._owns_server:
+            self.server.stop()
 
 
 async def start_local_upstream(

@@ -96,6 +96,8 @@ class OpenAICompatUpstream:
             return await fn()
         except openai.OpenAIError as exc:
             raise translate(exc, self.name) from exc
+        except ValueError as exc:  # a 2xx body that is not JSON
+            raise UpstreamError(f"upstream {self.name!r} sent a malformed response") from exc
 
     def _common(self, r: GenerationRequest) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"model": self.model, "max_tokens": r.max_tokens}

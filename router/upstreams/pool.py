@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -62,7 +62,7 @@ class UpstreamPool:
         self._upstreams = new
         for name, upstream in old.items():
             if new.get(name) is not upstream and name not in self._overrides:
-                await _close_client(upstream)
+                await upstream.aclose()
 
     async def _build(self, name: str, spec: ModelSpec) -> Upstream:
         caps = spec.capabilities.to_capabilities()
@@ -75,6 +75,7 @@ class UpstreamPool:
                 timeout_s=spec.timeout_s,
                 max_concurrency=spec.max_concurrency,
                 metrics=self._metrics,
+                owns_server=False,
             )
         if spec.provider == "anthropic":
             return AnthropicUpstream(
@@ -123,15 +124,9 @@ class UpstreamPool:
     async def aclose(self) -> None:
         for name, upstream in self._upstreams.items():
             if name not in self._overrides:
-                await _close_client(upstream)
+                await upstream.aclose()
         self._upstreams = {}
         if self._local is not None:
             self._local.stop()
             self._local = None
 
-
-async def _close_client(upstream: Any) -> None:
-    if isinstance(upstream, LocalUpstream):
-        await OpenAICompatUpstream.aclose(upstream)  # the shared server stays up
-    else:
-        await upstream.aclose()

@@ -1,0 +1,118 @@
+"""Micro-batching: concurrent single-item requests share one blocking batch call.
+
+Requests that arrive within `max_wait_s` of the first waiting one (or while the previous
+batch is still running) are run together by `fn(items)` in one dedicated worker thread, off
+the event loop. Results go back to each caller in order. If `fn` raises, every caller of that
+batch gets the exception and the next batch runs normally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class BatcherClosed(RuntimeError):
+    """`submit` after `aclose`, or a request still queued when the batcher closed."""
+
+
+class MicroBatcher(Generic[T, R]):
+    def __init__(
+        self,
+        fn: Callable[[list[T]], Sequence[R]],
+        *,
+        max_batch: int = 64,
+        max_wait_s: float = 0.002,
+        thread_name: str = "ttc-embed",
+    ) -> None:
+        if max_batch < 1 or max_wait_s < 0:
+            raise ValueError("max_batch must be >= 1 and max_wait_s >= 0")
+        self._fn = fn
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self._thread_name = thread_name
+        self._queue: asyncio.Queue[tuple[T, asyncio.Future[R]]] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._closed = False
+        self.batches = 0  # batches run (for tests and stats)
+        self.items = 0
+
+    def _start(self) -> asyncio.Queue[tuple[T, asyncio.Future[R]]]:
+        loop = asyncio.get_running_loop()
+        w = self._worker
+        if self._queue is None or w is None or w.done() or w.get_loop() is not loop:
+            self._queue = asyncio.Queue()
+            self._executor = self._executor or ThreadPoolExecutor(1, self._thread_name)
+            self._worker = loop.create_task(self._run(self._queue))
+        return self._queue
+
+    async def submit(self, item: T) -> R:
+        if self._closed:
+            raise BatcherClosed("batcher is closed")
+        fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._start().put_nowait((item, fut))
+        return await fut
+
+    async def _run(self, queue: asyncio.Queue[tuple[T, asyncio.Future[R]]]) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await queue.get()]
+            deadline = loop.time() + self.max_wait_s
+            while len(batch) < self.max_batch:
+                if queue.empty():
+                    left = deadline - loop.time()
+                    if left <= 0:
+                        break
+                    try:
+                        batch.append(await asyncio.wait_for(queue.get(), left))
+                    except TimeoutError:
+                        break
+                else:
+                    batch.append(queue.get_nowait())
+            live = [(item, fut) for item, fut in batch if not fut.done()]  # drop cancelled
+            if not live:
+                continue
+            try:
+                results = await loop.run_in_executor(
+                    self._executor, self._fn, [item for item, _ in live]
+                )
+                if len(results) != len(live):
+                    raise RuntimeError(f"batch fn returned {len(results)} for {len(live)}")
+            except asyncio.CancelledError:
+                for _, fut in live:
+                    if not fut.done():
+                        fut.set_exception(BatcherClosed("batcher closed mid-batch"))
+                raise
+            except Exception as e:  # this batch's callers get it; the worker carries on
+                for _, fut in live:
+                    if not fut.done():
+                        fut.set_exception(e)
+                continue
+            finally:
+                self.batches += 1
+                self.items += len(live)
+            for (_, fut), res in zip(live, results, strict=True):
+                if not fut.done():
+                    fut.set_result(res)
+
+    async def aclose(self) -> None:
+        """Stop the worker; queued requests fail with `BatcherClosed`."""
+        self._closed = True
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        if self._queue is not None:
+            while not self._queue.empty():
+                _, fut = self._queue.get_nowait()
+                if not fut.done():
+                    fut.set_exception(BatcherClosed("batcher closed"))
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)

@@ -1,0 +1,190 @@
+"""`ttc-router classifier train | calibrate-threshold` and `ttc-router classify "text"`.
+
+`classifier_app` is a typer sub-app (mount with `app.add_typer(classifier_app,
+name="classifier")`); `classify_cmd` is a plain function (mount with
+`app.command("classify")(classify_cmd)`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from classifier.data import default_data_dir
+from classifier.embedder import PACKAGED_MODEL
+from classifier.labels import DEFAULT_SOLVE_RATE_THRESHOLDS
+
+classifier_app = typer.Typer(
+    help="Train and calibrate the difficulty classifier.", no_args_is_help=True
+)
+
+
+def _thresholds(value: str) -> tuple[float, float, float]:
+    parts = [float(v) for v in value.split(",")]
+    if len(parts) != 3:
+        raise typer.BadParameter("three comma-separated rates: easy_min,medium_min,hard_min")
+    return parts[0], parts[1], parts[2]
+
+
+@classifier_app.command("train")
+def train_cmd(
+    out: Annotated[Path, typer.Option(help="Artifact to write (.npz; the card goes beside)")],
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Data dir of the public mix (../shared/data), or an operator JSONL"),
+    ] = None,
+    model: Annotated[str, typer.Option(help="sentence-transformers name/path")] = PACKAGED_MODEL,
+    cap_per_stratum: Annotated[int, typer.Option(min=10)] = 600,
+    c: Annotated[float, typer.Option(help="Inverse regularisation strength")] = 1.0,
+    hidden: Annotated[int, typer.Option(help="MLP hidden units; 0 = logistic regression")] = 0,
+    seed: int = 0,
+    solve_rate_thresholds: Annotated[
+        str, typer.Option(help="easy_min,medium_min,hard_min for {'text','solve_rate'} rows")
+    ] = ",".join(str(t) for t in DEFAULT_SOLVE_RATE_THRESHOLDS),
+) -> None:
+    """Train the head on the mix (or operator data) and print/write the evaluation report."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from classifier.embedder import SentenceTransformerEmbedder
+    from classifier.evaluation import format_detail, format_metrics_table
+    from classifier.train import TrainConfig, build_dataset, train
+
+    console = Console(stderr=True)
+    data = data or default_data_dir()
+    if not data.exists():
+        raise typer.BadParameter(f"{data} does not exist", param_hint="--data")
+    cfg = TrainConfig(
+        cap_per_stratum=cap_per_stratum, c=c, hidden=hidden, seed=seed, model=model,
+        solve_rate_thresholds=_thresholds(solve_rate_thresholds),
+    )
+    ds = build_dataset(data, cfg)
+    total = len(ds.train) + len(ds.test) + len(ds.eval)
+    console.print(f"loading {model}")
+    embedder = SentenceTransformerEmbedder(model)
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+        TimeRemainingColumn(), console=console,
+    ) as bar:
+        task = bar.add_task("embedding", total=total)
+        metrics = train(
+            data, out, embedder, cfg,
+            progress=lambda n: bar.advance(task, n),
+            status=lambda s: bar.console.print(s),
+        )
+    report = format_metrics_table(metrics) + "\n\n" + format_detail(metrics["model"]) + "\n"
+    typer.echo(report)
+    out.with_suffix(".report.txt").write_text(report, encoding="utf-8")
+    typer.echo(f"wrote {out}, {out.with_suffix('.json')}, {out.with_suffix('.report.txt')}")
+
+
+def _read_texts(path: Path) -> list[str]:
+    texts = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            row: Any = json.loads(line)
+        except ValueError:
+            row = line
+        texts.append(str(row.get("text", "")) if isinstance(row, dict) else str(row))
+    return texts
+
+
+@classifier_app.command("calibrate-threshold")
+def calibrate_threshold_cmd(
+    fallback_rate: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.1,
+    artifact: Annotated[Path | None, typer.Option(help="Head artifact (packaged)")] = None,
+    current: Annotated[
+        float | None, typer.Option(help="The policy's current confidence threshold")
+    ] = None,
+    texts: Annotated[
+        Path | None,
+        typer.Option(help="Operator traffic (JSONL with 'text', or lines) instead of held-out"),
+    ] = None,
+) -> None:
+    """Pick the confidence threshold that sends `fallback_rate` of traffic to the fallback."""
+    import numpy as np
+
+    from classifier.head import load_head
+
+    head = load_head(artifact)
+    correct: Any = None
+    if texts is not None:
+        from classifier.embedder import SentenceTransformerEmbedder
+        from classifier.embedding import EmbeddingClassifier
+
+        rows = _read_texts(texts)
+        emb = SentenceTransformerEmbedder(str(head.card.get("embedding_model", PACKAGED_MODEL)))
+        clf = EmbeddingClassifier(emb, head)
+
+        async def run() -> list[float]:
+            scores = await clf.classify(rows)
+            await clf.aclose()
+            return [s.confidence for s in scores]
+
+        conf = np.asarray(asyncio.run(run()))
+        where = f"{len(conf)} texts from {texts}"
+    else:
+        conf = head.extra.get("heldout_confidence")
+        if conf is None:
+            raise typer.BadParameter("artifact has no held-out confidences; pass --texts")
+        correct = head.extra["heldout_pred"] == head.extra["heldout_true"]
+        where = f"{len(conf)} held-out examples"
+    threshold = float(np.quantile(conf, fallback_rate)) if len(conf) else 0.0
+    sent = conf < threshold
+    typer.echo(f"calibrated on {where}")
+    typer.echo(
+        f"confidence_threshold = {threshold:.4f}: sends {sent.mean():.1%} to the LLM fallback"
+    )
+    if correct is not None and sent.any() and (~sent).any():
+        typer.echo(
+            f"  embedding accuracy on kept traffic {correct[~sent].mean():.3f}, "
+            f"on traffic sent to the fallback {correct[sent].mean():.3f}"
+        )
+    if current is not None:
+        now = float((conf < current).mean())
+        typer.echo(
+            f"would change: confidence_threshold {current:.4f} -> {threshold:.4f} "
+            f"(fallback share {now:.1%} -> {sent.mean():.1%})"
+        )
+
+
+def classify_cmd(
+    text: Annotated[str, typer.Argument(help="Query text to classify")],
+    model: Annotated[str | None, typer.Option(help="sentence-transformers name/path")] = None,
+    artifact: Annotated[Path | None, typer.Option(help="Head artifact (packaged)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Print the tier, probabilities, source and latency for one text."""
+    from classifier.embedding import load_classifier
+
+    clf = load_classifier(model, artifact)
+
+    async def run() -> tuple[Any, float]:
+        start = time.perf_counter()
+        [scores] = await clf.classify([text])
+        took = time.perf_counter() - start
+        await clf.aclose()
+        return scores, took
+
+    scores, took = asyncio.run(run())
+    result = {
+        "tier": scores.tier.value,
+        "confidence": round(scores.confidence, 4),
+        "probabilities": {k: round(v, 4) for k, v in scores.as_dict().items()},
+        "source": scores.source,
+        "latency_ms": round(took * 1000, 2),
+    }
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    typer.echo(f"tier        {result['tier']} (confidence {result['confidence']:.3f})")
+    typer.echo("probability " + "  ".join(f"{k} {v:.3f}" for k, v in scores.as_dict().items()))
+    typer.echo(f"source      {result['source']}")
+    typer.echo(f"latency     {result['latency_ms']} ms")

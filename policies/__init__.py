@@ -1,0 +1,44 @@
+"""Operator policy: schema, loader and validation, worst-case cost, hot reload."""
+
+from policies.loader import (
+    LoadedPolicy,
+    PolicyValidationError,
+    load_policy,
+    parse_policy,
+    revision_of,
+    worst_case,
+)
+from policies.reload import OnChange, PolicyHolder
+from policies.schema import (
+    BudgetPolicy,
+    CachePolicy,
+    CapabilitiesSpec,
+    ClassifierPolicy,
+    ModelSpec,
+    Policy,
+    PriceSpec,
+    TenantPolicy,
+    TierPolicy,
+    VerifierSpec,
+)
+
+__all__ = [
+    "BudgetPolicy",
+    "CachePolicy",
+    "CapabilitiesSpec",
+    "ClassifierPolicy",
+    "LoadedPolicy",
+    "ModelSpec",
+    "OnChange",
+    "Policy",
+    "PolicyHolder",
+    "PolicyValidationError",
+    "PriceSpec",
+    "TenantPolicy",
+    "TierPolicy",
+    "VerifierSpec",
+    "load_policy",
+    "parse_policy",
+    "revision_of",
+    "worst_case",
+]

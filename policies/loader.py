@@ -1,0 +1,315 @@
+"""Load and validate a policy: YAML -> strict schema -> cross-reference checks -> revision.
+
+Every problem is reported at once, each as ``yaml.path: reason``. Structural problems
+(pydantic) and cross-reference problems (registries, references between sections) are both
+collected; cross-references are checked for every section that is itself well formed.
+
+The revision is the SHA-256 (first 16 hex digits) of the normalised policy: the validated
+model dumped as canonical JSON, so comments, key order and formatting do not change it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import TypeAdapter, ValidationError
+
+from classifier.base import TIERS, Tier
+from policies.schema import ModelSpec, Policy, TierPolicy, VerifierSpec
+from router.errors import PolicyError
+from router.upstreams.base import Capabilities
+
+MAX_POLICY_BYTES = 1_000_000
+MAX_YAML_NODES = 200_000  # after alias expansion ("billion laughs" guard)
+
+
+class PolicyValidationError(PolicyError):
+    """A policy that cannot be served. `errors` holds every problem, ``path: reason``."""
+
+    status = 400
+
+    def __init__(self, source: str, errors: Sequence[str]) -> None:
+        self.errors = list(errors)
+        self.source = source
+        listing = "\n".join(f"  - {e}" for e in self.errors)
+        super().__init__(f"invalid policy {source}: {len(self.errors)} error(s)\n{listing}")
+
+
+@dataclass(frozen=True)
+class LoadedPolicy:
+    policy: Policy
+    revision: str
+    source: str
+    loaded_at: float = field(default=0.0, compare=False)
+
+
+def _fmt_loc(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part == "[key]":
+            out += " (key)"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _pydantic_errors(exc: ValidationError, prefix: str = "") -> list[str]:
+    errors = []
+    for err in exc.errors(include_url=False):
+        loc = _fmt_loc(err["loc"])
+        path = f"{prefix}.{loc}" if prefix and err["loc"] else (prefix or loc)
+        errors.append(f"{path}: {err['msg']}")
+    return errors
+
+
+def _check_size(data: object) -> str | None:
+    """Reject alias cycles and alias bombs before anything walks the structure."""
+    budget = MAX_YAML_NODES
+    on_path: set[int] = set()
+
+    def walk(node: object) -> str | None:
+        nonlocal budget
+        budget -= 1
+        if budget < 0:
+            return f"policy too large: more than {MAX_YAML_NODES} nodes after alias expansion"
+        if isinstance(node, dict | list):
+            if id(node) in on_path:
+                return "cyclic YAML alias"
+            on_path.add(id(node))
+            children = list(node.keys()) + list(node.values()) if isinstance(node, dict) else node
+            for child in children:
+                if (problem := walk(child)) is not None:
+                    return problem
+            on_path.discard(id(node))
+        return None
+
+    return walk(data)
+
+
+def _strategy_registry() -> Mapping[str, Any]:
+    from strategies import REGISTRY
+
+    return REGISTRY
+
+
+def _verifier_problems(kind: str, options: Mapping[str, Any]) -> list[str] | None:
+    """Problems with a verifier's options (None: unknown kind)."""
+    from strategies import VERIFIERS, check_verifier_options
+
+    if kind not in VERIFIERS:
+        return None
+    return list(check_verifier_options(kind, options))
+
+
+def _verifier_kinds() -> list[str]:
+    from strategies import VERIFIERS
+
+    return sorted(VERIFIERS)
+
+
+def _partial(raw: Mapping[str, Any], key: str, adapter: TypeAdapter[Any]) -> dict[str, Any]:
+    """Entries of section `key` that are individually valid (for cross-checks on bad files)."""
+    section = raw.get(key)
+    if not isinstance(section, dict):
+        return {}
+    good: dict[str, Any] = {}
+    for name, value in section.items():
+        try:
+            good[str(name)] = adapter.validate_python(value)
+        except ValidationError:
+            continue
+    return good
+
+
+def _cross_check(
+    models: Mapping[str, ModelSpec],
+    verifiers: Mapping[str, VerifierSpec],
+    tiers: Mapping[str, TierPolicy],
+    raw: Mapping[str, Any],
+    policy: Policy | None,
+) -> list[str]:
+    errors: list[str] = []
+    model_names = ", ".join(sorted(models)) or "(none)"
+    for name, spec in verifiers.items():
+        problems = _verifier_problems(spec.kind, spec.options)
+        if problems is None:
+            kinds = ", ".join(_verifier_kinds())
+            errors.append(f"verifiers.{name}.kind: unknown verifier {spec.kind!r}; valid: {kinds}")
+        else:
+            errors.extend(f"verifiers.{name}.options: {p}" for p in problems)
+        if spec.model is not None and spec.model not in models:
+            errors.append(
+                f"verifiers.{name}.model: unknown model {spec.model!r}; defined: {model_names}"
+            )
+    if isinstance(raw.get("tiers"), dict):
+        missing = [t.value for t in TIERS if t.value not in {str(k) for k in raw["tiers"]}]
+        if missing:
+            errors.append(f"tiers: missing tier(s) {', '.join(missing)}; all of "
+                          f"{', '.join(t.value for t in TIERS)} must be defined")
+    for tier, tp in tiers.items():
+        errors.extend(_tier_problems(f"tiers.{tier}", tp, models, raw))
+    if policy is not None:
+        errors.extend(_policy_checks(policy, model_names))
+    return errors
+
+
+def _tier_problems(
+    path: str, tp: TierPolicy, models: Mapping[str, ModelSpec], raw: Mapping[str, Any]
+) -> list[str]:
+    from strategies import check_strategy
+
+    errors: list[str] = []
+    registry = _strategy_registry()
+    strategy = registry.get(tp.strategy)
+    defined = ", ".join(sorted(models)) or "(none)"
+    if tp.model not in _section_names(raw, "models"):
+        errors.append(f"{path}.model: unknown model {tp.model!r}; defined: {defined}")
+    verifiers = _section_names(raw, "verifiers")
+    if tp.verifier is not None and tp.verifier not in verifiers:
+        errors.append(f"{path}.verifier: unknown verifier {tp.verifier!r}; "
+                      f"defined: {', '.join(sorted(verifiers)) or '(none)'}")
+    if strategy is None:
+        valid = ", ".join(sorted(registry))
+        return [*errors, f"{path}.strategy: unknown strategy {tp.strategy!r}; valid: {valid}"]
+    param_errors = strategy.check_params(tp.params)
+    if param_errors:
+        return errors + [f"{path}.params: {e}" for e in param_errors]
+    if tp.model not in models:
+        return errors  # its capabilities are unknown: already reported
+
+    def capabilities_for(name: str | None) -> Capabilities | None:
+        spec = models.get(tp.model if name is None else name)
+        return None if spec is None else spec.capabilities.to_capabilities()
+
+    problems = check_strategy(registry, tp.strategy, tp.params, capabilities_for,
+                              has_verifier=tp.verifier is not None)
+    return errors + [f"{path}.strategy: {p}" for p in problems]
+
+
+def _section_names(raw: Mapping[str, Any], key: str) -> set[str]:
+    section = raw.get(key)
+    return {str(k) for k in section} if isinstance(section, dict) else set()
+
+
+def _policy_checks(policy: Policy, model_names: str) -> list[str]:
+    errors: list[str] = []
+    fallback = policy.classifier.fallback_model
+    if fallback is not None and fallback not in policy.models:
+        errors.append(
+            f"classifier.fallback_model: unknown model {fallback!r}; defined: {model_names}"
+        )
+    owners: dict[str, str] = {}
+    for name, tenant in policy.tenants.items():
+        for i, digest in enumerate(tenant.api_key_sha256):
+            if digest in owners:
+                errors.append(f"tenants.{name}.api_key_sha256[{i}]: key already belongs to "
+                              f"tenant {owners[digest]!r}")
+            owners.setdefault(digest, name)
+    longest = max((t.deadline_s for t in policy.tiers.values()), default=0.0)
+    if policy.budgets.reservation_ttl_s <= longest:
+        errors.append(f"budgets.reservation_ttl_s: {policy.budgets.reservation_ttl_s}s must exceed "
+                      f"the longest tier deadline ({longest:g}s), or reservations expire mid-run")
+    if len(set(policy.logical_models)) != len(policy.logical_models):
+        errors.append("logical_models: duplicate names")
+    return errors
+
+
+def revision_of(policy: Policy) -> str:
+    canonical = json.dumps(policy.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def parse_policy(text: str, source: str = "<string>") -> LoadedPolicy:
+    """Parse and validate policy YAML; raises `PolicyValidationError` with every problem."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_POLICY_BYTES:
+        raise PolicyValidationError(source, [f"(file): larger than {MAX_POLICY_BYTES} bytes"])
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PolicyValidationError(source, [f"(yaml): {' '.join(str(exc).split())}"]) from None
+    except RecursionError:
+        raise PolicyValidationError(source, ["(yaml): nested too deeply"]) from None
+    if not isinstance(raw, dict):
+        kind = "empty" if raw is None else type(raw).__name__
+        raise PolicyValidationError(source, [f"(top level): expected a mapping, got {kind}"])
+    if (problem := _check_size(raw)) is not None:
+        raise PolicyValidationError(source, [f"(yaml): {problem}"])
+    errors: list[str] = []
+    policy: Policy | None = None
+    try:
+        policy = Policy.model_validate(raw)
+    except ValidationError as exc:
+        errors.extend(_pydantic_errors(exc))
+    except RecursionError:
+        raise PolicyValidationError(source, ["(yaml): nested too deeply"]) from None
+    if policy is not None:
+        models: Mapping[str, ModelSpec] = policy.models
+        verifiers: Mapping[str, VerifierSpec] = policy.verifiers
+        tiers: Mapping[str, TierPolicy] = {t.value: tp for t, tp in policy.tiers.items()}
+    else:
+        models = _partial(raw, "models", TypeAdapter(ModelSpec))
+        verifiers = _partial(raw, "verifiers", TypeAdapter(VerifierSpec))
+        tiers = {k: v for k, v in _partial(raw, "tiers", TypeAdapter(TierPolicy)).items()
+                 if k in {t.value for t in TIERS}}
+    errors.extend(_cross_check(models, verifiers, tiers, raw, policy))
+    if errors or policy is None:
+        raise PolicyValidationError(source, errors)
+    return LoadedPolicy(policy, revision_of(policy), source, loaded_at=time.time())
+
+
+def load_policy(path: Path | None = None) -> LoadedPolicy:
+    """Load a policy file; None = the packaged `policies/default.yaml`."""
+    if path is None:
+        text = resources.files("policies").joinpath("default.yaml").read_text("utf-8")
+        return parse_policy(text, "packaged:policies/default.yaml")
+    try:
+        text = Path(path).read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyValidationError(str(path), [f"(file): cannot read: {exc}"]) from None
+    return parse_policy(text, str(path))
+
+
+def worst_case(policy: Policy, tier: Tier, prompt_tokens: int) -> tuple[float, int]:
+    """Worst-case (USD, tokens) of running `tier` on a prompt of `prompt_tokens` tokens.
+
+    Every one of the strategy's `max_samples(params)` sequences is charged the whole prompt
+    at the input price plus the full per-sample `max_tokens` at the output price, using the
+    dearest model the tier may call (a cascade may escalate to another one). The tier's
+    `token_budget` does not lower the bound: in-flight calls can overrun it. USD is rounded
+    up to the next micro-dollar, the unit budgets are kept in.
+    """
+    from strategies.cascade import Cascade
+
+    tp = policy.tiers[tier]
+    strategy = _strategy_registry()[tp.strategy]
+    samples = max(1, int(strategy.max_samples(tp.params)))
+    names = [tp.model]
+    if isinstance(strategy, Cascade):
+        names += strategy.models(tp.params)
+    prices = [policy.models[n].price for n in names if n in policy.models]
+    input_price = max(p.input_per_mtok for p in prices)
+    output_price = max(p.output_per_mtok for p in prices)
+    prompt = max(0, int(prompt_tokens))
+    usd = samples * (prompt * input_price + tp.max_tokens * output_price) / 1e6
+    return math.ceil(round(usd * 1e6, 6)) / 1e6, samples * (prompt + tp.max_tokens)
+
+
+__all__ = [
+    "LoadedPolicy",
+    "PolicyValidationError",
+    "load_policy",
+    "parse_policy",
+    "revision_of",
+    "worst_case",
+]

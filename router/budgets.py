@@ -1,0 +1,372 @@
+"""Race-free per-tenant budget caps and spend tracking on Redis.
+
+    reservation = await budgets.reserve_with_downgrade(tenant, spec, policy, tier, prompt_tokens)
+    ... run the strategy ...
+    await budgets.settle(reservation, usd=actual_usd, tokens=actual_tokens, tier=..., strategy=...)
+    # or, when nothing was spent (failed before any upstream call):
+    await budgets.release(reservation)
+
+A reservation holds the plan's worst case against every cap that applies (UTC day and month,
+USD and tokens) in one Lua script, so concurrent requests on any number of replicas can never
+jointly pass a cap: committed spend stays under the cap as long as actual cost <= estimate,
+which `policies.worst_case` guarantees. Settling commits the actual cost and releases the
+reservation in one script. Reservations expire after `ttl_s` (a crashed replica does not lock
+a budget) and are reclaimed by the next reserve of that tenant.
+
+Downgrade lives here: `reserve_with_downgrade` offers the planned tier and (policy
+`on_exceeded: downgrade`) every lower tier to one script, which reserves the most capable one
+that fits. Metrics: `ttc_budget_decisions{outcome="store_error"}` is counted here; ok /
+downgrade / reject are the caller's decision to count. Redis down: `StoreUnavailable` (503), unless fail-open, or the tenant has no caps
+(nothing to enforce): then an unchecked reservation is returned and settle is best effort.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import structlog
+from redis.exceptions import RedisError
+
+from classifier.base import TIERS, Tier
+from policies.loader import worst_case
+from policies.schema import Policy, TenantPolicy
+from router import budget_lua
+from router.errors import BudgetExceeded, StoreUnavailable
+from router.metrics import Metrics
+from router.store import Store
+
+Period = Literal["day", "month"]
+CAP_NAMES = ("daily_usd", "monthly_usd", "daily_tokens", "monthly_tokens")
+log = structlog.get_logger("ttc.budgets")
+
+
+def to_micro(usd: float) -> int:
+    return round(usd * 1_000_000)
+
+
+def to_micro_ceil(usd: float) -> int:
+    """Estimates round up (never under-reserve)."""
+    return math.ceil(round(usd * 1_000_000, 6))
+
+
+@dataclass(frozen=True)
+class Remaining:
+    """What is left under each cap (None = no such cap). USD may be negative if overspent."""
+
+    daily_usd: float | None = None
+    monthly_usd: float | None = None
+    daily_tokens: int | None = None
+    monthly_tokens: int | None = None
+
+    @classmethod
+    def from_script(cls, values: Sequence[Any]) -> Remaining:
+        du, mu, dt, mt = (None if v is None else int(v) for v in values)
+        return cls(
+            None if du is None else du / 1e6, None if mu is None else mu / 1e6, dt, mt
+        )
+
+    @property
+    def usd(self) -> float | None:
+        vals = [v for v in (self.daily_usd, self.monthly_usd) if v is not None]
+        return min(vals) if vals else None
+
+    @property
+    def tokens(self) -> int | None:
+        vals = [v for v in (self.daily_tokens, self.monthly_tokens) if v is not None]
+        return min(vals) if vals else None
+
+    def headers(self) -> dict[str, str]:
+        """`x-ttc-budget-remaining` (USD, tightest cap) and `-tokens`; none without caps."""
+        out: dict[str, str] = {}
+        if (usd := self.usd) is not None:
+            out["x-ttc-budget-remaining"] = f"{max(usd, 0.0):.6f}"
+        if (tokens := self.tokens) is not None:
+            out["x-ttc-budget-remaining-tokens"] = str(max(tokens, 0))
+        return out
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return dict(zip(CAP_NAMES, (self.daily_usd, self.monthly_usd, self.daily_tokens,
+                                    self.monthly_tokens), strict=True))
+
+
+@dataclass(frozen=True)
+class Reservation:
+    id: str
+    tenant: str
+    usd_micro: int
+    tokens: int
+    keys: tuple[str, str, str, str]  # day, month, res, resd
+    expires_at: float
+    remaining: Remaining = field(default_factory=Remaining)
+    choice: int = 0  # index into the estimates offered (0 = the first, most capable)
+    checked: bool = True  # False: Redis was not consulted (fail-open / no caps)
+    reclaimed: int = 0  # expired reservations reclaimed by this reserve
+
+    @property
+    def usd(self) -> float:
+        return self.usd_micro / 1e6
+
+
+class BudgetCapExceeded(BudgetExceeded):
+    """429: no offered plan fits the tenant's caps. Carries what is left."""
+
+    def __init__(self, message: str, remaining: Remaining, cap: str | None) -> None:
+        super().__init__(message, headers=remaining.headers())
+        self.remaining = remaining
+        self.cap = cap
+
+
+def _caps(spec: TenantPolicy | None) -> list[int]:
+    if spec is None:
+        return [-1, -1, -1, -1]
+    usd = [-1 if c is None else round(c * 1_000_000) for c in (spec.daily_usd, spec.monthly_usd)]
+    tok = [-1 if c is None else c for c in (spec.daily_tokens, spec.monthly_tokens)]
+    return usd + tok
+
+
+class Budgets:
+    def __init__(
+        self,
+        store: Store,
+        metrics: Metrics,
+        *,
+        fail_open: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`fail_open` (TTC_BUDGET_FAIL_OPEN) or a call's `fail_open` (the policy's
+        `budgets.fail_open`) lets requests through unchecked while Redis is down."""
+        self.store = store
+        self.fail_open = fail_open
+        self.metrics = metrics
+        self.clock = clock
+        self._reserve = store.client.register_script(budget_lua.RESERVE)
+        self._settle = store.client.register_script(budget_lua.SETTLE)
+        self._reset = store.client.register_script(budget_lua.RESET)
+        self._known: set[str] = set()
+
+    def period_key(self, tenant: str, period: Period, at: datetime | None = None) -> str:
+        at = at or datetime.fromtimestamp(self.clock(), UTC)
+        stamp = at.strftime("%Y-%m-%d") if period == "day" else at.strftime("%Y-%m")
+        return self.store.key("b", f"{{{tenant}}}", period[0], stamp)
+
+    def _keys(self, tenant: str) -> tuple[str, str, str, str]:
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        tag = f"{{{tenant}}}"
+        return (self.period_key(tenant, "day", now), self.period_key(tenant, "month", now),
+                self.store.key("b", tag, "res"), self.store.key("b", tag, "resd"))
+
+    async def _remember(self, tenant: str) -> None:
+        """Index of tenants with spend, for `GET /admin/spend` without a tenant."""
+        if tenant in self._known:
+            return
+        try:
+            await self.store.client.sadd(self.store.key("b", "tenants"), tenant)
+            self._known.add(tenant)
+        except (RedisError, OSError):
+            self.metrics.store_errors.labels(op="budget_index").inc()
+
+    async def reserve_first_fit(
+        self,
+        tenant: str,
+        policy_tenant: TenantPolicy | None,
+        estimates: Sequence[tuple[float, int]],
+        ttl_s: float,
+        *,
+        fail_open: bool = False,
+    ) -> Reservation:
+        """Reserve the first (usd, tokens) estimate that fits every cap, in one script.
+
+        Raises `BudgetCapExceeded` when none fits, `StoreUnavailable` when Redis is down
+        (unless `fail_open` or the tenant has no caps)."""
+        if not estimates:
+            raise ValueError("no estimates offered")
+        caps = _caps(policy_tenant)
+        keys = self._keys(tenant)
+        rid = uuid.uuid4().hex
+        now = self.clock()
+        micro = [(max(0, to_micro_ceil(u)), max(0, int(t))) for u, t in estimates]
+        args: list[int | str] = [int(now * 1000), int(ttl_s * 1000), rid, *caps, len(micro)]
+        for u, t in micro:
+            args += [u, t]
+        try:
+            out = await self._reserve(keys=list(keys), args=args)
+        except (RedisError, OSError) as exc:
+            self.metrics.store_errors.labels(op="budget_reserve").inc()
+            self.metrics.budget.labels(outcome="store_error").inc()
+            if fail_open or self.fail_open or all(c < 0 for c in caps):
+                log.warning("budget_unchecked", tenant=tenant, error=str(exc))
+                u, t = micro[0]
+                return Reservation(rid, tenant, u, t, keys, now + ttl_s, checked=False)
+            raise StoreUnavailable(
+                "budget store (Redis) unavailable: request refused because budget caps fail "
+                "closed (set budgets.fail_open in the policy to serve without caps)"
+            ) from exc
+        await self._remember(tenant)
+        chosen, reclaimed = int(out[0]), int(out[1])
+        remaining = Remaining.from_script(out[2:6])
+        if reclaimed:
+            self.metrics.budget_reclaimed.inc(reclaimed)
+        if chosen == 0:
+            raise self._exceeded(tenant, caps, remaining, micro[-1])
+        u, t = micro[chosen - 1]
+        return Reservation(rid, tenant, u, t, keys, now + ttl_s, remaining, chosen - 1,
+                           True, reclaimed)
+
+    def _exceeded(
+        self, tenant: str, caps: list[int], remaining: Remaining, estimate: tuple[int, int]
+    ) -> BudgetCapExceeded:
+        left = remaining.as_dict()
+        for name, cap in zip(CAP_NAMES, caps, strict=True):
+            value = left[name]
+            if cap < 0 or value is None:
+                continue
+            need = estimate[0] / 1e6 if name.endswith("usd") else estimate[1]
+            if value < need:
+                unit = "USD" if name.endswith("usd") else "tokens"
+                cap_v = cap / 1e6 if name.endswith("usd") else cap
+                return BudgetCapExceeded(
+                    f"tenant {tenant!r} budget exceeded: {name} cap {cap_v:g} {unit} has "
+                    f"{max(value, 0):g} left, the request may cost up to {need:g} {unit}",
+                    remaining, name,
+                )
+        return BudgetCapExceeded(f"tenant {tenant!r} budget exceeded", remaining, None)
+
+    async def reserve(
+        self,
+        tenant: str,
+        policy_tenant: TenantPolicy | None,
+        usd: float,
+        tokens: int,
+        ttl_s: float,
+        *,
+        fail_open: bool = False,
+    ) -> Reservation:
+        return await self.reserve_first_fit(
+            tenant, policy_tenant, [(usd, tokens)], ttl_s, fail_open=fail_open
+        )
+
+    async def reserve_with_downgrade(
+        self,
+        tenant: str,
+        policy_tenant: TenantPolicy | None,
+        policy: Policy,
+        tier: Tier,
+        prompt_tokens: int,
+        *,
+        fail_open: bool = False,
+    ) -> tuple[Tier, Reservation]:
+        """Reserve `tier`'s worst case, or with `on_exceeded: downgrade` the most capable
+        lower tier that fits. Returns the tier actually reserved (`!= tier`: downgraded)."""
+        tiers = [tier]
+        if policy.budgets.on_exceeded == "downgrade":
+            tiers += [t for t in reversed(TIERS) if t.rank < tier.rank]
+        estimates = [worst_case(policy, t, prompt_tokens) for t in tiers]
+        reservation = await self.reserve_first_fit(
+            tenant, policy_tenant, estimates, policy.budgets.reservation_ttl_s,
+            fail_open=fail_open or policy.budgets.fail_open,
+        )
+        return tiers[reservation.choice], reservation
+
+    async def settle(
+        self, reservation: Reservation, usd: float, tokens: int, tier: str = "",
+        strategy: str = "",
+    ) -> None:
+        """Commit the actual cost and release the reservation (one script). Never raises on
+        a store error: the work is done; the reservation then expires and is reclaimed.
+        Sets the `ttc_tenant_spend_usd` gauge; the `ttc_spend_usd` counter is the pipeline's."""
+        await self._finish(reservation, to_micro(usd), tokens, tier, strategy, commit=True)
+
+    async def release(self, reservation: Reservation) -> None:
+        """Drop the reservation without committing anything (nothing was spent)."""
+        await self._finish(reservation, 0, 0, "", "", commit=False)
+
+    async def _finish(
+        self, r: Reservation, usd_micro: int, tokens: int, tier: str, strategy: str, *,
+        commit: bool,
+    ) -> None:
+        args = [r.id, max(0, usd_micro), max(0, int(tokens)), tier, strategy, int(commit)]
+        try:
+            out = await self._settle(keys=list(r.keys), args=args)
+        except (RedisError, OSError) as exc:
+            self.metrics.store_errors.labels(op="budget_settle").inc()
+            log.error("budget_settle_failed", tenant=r.tenant, reservation=r.id, error=str(exc))
+            return
+        if r.checked and not int(out[0]):
+            log.warning("budget_settled_after_expiry", tenant=r.tenant, reservation=r.id)
+        self.metrics.tenant_spend.labels(tenant=r.tenant, period="day").set(int(out[1]) / 1e6)
+        self.metrics.tenant_spend.labels(tenant=r.tenant, period="month").set(int(out[3]) / 1e6)
+
+    async def remaining(self, tenant: str, policy_tenant: TenantPolicy | None) -> Remaining:
+        """What is left under each cap now (reclaims expired reservations first)."""
+        caps = _caps(policy_tenant)
+        try:
+            out = await self._reserve(keys=list(self._keys(tenant)),
+                                      args=[int(self.clock() * 1000), 0, "-", *caps, 0])
+        except (RedisError, OSError) as exc:
+            self.metrics.store_errors.labels(op="budget_read").inc()
+            raise StoreUnavailable("budget store (Redis) unavailable") from exc
+        return Remaining.from_script(out[2:6])
+
+    async def spend(
+        self, tenant: str, period: Period = "day", at: datetime | None = None
+    ) -> dict[str, Any]:
+        """Committed and reserved spend of one period, with per-tier and per-strategy splits."""
+        key = self.period_key(tenant, period, at)
+        try:
+            raw: dict[str, str] = await self.store.client.hgetall(key)
+        except (RedisError, OSError) as exc:
+            self.metrics.store_errors.labels(op="budget_read").inc()
+            raise StoreUnavailable("budget store (Redis) unavailable") from exc
+        out: dict[str, Any] = {
+            "tenant": tenant, "period": period, "key": key.rsplit(":", 1)[-1],
+            "usd": int(raw.get("usd", 0)) / 1e6, "tokens": int(raw.get("tok", 0)),
+            "reserved_usd": int(raw.get("rusd", 0)) / 1e6,
+            "reserved_tokens": int(raw.get("rtok", 0)), "by_tier": {}, "by_strategy": {},
+        }
+        for name, value in raw.items():
+            parts = name.split(":", 2)
+            if len(parts) != 3:
+                continue
+            what, dim, label = parts
+            entry = out[f"by_{dim}"].setdefault(label, {"usd": 0.0, "tokens": 0, "requests": 0})
+            if what == "usd":
+                entry["usd"] = int(value) / 1e6
+            elif what == "tok":
+                entry["tokens"] = int(value)
+            else:
+                entry["requests"] = int(value)
+        out["requests"] = sum(e["requests"] for e in out["by_tier"].values())
+        return out
+
+    async def reset(self, tenant: str, period: Period | Literal["all"] = "all") -> None:
+        """Clear committed spend of the current day and/or month (reservations are kept)."""
+        periods: list[Period] = ["day", "month"] if period == "all" else [period]
+        try:
+            await self._reset(keys=[self.period_key(tenant, p) for p in periods], args=[])
+        except (RedisError, OSError) as exc:
+            self.metrics.store_errors.labels(op="budget_reset").inc()
+            raise StoreUnavailable("budget store (Redis) unavailable") from exc
+
+    async def tenants(self) -> list[str]:
+        """Tenants that ever reserved through this store (any replica)."""
+        try:
+            members = await self.store.client.smembers(self.store.key("b", "tenants"))
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable("budget store (Redis) unavailable") from exc
+        return sorted(str(m) for m in members)
+
+
+__all__ = [
+    "BudgetCapExceeded",
+    "Budgets",
+    "Period",
+    "Remaining",
+    "Reservation",
+    "to_micro",
+]

@@ -1,0 +1,139 @@
+"""Exact-match result cache on Redis, isolated per tenant, fail-open.
+
+Key: ``<prefix>c:{<tenant>}:<sha256>`` where the digest covers (tenant, logical model,
+normalised messages, result-changing parameters, policy revision). The tenant is both hashed
+and spelled in the key, so one tenant can never read another's entry, and a policy reload
+(new revision) starts a fresh cache. Values are JSON, capped at `max_entry_bytes`.
+
+Failures never fail a request: `get` answers None, `set` does nothing, both count
+`ttc_cache_requests{result="error"}` and `ttc_store_errors`. After an error the cache is
+skipped for `cooldown_s` (counted as `bypass`), so a dead Redis does not add a connect
+timeout to every request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from policies.schema import CachePolicy
+from router.metrics import Metrics
+from router.store import Store
+
+# Request parameters that change a result; anything else (stream, user, metadata) must not
+# split the cache. The pipeline passes the ones it has; None values are dropped.
+RESULT_PARAMS = frozenset({
+    "temperature", "top_p", "max_tokens", "stop", "seed", "n", "tier", "logprobs",
+    "response_format", "tools", "tool_choice", "presence_penalty", "frequency_penalty",
+    "answer_format", "reasoning_effort", "thinking",
+})
+
+
+def _message(message: Any) -> dict[str, Any]:
+    if is_dataclass(message) and not isinstance(message, type):
+        message = asdict(message)
+    if not isinstance(message, Mapping):
+        raise TypeError(f"message must be a mapping or dataclass, got {type(message).__name__}")
+    out = dict(message)
+    if isinstance(out.get("content"), str):
+        out["content"] = unicodedata.normalize("NFC", out["content"])
+    return out
+
+
+def should_cache(policy: CachePolicy, temperature: float | None, n: int = 1) -> bool:
+    """Whether a request's result may be cached: greedy results always, sampled ones
+    (temperature > 0, or several choices) only when the policy allows it."""
+    if not policy.enabled:
+        return False
+    sampled = (temperature or 0.0) > 0 or n > 1
+    return policy.cache_sampled or not sampled
+
+
+class ResultCache:
+    def __init__(
+        self,
+        store: Store,
+        metrics: Metrics,
+        *,
+        cooldown_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.cooldown_s = cooldown_s
+        self.clock = clock
+        self._skip_until = 0.0
+
+    def key(
+        self,
+        tenant: str,
+        model: str,
+        messages: Sequence[Any],
+        params: Mapping[str, Any],
+        revision: str,
+    ) -> str:
+        material = {
+            "tenant": tenant,
+            "model": model,
+            "messages": [_message(m) for m in messages],
+            "params": {k: v for k, v in sorted(params.items()) if v is not None},
+            "revision": revision,
+        }
+        canonical = json.dumps(material, sort_keys=True, separators=(",", ":"),
+                               ensure_ascii=False, default=str)
+        digest = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+        return self.store.key("c", f"{{{tenant}}}", digest)
+
+    def _open(self) -> bool:
+        if self.clock() < self._skip_until:
+            self.metrics.cache.labels(result="bypass").inc()
+            return False
+        return True
+
+    def _failed(self, op: str) -> None:
+        self.metrics.cache.labels(result="error").inc()
+        self.metrics.store_errors.labels(op=op).inc()
+        self._skip_until = self.clock() + self.cooldown_s
+
+    async def get(self, key: str) -> dict[str, Any] | None:
+        if not self._open():
+            return None
+        try:
+            raw = await self.store.client.get(key)
+        except (RedisError, OSError):
+            self._failed("cache_get")
+            return None
+        if raw is None:
+            self.metrics.cache.labels(result="miss").inc()
+            return None
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            self.metrics.cache.labels(result="error").inc()
+            return None
+        self.metrics.cache.labels(result="hit").inc()
+        return value
+
+    async def set(self, key: str, value: Mapping[str, Any], ttl_s: int, max_bytes: int) -> bool:
+        """Store `value`; False when skipped (too large, store down)."""
+        data = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+        if len(data.encode("utf-8", "surrogatepass")) > max_bytes or self.clock() < self._skip_until:
+            return False
+        try:
+            await self.store.client.set(key, data, ex=max(1, int(ttl_s)))
+        except (RedisError, OSError):
+            self._failed("cache_set")
+            return False
+        return True
+
+
+__all__ = ["RESULT_PARAMS", "ResultCache", "should_cache"]

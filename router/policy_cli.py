@@ -1,0 +1,147 @@
+"""`ttc-router policy validate | show | explain` (mounted by `router.cli` as `policy`).
+
+    ttc-router policy validate FILE          exit 0 (valid, prints the revision) or 1 (errors)
+    ttc-router policy show [--policy FILE]   effective policy (defaults filled in) + revision
+    ttc-router policy explain --tenant T "query" [--tier hard] [--hint very_hard]
+                                             tenant caps and overrides, tier, plan, worst case,
+                                             and what a downgrade would pick
+
+Without `--policy`, `show` and `explain` use TTC_POLICY_PATH, else the packaged default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from classifier.base import TIERS, Tier
+from policies.loader import LoadedPolicy, PolicyValidationError, load_policy, worst_case
+from router.settings import Settings
+from router.tenancy import Tenant, effective_tier
+
+policy_app = typer.Typer(help="Validate, show and explain routing policies.", no_args_is_help=True)
+
+PolicyOpt = Annotated[
+    Path | None, typer.Option("--policy", help="Policy YAML (default: TTC_POLICY_PATH / packaged)")
+]
+
+
+def _load(path: Path | None) -> LoadedPolicy:
+    try:
+        return load_policy(path if path is not None else Settings().policy_path)
+    except PolicyValidationError as exc:
+        typer.echo(exc.message, err=True)
+        raise typer.Exit(1) from None
+
+
+@policy_app.command("validate")
+def validate(file: Annotated[Path, typer.Argument(help="Policy YAML to check")]) -> None:
+    """Check FILE; exit 0 when it would be served, 1 with every error otherwise."""
+    try:
+        loaded = load_policy(file)
+    except PolicyValidationError as exc:
+        typer.echo(exc.message, err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"ok: {file} revision {loaded.revision}")
+
+
+@policy_app.command("show")
+def show(policy: PolicyOpt = None) -> None:
+    """Print the effective policy (every default filled in) and its revision."""
+    loaded = _load(policy)
+    typer.echo(f"# source: {loaded.source}\n# revision: {loaded.revision}")
+    typer.echo(yaml.safe_dump(loaded.policy.model_dump(mode="json"), sort_keys=False).rstrip())
+
+
+def prompt_tokens_estimate(text: str) -> int:
+    """Conservative (about 3 characters a token), like the router's own estimate."""
+    return math.ceil((len(text) + 8) / 3) + 16
+
+
+def explain_plan(
+    loaded: LoadedPolicy, tenant_name: str, query: str, tier: Tier, hint: str | None = None
+) -> dict[str, Any]:
+    """What the router would do for `query` classified as `tier`, for tenant `tenant_name`."""
+    policy = loaded.policy
+    spec = policy.tenant(tenant_name)
+    effective = effective_tier(Tenant(tenant_name, spec), tier, hint)
+    prompt_tokens = prompt_tokens_estimate(query)
+    tp = policy.tiers[effective]
+    usd, tokens = worst_case(policy, effective, prompt_tokens)
+    fallbacks = []
+    if policy.budgets.on_exceeded == "downgrade":
+        for lower in reversed(TIERS):
+            if lower.rank < effective.rank:
+                lu, lt = worst_case(policy, lower, prompt_tokens)
+                fallbacks.append({"tier": lower.value, "strategy": policy.tiers[lower].strategy,
+                                  "worst_case_usd": lu, "worst_case_tokens": lt})
+    return {
+        "policy_revision": loaded.revision,
+        "tenant": {
+            "name": tenant_name,
+            "configured": spec is not None,
+            "caps": None if spec is None else {
+                "daily_usd": spec.daily_usd, "monthly_usd": spec.monthly_usd,
+                "daily_tokens": spec.daily_tokens, "monthly_tokens": spec.monthly_tokens,
+            },
+            "max_tier": spec.max_tier.value if spec and spec.max_tier else None,
+            "tier_remap": {k.value: v.value for k, v in spec.tier_remap.items()} if spec else {},
+            "allow_tier_hint": bool(spec and spec.allow_tier_hint),
+        },
+        "classified_tier": tier.value,
+        "hint": hint,
+        "tier": effective.value,
+        "plan": {
+            "strategy": tp.strategy, "params": tp.params, "model": tp.model,
+            "verifier": tp.verifier, "max_tokens": tp.max_tokens,
+            "token_budget": tp.token_budget, "deadline_s": tp.deadline_s,
+        },
+        "prompt_tokens_estimate": prompt_tokens,
+        "worst_case_usd": usd,
+        "worst_case_tokens": tokens,
+        "on_exceeded": policy.budgets.on_exceeded,
+        "downgrade_order": fallbacks,
+    }
+
+
+async def _classify(query: str) -> Tier:
+    from classifier import classification_text, load_classifier
+    from router.upstreams.base import Message
+
+    clf = await asyncio.to_thread(load_classifier, None, None)
+    try:
+        scores = await clf.classify([classification_text((Message("user", query),))])
+    finally:
+        await clf.aclose()
+    return scores[0].tier
+
+
+@policy_app.command("explain")
+def explain(
+    query: Annotated[str, typer.Argument(help="The query to explain")],
+    tenant: Annotated[str | None, typer.Option(help="Tenant (default: the anonymous one)")] = None,
+    tier: Annotated[
+        Tier | None, typer.Option(help="Skip the classifier and assume this tier")
+    ] = None,
+    hint: Annotated[str | None, typer.Option(help="A request's x-ttc-tier hint")] = None,
+    policy: PolicyOpt = None,
+) -> None:
+    """Show tenant overrides, tier, strategy and worst-case cost for QUERY (no generation)."""
+    loaded = _load(policy)
+    name = tenant or loaded.policy.anonymous_tenant or "default"
+    classified = tier if tier is not None else asyncio.run(_classify(query))
+    try:
+        out = explain_plan(loaded, name, query, classified, hint)
+    except Exception as exc:  # e.g. an invalid hint
+        typer.echo(f"error: {getattr(exc, 'message', exc)}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(out, indent=2))
+
+
+__all__ = ["explain_plan", "policy_app", "prompt_tokens_estimate"]

@@ -1,0 +1,99 @@
+"""Best-of-N: N samples from one upstream call (`n=N`, shared prompt KV cache where the
+upstream supports it), scored by the verifier.
+
+`mode: plain` returns the best single candidate by aggregated score; `mode: weighted` sums the
+scores of candidates with equivalent answers and returns the best-scored member of the winning
+answer. Without a verifier every candidate scores 1.0, so weighted becomes a majority vote and
+plain returns the first sample. Candidates are split into steps at `step_delimiter` for PRMs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from strategies.aggregate import AGGREGATIONS, aggregate
+from strategies.answers import extract_answer, group_answers
+from strategies.base import Budget, Candidate, Generator, Problem, Result, Verifier
+from strategies.params import COMMON, Spec, check, resolve
+from strategies.runtime import OutOfBudget, RunContext
+from strategies.steps import split_steps
+
+SPECS: dict[str, Spec] = {
+    **COMMON,
+    "n": Spec("int", 8, 1, 256),
+    "mode": Spec("str", "weighted", choices=("plain", "weighted")),
+    "aggregation": Spec("str", "last", choices=AGGREGATIONS),
+    "step_delimiter": Spec("str", "\n\n"),
+}
+
+
+def pick_weighted(answers: list[str | None], scores: list[float]) -> int | None:
+    """Index of the best-scored candidate of the answer with the highest summed score."""
+    groups = group_answers(answers)
+    if not groups:
+        return None
+    best_group = max(groups, key=lambda g: sum(scores[i] for i in g))
+    return max(best_group, key=lambda i: scores[i])
+
+
+class BestOfN:
+    name = "best_of_n"
+    step_level = False
+    requires_verifier = False
+
+    def check_params(self, params: Mapping[str, Any]) -> list[str]:
+        return check(params, SPECS)
+
+    def max_samples(self, params: Mapping[str, Any]) -> int:
+        return int(params.get("n", SPECS["n"].default))
+
+    async def run(
+        self,
+        problem: Problem,
+        generator: Generator,
+        verifier: Verifier | None,
+        params: Mapping[str, Any],
+        budget: Budget,
+    ) -> Result:
+        p = resolve(params, SPECS)
+        ctx = RunContext(self.name, budget, p, problem)
+        try:
+            batch = await ctx.sample(
+                generator, p["n"], temperature=p["temperature"], stop=tuple(p["stop"]), seed=p["seed"]
+            )
+        except OutOfBudget as exc:
+            ctx.stopped = exc.reason
+            return ctx.result(None, ())
+        samples = batch.samples
+        steps = [split_steps(s.text, p["step_delimiter"]) for s in samples]
+        step_scores: list[list[float]] = [[1.0] for _ in samples]
+        if verifier is not None:
+            try:
+                step_scores = await ctx.score(verifier, steps)
+            except OutOfBudget as exc:
+                ctx.stopped = exc.reason
+                step_scores = [[0.0] for _ in samples]
+        scores = [aggregate(s, p["aggregation"]) for s in step_scores]
+        answers = [extract_answer(s.text, ctx.fmt) for s in samples]
+        candidates = [
+            Candidate(
+                text=s.text,
+                answer=answers[i],
+                score=scores[i],
+                tokens=s.tokens,
+                steps=tuple(steps[i]),
+                step_scores=tuple(step_scores[i]),
+            )
+            for i, s in enumerate(samples)
+        ]
+        pick: int | None
+        if p["mode"] == "weighted":
+            pick = pick_weighted(answers, scores)
+        else:
+            pick = None
+        if pick is None:
+            pick = max(range(len(samples)), key=lambda i: scores[i])
+        ctx.note(kind="scored", scores=scores, answers=answers, pick=pick)
+        best = candidates[pick]
+        return ctx.result(best, candidates, finish_reason=samples[pick].finish_reason)

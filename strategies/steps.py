@@ -1,0 +1,121 @@
+"""Step-level search pieces shared by beam search, DVTS and MCTS: chains of steps, expansion
+with a step delimiter, terminal detection, PRM scoring and speculative rejection.
+
+Steps keep their delimiter, so `"".join(steps)` is always the solution text; a PRM client strips
+it when it formats steps for the reward model.
+
+A step is terminal when it carries a final-answer marker (`has_final_answer`), when the model
+produced nothing more (end of sequence), when the chain reaches `max_depth`, or, with
+`terminal: stop`, whenever the model stopped by itself (the delimiter is then the end of the
+solution and steps are `step_max_tokens`-sized chunks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from strategies.aggregate import aggregate
+from strategies.answers import extract_answer, has_final_answer
+from strategies.base import Candidate, Generator, Verifier
+from strategies.runtime import RunContext
+
+
+def split_steps(text: str, delimiter: str) -> list[str]:
+    """Split keeping the delimiter on each piece but the last; `"".join` gives `text` back."""
+    if not delimiter or delimiter not in text:
+        return [text]
+    parts = text.split(delimiter)
+    out = [part + delimiter for part in parts[:-1]]
+    if parts[-1]:
+        out.append(parts[-1])
+    return out
+
+
+@dataclass(frozen=True)
+class Chain:
+    steps: tuple[str, ...] = ()
+    step_scores: tuple[float, ...] = ()
+    value: float = 0.0
+    done: bool = False
+    tokens: int = 0
+    origin: int = 0  # subtree id (DVTS) / beam lineage
+
+    @property
+    def text(self) -> str:
+        return "".join(self.steps)
+
+    def candidate(self, fmt: str) -> Candidate:
+        text = self.text
+        return Candidate(
+            text=text,
+            answer=extract_answer(text, fmt),
+            score=self.value,
+            tokens=self.tokens,
+            steps=self.steps,
+            step_scores=self.step_scores,
+        )
+
+
+async def expand(
+    ctx: RunContext, generator: Generator, p: dict[str, Any], chain: Chain, m: int
+) -> list[Chain]:
+    """`m` one-step continuations of `chain` (unscored)."""
+    delim: str = p["step_delimiter"]
+    batch = await ctx.extend(
+        generator,
+        chain.text,
+        m,
+        temperature=p["temperature"],
+        max_tokens=p["step_max_tokens"],
+        stop=(delim, *p["stop"]) if delim else tuple(p["stop"]),
+    )
+    children = []
+    for s in batch.samples:
+        text = s.text
+        ended = not text.strip()
+        steps = chain.steps if ended else (*chain.steps, text)
+        terminal = (
+            ended
+            or has_final_answer(text, ctx.fmt)
+            or len(steps) >= p["max_depth"]
+            or (p.get("terminal") == "stop" and s.finish_reason == "stop")
+        )
+        if not terminal and s.finish_reason == "stop" and delim:
+            steps = (*steps[:-1], text + delim)
+        children.append(
+            Chain(steps=steps, done=terminal, tokens=chain.tokens + s.tokens, origin=chain.origin)
+        )
+    return children
+
+
+async def score_chains(
+    ctx: RunContext, verifier: Verifier, chains: Sequence[Chain], how: str
+) -> list[Chain]:
+    if not chains:
+        return []
+    raw = await ctx.score(verifier, [c.steps or ("",) for c in chains])
+    return [
+        Chain(c.steps, tuple(s), aggregate(s, how), c.done, c.tokens, c.origin)
+        for c, s in zip(chains, raw, strict=True)
+    ]
+
+
+def rejected(chain: Chain, p: dict[str, Any]) -> bool:
+    """Speculative rejection: drop a chain scoring under `reject_below` after `reject_after`
+    steps."""
+    threshold = p["reject_below"]
+    return (
+        threshold is not None
+        and len(chain.steps) >= p["reject_after"]
+        and chain.value < threshold
+    )
+
+
+def need_verifier(name: str, verifier: Verifier | None) -> Verifier:
+    if verifier is None:
+        from router.errors import PolicyError
+
+        raise PolicyError(f"strategy {name!r} needs a verifier (a PRM, judge or rollout value)")
+    return verifier

@@ -1,0 +1,161 @@
+"""Verifiers by kind, with option checks for the policy loader.
+
+    VERIFIERS[kind].check(options) -> list[str]        # load time
+    build_verifier(kind, options, upstream_for) -> Verifier | None
+
+Kinds: prm_http (vLLM-served PRM), llm_judge (a policy model rates steps), rollout (Monte Carlo
+value from a policy model), math_reference, code_tests (sandbox), none. `upstream_for(name)`
+returns the `Upstream` of a policy model by name (judge and rollout kinds name one in
+`options["model"]`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from router.upstreams.base import Upstream
+from strategies.answers import ANSWER_FORMATS
+from strategies.base import Verifier
+from strategies.params import Spec, check
+
+UpstreamFor = Callable[[str], Upstream]
+
+
+@dataclass(frozen=True)
+class VerifierFactory:
+    kind: str
+    specs: Mapping[str, Spec]
+    make: Callable[[Mapping[str, Any], UpstreamFor], Verifier | None]
+    required: tuple[str, ...] = ()
+    model_keys: tuple[str, ...] = field(default=())
+
+    def check(self, options: Mapping[str, Any]) -> list[str]:
+        errors = [f"missing option {k!r}" for k in self.required if k not in options]
+        return errors + check(options, self.specs)
+
+    def models(self, options: Mapping[str, Any]) -> list[str]:
+        """Policy model names this verifier calls (the loader checks they exist)."""
+        return [str(options[k]) for k in self.model_keys if options.get(k)]
+
+    def build(self, options: Mapping[str, Any], upstream_for: UpstreamFor) -> Verifier | None:
+        return self.make(options, upstream_for)
+
+
+def _prm_http(options: Mapping[str, Any], upstream_for: UpstreamFor) -> Verifier:
+    from strategies.verifiers.prm_http import build
+
+    return build(options)
+
+
+def _judge(options: Mapping[str, Any], upstream_for: UpstreamFor) -> Verifier:
+    from strategies.verifiers.llm_judge import build
+
+    return build(options, upstream_for(options["model"]))
+
+
+def _rollout(options: Mapping[str, Any], upstream_for: UpstreamFor) -> Verifier:
+    from strategies.generator import UpstreamGenerator
+    from strategies.verifiers.rollout import build
+
+    return build(options, UpstreamGenerator(upstream_for(options["model"])))
+
+
+def _math(options: Mapping[str, Any], upstream_for: UpstreamFor) -> Verifier:
+    from strategies.verifiers.outcome import MathReference
+
+    return MathReference(options.get("answer_format"))
+
+
+def _code(options: Mapping[str, Any], upstream_for: UpstreamFor) -> Verifier:
+    from strategies.verifiers.outcome import build_code_tests
+
+    return build_code_tests(options)
+
+
+def _none(options: Mapping[str, Any], upstream_for: UpstreamFor) -> None:
+    return None
+
+
+_FMT = Spec("str", None, choices=ANSWER_FORMATS)
+VERIFIERS: dict[str, VerifierFactory] = {
+    "prm_http": VerifierFactory(
+        "prm_http",
+        {
+            "url": Spec("str"),
+            "model": Spec("str"),
+            "step_tag": Spec("str"),
+            "format": Spec("str", choices=("messages", "raw")),
+            "positive_index": Spec("int", lo=0, hi=16),
+            "system": Spec("str"),
+            "timeout_s": Spec("float", lo=0.1, hi=600),
+            "max_concurrency": Spec("int", lo=1, hi=256),
+            "api_key": Spec("str"),
+        },
+        _prm_http,
+        required=("url", "model"),
+    ),
+    "llm_judge": VerifierFactory(
+        "llm_judge",
+        {
+            "model": Spec("str"),
+            "prompt": Spec("str"),
+            "steps": Spec("str", choices=("each", "last")),
+            "max_tokens": Spec("int", lo=1, hi=64),
+            "max_concurrency": Spec("int", lo=1, hi=256),
+        },
+        _judge,
+        required=("model",),
+        model_keys=("model",),
+    ),
+    "rollout": VerifierFactory(
+        "rollout",
+        {
+            "model": Spec("str"),
+            "k": Spec("int", lo=1, hi=64),
+            "temperature": Spec("float", lo=0, hi=2),
+            "max_tokens": Spec("int", lo=1, hi=100_000),
+            "stop": Spec("str_list"),
+            "answer_format": _FMT,
+            "use_reference": Spec("bool"),
+        },
+        _rollout,
+        required=("model",),
+        model_keys=("model",),
+    ),
+    "math_reference": VerifierFactory("math_reference", {"answer_format": _FMT}, _math),
+    "code_tests": VerifierFactory(
+        "code_tests",
+        {
+            "timeout_s": Spec("float", lo=0.1, hi=120),
+            "cpu_s": Spec("int", lo=1, hi=120),
+            "memory_mb": Spec("int", lo=32, hi=16_384),
+            "output_bytes": Spec("int", lo=1024, hi=10_000_000),
+            "max_concurrency": Spec("int", lo=1, hi=16),
+        },
+        _code,
+    ),
+    "none": VerifierFactory("none", {}, _none),
+}
+
+
+def check_verifier_options(kind: str, options: Mapping[str, Any]) -> list[str]:
+    factory = VERIFIERS.get(kind)
+    if factory is None:
+        return [f"unknown verifier kind {kind!r} (valid: {', '.join(sorted(VERIFIERS))})"]
+    return factory.check(options)
+
+
+def build_verifier(kind: str, options: Mapping[str, Any], upstream_for: UpstreamFor) -> Verifier | None:
+    """The verifier for a policy's `verifier:` block (None for kind `none`). Options are
+    assumed checked; an unknown kind raises `PolicyError`."""
+    factory = VERIFIERS.get(kind)
+    if factory is None:
+        from router.errors import PolicyError
+
+        raise PolicyError(f"unknown verifier kind {kind!r} (valid: {', '.join(sorted(VERIFIERS))})")
+    return factory.build(options, upstream_for)
+
+
+__all__ = ["VERIFIERS", "VerifierFactory", "build_verifier", "check_verifier_options"]

@@ -1,0 +1,80 @@
+"""Monte Carlo rollout value: the value of a partial chain is the share of `k` sampled
+completions that reach the agreed answer (the most common answer among them), or, when the
+problem carries a reference answer and `use_reference` is on, the share that are correct.
+
+Completions come from the configured model (`model`, a policy model name) through an
+`UpstreamGenerator`; usage is reported. The score is one number per candidate (`last`, `min`
+and the others all read it the same way).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from router.upstreams.base import Usage
+from strategies.answers import AnswerMatcher, extract_answer, group_answers
+from strategies.base import Generator, Problem, Scored
+
+
+class RolloutValue:
+    def __init__(
+        self,
+        generator: Generator,
+        *,
+        k: int = 4,
+        temperature: float = 0.7,
+        max_tokens: int = 256,
+        stop: Sequence[str] = (),
+        answer_format: str | None = None,
+        use_reference: bool = True,
+    ) -> None:
+        self.generator = generator
+        self.k = k
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.stop = tuple(stop)
+        self.answer_format = answer_format
+        self.use_reference = use_reference
+
+    def value(self, problem: Problem, answers: list[str | None]) -> float:
+        matcher = AnswerMatcher()
+        if self.use_reference and problem.reference is not None:
+            hits = sum(matcher.equivalent(a, problem.reference) for a in answers)
+            return hits / len(answers) if answers else 0.0
+        groups = group_answers(answers, matcher)
+        return max((len(g) for g in groups), default=0) / len(answers) if answers else 0.0
+
+    async def score_accounted(self, problem: Problem, candidates: Sequence[Sequence[str]]) -> Scored:
+        fmt = self.answer_format or problem.answer_format
+
+        async def one(steps: Sequence[str]) -> tuple[float, Usage]:
+            prefix = "".join(steps)
+            batch = await self.generator.extend(
+                problem, prefix, self.k, temperature=self.temperature,
+                max_tokens=self.max_tokens, stop=self.stop,
+            )
+            answers = [extract_answer(prefix + s.text, fmt) for s in batch.samples]
+            return self.value(problem, answers), batch.usage
+
+        results = await asyncio.gather(*(one(c) for c in candidates))
+        usage = Usage()
+        for _, u in results:
+            usage = usage + u
+        return Scored([[v] for v, _ in results], usage)
+
+    async def score(self, problem: Problem, candidates: Sequence[Sequence[str]]) -> list[list[float]]:
+        return (await self.score_accounted(problem, candidates)).scores
+
+
+def build(options: Mapping[str, Any], generator: Generator) -> RolloutValue:
+    return RolloutValue(
+        generator,
+        k=options.get("k", 4),
+        temperature=options.get("temperature", 0.7),
+        max_tokens=options.get("max_tokens", 256),
+        stop=tuple(options.get("stop", ())),
+        answer_format=options.get("answer_format"),
+        use_reference=options.get("use_reference", True),
+    )
