@@ -43,6 +43,10 @@ def train_cmd(
     c: Annotated[float, typer.Option(help="Inverse regularisation strength")] = 1.0,
     hidden: Annotated[int, typer.Option(help="MLP hidden units; 0 = logistic regression")] = 0,
     seed: int = 0,
+    max_seq_length: Annotated[int, typer.Option(help="Tokens embedded per text")] = 128,
+    cache: Annotated[
+        Path | None, typer.Option(help="Embedding cache (.npz) reused across runs")
+    ] = None,
     solve_rate_thresholds: Annotated[
         str, typer.Option(help="easy_min,medium_min,hard_min for {'text','solve_rate'} rows")
     ] = ",".join(str(t) for t in DEFAULT_SOLVE_RATE_THRESHOLDS),
@@ -66,7 +70,7 @@ def train_cmd(
     ds = build_dataset(data, cfg)
     total = len(ds.train) + len(ds.test) + len(ds.eval)
     console.print(f"loading {model}")
-    embedder = SentenceTransformerEmbedder(model)
+    embedder = SentenceTransformerEmbedder(model, max_seq_length=max_seq_length)
     with Progress(
         "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
         TimeRemainingColumn(), console=console,
@@ -76,6 +80,7 @@ def train_cmd(
             data, out, embedder, cfg,
             progress=lambda n: bar.advance(task, n),
             status=lambda s: bar.console.print(s),
+            cache=cache,
         )
     report = format_metrics_table(metrics) + "\n\n" + format_detail(metrics["model"]) + "\n"
     typer.echo(report)
@@ -115,12 +120,16 @@ def calibrate_threshold_cmd(
 
     head = load_head(artifact)
     correct: Any = None
+    conf: Any
     if texts is not None:
         from classifier.embedder import SentenceTransformerEmbedder
         from classifier.embedding import EmbeddingClassifier
 
         rows = _read_texts(texts)
-        emb = SentenceTransformerEmbedder(str(head.card.get("embedding_model", PACKAGED_MODEL)))
+        emb = SentenceTransformerEmbedder(
+            str(head.card.get("embedding_model", PACKAGED_MODEL)),
+            max_seq_length=head.card.get("max_seq_length"),
+        )
         clf = EmbeddingClassifier(emb, head)
 
         async def run() -> list[float]:

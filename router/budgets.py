@@ -13,11 +13,14 @@ which `policies.worst_case` guarantees. Settling commits the actual cost and rel
 reservation in one script. Reservations expire after `ttl_s` (a crashed replica does not lock
 a budget) and are reclaimed by the next reserve of that tenant.
 
-Downgrade lives here: `reserve_with_downgrade` offers the planned tier and (policy
-`on_exceeded: downgrade`) every lower tier to one script, which reserves the most capable one
-that fits. Metrics: `ttc_budget_decisions{outcome="store_error"}` is counted here; ok /
-downgrade / reject are the caller's decision to count. Redis down: `StoreUnavailable` (503), unless fail-open, or the tenant has no caps
-(nothing to enforce): then an unchecked reservation is returned and settle is best effort.
+Downgrade: `reserve_with_downgrade` (or `reserve_first_fit` with the caller's own estimates)
+offers the planned tier and, with `on_exceeded: downgrade`, every lower tier to one script,
+which reserves the most capable one that fits: one round trip, one atomic decision.
+
+Redis down: `StoreUnavailable` (503), unless fail-open or the tenant has no caps (nothing to
+enforce); then an unchecked reservation is returned and settle is best effort.
+Metrics: `ttc_budget_decisions{outcome="store_error"}`, `ttc_budget_reservations_reclaimed`,
+`ttc_tenant_spend_usd` here; ok / downgrade / reject are counted by the caller.
 """
 
 from __future__ import annotations
@@ -290,7 +293,9 @@ class Budgets:
         self, r: Reservation, usd_micro: int, tokens: int, tier: str, strategy: str, *,
         commit: bool,
     ) -> None:
-        args = [r.id, max(0, usd_micro), max(0, int(tokens)), tier, strategy, int(commit)]
+        args: list[int | str] = [
+            r.id, max(0, usd_micro), max(0, int(tokens)), tier, strategy, int(commit)
+        ]
         try:
             out = await self._settle(keys=list(r.keys), args=args)
         except (RedisError, OSError) as exc:
@@ -306,8 +311,8 @@ class Budgets:
         """What is left under each cap now (reclaims expired reservations first)."""
         caps = _caps(policy_tenant)
         try:
-            out = await self._reserve(keys=list(self._keys(tenant)),
-                                      args=[int(self.clock() * 1000), 0, "-", *caps, 0])
+            args: list[int | str] = [int(self.clock() * 1000), 0, "-", *caps, 0]
+            out = await self._reserve(keys=list(self._keys(tenant)), args=args)
         except (RedisError, OSError) as exc:
             self.metrics.store_errors.labels(op="budget_read").inc()
             raise StoreUnavailable("budget store (Redis) unavailable") from exc
@@ -319,7 +324,7 @@ class Budgets:
         """Committed and reserved spend of one period, with per-tier and per-strategy splits."""
         key = self.period_key(tenant, period, at)
         try:
-            raw: dict[str, str] = await self.store.client.hgetall(key)
+            raw = {str(k): str(v) for k, v in (await self.store.client.hgetall(key)).items()}
         except (RedisError, OSError) as exc:
             self.metrics.store_errors.labels(op="budget_read").inc()
             raise StoreUnavailable("budget store (Redis) unavailable") from exc

@@ -126,7 +126,8 @@ class ResultCache:
     async def set(self, key: str, value: Mapping[str, Any], ttl_s: int, max_bytes: int) -> bool:
         """Store `value`; False when skipped (too large, store down)."""
         data = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
-        if len(data.encode("utf-8", "surrogatepass")) > max_bytes or self.clock() < self._skip_until:
+        too_big = len(data.encode("utf-8", "surrogatepass")) > max_bytes
+        if too_big or self.clock() < self._skip_until:
             return False
         try:
             await self.store.client.set(key, data, ex=max(1, int(ttl_s)))

@@ -123,12 +123,18 @@ async def reserve(
     from router.planning import plan_tier
 
     policy = loaded.policy
-    if tenant.spec is None or not tenant.spec.has_caps or decision.passthrough:
+    if (
+        tenant.spec is None
+        or not tenant.spec.has_caps
+        or decision.passthrough
+        or decision.tier is None
+    ):
         state.metrics.budget.labels(outcome="ok").inc()
         return decision, None
     candidates = [decision]
     if policy.budgets.on_exceeded == "downgrade":
-        lower = [t for t in reversed(TIERS) if t.rank < decision.tier.rank]
+        rank = decision.tier.rank
+        lower = [t for t in reversed(TIERS) if t.rank < rank]
         candidates += [plan_tier(policy, t, call, decision) for t in lower]
     reservation = await state.budgets.reserve_first_fit(
         tenant.name,

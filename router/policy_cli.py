@@ -34,7 +34,9 @@ PolicyOpt = Annotated[
 
 def _load(path: Path | None) -> LoadedPolicy:
     try:
-        return load_policy(path if path is not None else Settings().policy_path)
+        if path is None:
+            path = Settings().policy_path  # type: ignore[call-arg]  # reads TTC_* env
+        return load_policy(path)
     except PolicyValidationError as exc:
         typer.echo(exc.message, err=True)
         raise typer.Exit(1) from None

@@ -79,7 +79,7 @@ class EmbeddedRedis:
             "--unixsocketperm", "700",
             "--dir", str(self.dir),
             "--dbfilename", "ttc.rdb",
-            "--save", "60 1",
+            "--save", "60", "1",
             "--daemonize", "no",
             "--logfile", str(self.dir / "redis.log"),
             stdout=asyncio.subprocess.DEVNULL,
@@ -134,10 +134,15 @@ class Store:
 
 
 def make_client(url: str, *, max_connections: int = 64, timeout_s: float = 2.0) -> aioredis.Redis:
-    """A pooled client; short timeouts so a dead Redis fails a request fast, not slowly."""
-    pool = aioredis.ConnectionPool.from_url(
+    """A pooled client; short timeouts so a dead Redis fails a request fast, not slowly.
+
+    The pool blocks (up to `timeout_s`) for a free connection when all are busy; the plain
+    pool would fail the request with "Too many connections" under a burst instead.
+    """
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
+        timeout=timeout_s,
         socket_timeout=timeout_s,
         socket_connect_timeout=min(timeout_s, 1.0),
         health_check_interval=30,

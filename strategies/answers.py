@@ -65,7 +65,9 @@ def _code(text: str) -> str | None:
 
 def extract_answer(text: str, fmt: str = "auto") -> str | None:
     if fmt not in ANSWER_FORMATS:
-        raise ValueError(f"unknown answer format {fmt!r}; expected one of {', '.join(ANSWER_FORMATS)}")
+        raise ValueError(
+            f"unknown answer format {fmt!r}; expected one of {', '.join(ANSWER_FORMATS)}"
+        )
     if fmt == "boxed":
         return _boxed(text)
     if fmt == "answer_line":
@@ -84,10 +86,11 @@ def extract_answer(text: str, fmt: str = "auto") -> str | None:
 
 
 def has_final_answer(text: str, fmt: str = "auto") -> bool:
-    """A step-level terminal test: an explicit marker (boxed / answer line), not a stray number."""
-    if fmt in ("auto", "boxed", "answer_line"):
-        return _boxed(text) is not None or _answer_line(text) is not None
-    return extract_answer(text, fmt) is not None
+    """A step-level terminal test: an explicit marker (a code block for `code`, else a boxed
+    answer or an answer line), never a stray number in a reasoning step."""
+    if fmt == "code":
+        return _code(text) is not None
+    return _boxed(text) is not None or _answer_line(text) is not None
 
 
 def normalize_answer(answer: str) -> str:
@@ -139,7 +142,9 @@ def answers_equivalent(a: str | None, b: str | None) -> bool:
     return AnswerMatcher().equivalent(a, b)
 
 
-def group_answers(answers: Sequence[str | None], matcher: AnswerMatcher | None = None) -> list[list[int]]:
+def group_answers(
+    answers: Sequence[str | None], matcher: AnswerMatcher | None = None
+) -> list[list[int]]:
     """Indices grouped by equivalent answer, in order of first appearance; None answers are
     left out. Each answer joins the first group whose first member it matches."""
     m = matcher or AnswerMatcher()

@@ -86,8 +86,9 @@ class Verifier(Protocol):
     Outcome verifiers return a single score per candidate.
     """
 
-    async def score(self, problem: Problem, candidates: Sequence[Sequence[str]]) -> list[list[float]]:
-        ...
+    async def score(
+        self, problem: Problem, candidates: Sequence[Sequence[str]]
+    ) -> list[list[float]]: ...
 
 
 @dataclass(frozen=True)

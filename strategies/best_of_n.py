@@ -60,7 +60,11 @@ class BestOfN:
         ctx = RunContext(self.name, budget, p, problem)
         try:
             batch = await ctx.sample(
-                generator, p["n"], temperature=p["temperature"], stop=tuple(p["stop"]), seed=p["seed"]
+                generator,
+                p["n"],
+                temperature=p["temperature"],
+                stop=tuple(p["stop"]),
+                seed=p["seed"],
             )
         except OutOfBudget as exc:
             ctx.stopped = exc.reason
@@ -87,11 +91,7 @@ class BestOfN:
             )
             for i, s in enumerate(samples)
         ]
-        pick: int | None
-        if p["mode"] == "weighted":
-            pick = pick_weighted(answers, scores)
-        else:
-            pick = None
+        pick = pick_weighted(answers, scores) if p["mode"] == "weighted" else None
         if pick is None:
             pick = max(range(len(samples)), key=lambda i: scores[i])
         ctx.note(kind="scored", scores=scores, answers=answers, pick=pick)

@@ -54,7 +54,9 @@ class Cascade:
     def __init__(self, registry: Mapping[str, Strategy]) -> None:
         self._registry = registry  # the strategies a stage may name (the live REGISTRY)
 
-    def stage(self, params: Mapping[str, Any], key: str) -> tuple[Strategy, dict[str, Any], str | None]:
+    def stage(
+        self, params: Mapping[str, Any], key: str
+    ) -> tuple[Strategy, dict[str, Any], str | None]:
         spec = dict(params.get(key) or SPECS[key].default)
         return self._registry[spec["strategy"]], dict(spec.get("params") or {}), spec.get("model")
 
@@ -71,7 +73,7 @@ class Cascade:
                 continue
             errors += [f"{key}: unknown key {k!r}" for k in stage if k not in STAGE_KEYS]
             name = stage.get("strategy")
-            if name not in self._registry or name == self.name:
+            if not isinstance(name, str) or name not in self._registry or name == self.name:
                 valid = ", ".join(sorted(n for n in self._registry if n != self.name))
                 errors.append(f"{key}.strategy must be one of {valid}, got {name!r}")
                 continue
@@ -125,14 +127,18 @@ class Cascade:
             if not isinstance(generator, MultiModelGenerator):
                 from router.errors import PolicyError
 
-                raise PolicyError(f"cascade escalates to {e_model!r} but the generator cannot "
-                                  "switch models (build it with a model resolver)")
+                raise PolicyError(
+                    f"cascade escalates to {e_model!r} but the generator cannot "
+                    "switch models (build it with a model resolver)"
+                )
             target = generator.with_model(e_model)
         rest = self._rest(ctx)
         if (rest.max_tokens is not None and rest.max_tokens <= 0) or (
             rest.deadline_s is not None and rest.deadline_s <= 0
         ):
-            ctx.stopped = "tokens" if rest.max_tokens is not None and rest.max_tokens <= 0 else "deadline"
+            ctx.stopped = (
+                "tokens" if rest.max_tokens is not None and rest.max_tokens <= 0 else "deadline"
+            )
             return self._merge(ctx, draft, None, score, "no budget left to escalate")
         escalated = await e_strategy.run(problem, target, verifier, e_params, rest)
         ctx.account(escalated.usage)
@@ -146,14 +152,22 @@ class Cascade:
         return replace(ctx.budget, max_tokens=left, deadline_s=left_s)
 
     def _merge(
-        self, ctx: RunContext, draft: Result, escalated: Result | None, score: float | None, why: str
+        self,
+        ctx: RunContext,
+        draft: Result,
+        escalated: Result | None,
+        score: float | None,
+        why: str,
     ) -> Result:
         final = escalated if escalated is not None and escalated.text else draft
         anytime = ctx.stopped is not None or draft.anytime or bool(escalated and escalated.anytime)
         trace = None
         if ctx.trace_on:
-            trace = {"events": ctx.events, "draft": draft.trace,
-                     "escalated": escalated.trace if escalated else None}
+            trace = {
+                "events": ctx.events,
+                "draft": draft.trace,
+                "escalated": escalated.trace if escalated else None,
+            }
         return Result(
             text=final.text,
             strategy=self.name,

@@ -50,7 +50,9 @@ class UpstreamGenerator:
             from router.errors import PolicyError
 
             raise PolicyError(f"no model resolver: cannot switch to model {name!r}")
-        return UpstreamGenerator(self._resolve(name), extra_stop=self._extra_stop, resolve=self._resolve)
+        return UpstreamGenerator(
+            self._resolve(name), extra_stop=self._extra_stop, resolve=self._resolve
+        )
 
     async def think(
         self,
@@ -62,9 +64,13 @@ class UpstreamGenerator:
         budget_tokens: int | None = None,
         reasoning_effort: str | None = None,
     ) -> Batch:
-        base = self._request(problem, "", n, temperature, max_tokens, (), None)
+        base = self.request_for(problem, "", n, temperature, max_tokens, (), None)
         request = GenerationRequest(
-            **{**base.__dict__, "thinking_budget": budget_tokens, "reasoning_effort": reasoning_effort}
+            **{
+                **base.__dict__,
+                "thinking_budget": budget_tokens,
+                "reasoning_effort": reasoning_effort,
+            }
         )
         return await self._run(request)
 
@@ -104,7 +110,9 @@ class UpstreamGenerator:
             gens: list[Generation] = [await self.upstream.generate(request)]
         else:
             single = GenerationRequest(**{**request.__dict__, "n": 1})
-            gens = list(await asyncio.gather(*(self.upstream.generate(single) for _ in range(request.n))))
+            gens = list(
+                await asyncio.gather(*(self.upstream.generate(single) for _ in range(request.n)))
+            )
         samples = tuple(
             Sample(text=c.text, tokens=c.completion_tokens, finish_reason=c.finish_reason)
             for g in gens
@@ -125,7 +133,9 @@ class UpstreamGenerator:
         stop: Sequence[str] = (),
         seed: int | None = None,
     ) -> Batch:
-        return await self._run(self.request_for(problem, "", n, temperature, max_tokens, stop, seed))
+        return await self._run(
+            self.request_for(problem, "", n, temperature, max_tokens, stop, seed)
+        )
 
     async def extend(
         self,
@@ -144,4 +154,6 @@ class UpstreamGenerator:
                 f"upstream {self.upstream.name!r} cannot continue a partial solution "
                 "(needs completions or prefill)"
             )
-        return await self._run(self.request_for(problem, prefix, n, temperature, max_tokens, stop, None))
+        return await self._run(
+            self.request_for(problem, prefix, n, temperature, max_tokens, stop, None)
+        )

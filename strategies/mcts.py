@@ -6,9 +6,9 @@ order) and otherwise the child maximising UCB1, `mean + c * sqrt(ln(N_parent) / 
 call (all children are scored by the verifier in one call at creation: a PRM on the partial
 chain aggregated by `aggregation`, or a rollout value when the verifier is `rollout`);
 **evaluation**: the first new child's score (a node reached unvisited backs up its creation
-score and is expanded on its next visit); **backpropagation** of that value to every node on the path (visits + 1,
-value_sum + v). Terminal nodes (final-answer marker, end of sequence, `max_depth`) are not
-expanded; selecting one re-backs-up its value.
+score and is expanded on its next visit); **backpropagation** of that value to every node on
+the path (visits + 1, value_sum + v). Terminal nodes (final-answer marker, end of sequence,
+`max_depth`) are not expanded; selecting one backs its value up again.
 
 The answer is the terminal node with the best mean value, ties broken by visit count; terminals
 never visited fall back to their own score. With no terminal at all, the most visited path is
@@ -136,7 +136,7 @@ class MCTS:
         root = Node(Chain(), next(ids))
         sims = 0
         try:
-            for sims in range(1, p["simulations"] + 1):  # noqa: B007 (reported below)
+            for sims in range(1, p["simulations"] + 1):
                 path = select(root, p["exploration"])
                 leaf = path[-1]
                 # a new node was scored at creation: its first visit backs that score up;
@@ -152,7 +152,9 @@ class MCTS:
                         path.append(leaf)
                 value = leaf.chain.value
                 backpropagate(path, value)
-                ctx.note(kind="simulation", n=sims, path=[n.id for n in path], value=round(value, 4))
+                ctx.note(
+                    kind="simulation", n=sims, path=[n.id for n in path], value=round(value, 4)
+                )
         except OutOfBudget as exc:
             ctx.stopped = exc.reason
         best = best_terminal(root)
@@ -186,14 +188,23 @@ class MCTS:
             return None
         try:
             batch = await ctx.extend(
-                generator, node.chain.text, 1, temperature=p["temperature"],
-                max_tokens=ctx.sample_tokens, stop=tuple(p["stop"]),
+                generator,
+                node.chain.text,
+                1,
+                temperature=p["temperature"],
+                max_tokens=ctx.sample_tokens,
+                stop=tuple(p["stop"]),
             )
             s = batch.samples[0]
             steps = (*node.chain.steps, s.text) if s.text else node.chain.steps
             raw = await ctx.score(v, [steps])
-            chain = Chain(steps, tuple(raw[0]), aggregate(raw[0], p["aggregation"]), True,
-                          node.chain.tokens + s.tokens)
+            chain = Chain(
+                steps,
+                tuple(raw[0]),
+                aggregate(raw[0], p["aggregation"]),
+                True,
+                node.chain.tokens + s.tokens,
+            )
         except OutOfBudget as exc:
             ctx.stopped = exc.reason
             return node

@@ -7,8 +7,8 @@ from typing import Any
 
 from router.upstreams.base import Capabilities
 from strategies.base import Strategy
-from strategies.best_of_n import BestOfN
 from strategies.beam_search import BeamSearch
+from strategies.best_of_n import BestOfN
 from strategies.cascade import Cascade
 from strategies.dvts import DVTS
 from strategies.greedy import Greedy
@@ -19,8 +19,15 @@ from strategies.thinking import Thinking
 
 def build_registry() -> dict[str, Strategy]:
     registry: dict[str, Strategy] = {}
-    for strategy in (Greedy(), SelfConsistency(), BestOfN(), BeamSearch(), DVTS(), MCTS(),
-                     Thinking()):
+    for strategy in (
+        Greedy(),
+        SelfConsistency(),
+        BestOfN(),
+        BeamSearch(),
+        DVTS(),
+        MCTS(),
+        Thinking(),
+    ):
         registry[strategy.name] = strategy
     registry["cascade"] = Cascade(registry)
     return registry

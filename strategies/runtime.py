@@ -73,8 +73,8 @@ class RunContext:
         self.events: list[dict[str, Any]] = []
         self.fmt: str = params.get("answer_format") or problem.answer_format
         cap = params.get("max_tokens")
-        self.sample_tokens = min(int(cap), budget.max_tokens_per_sample) if cap else (
-            budget.max_tokens_per_sample
+        self.sample_tokens = (
+            min(int(cap), budget.max_tokens_per_sample) if cap else (budget.max_tokens_per_sample)
         )
 
     # -- limits -------------------------------------------------------------------------
@@ -160,7 +160,9 @@ class RunContext:
             max_tokens,
         )
 
-    async def score(self, verifier: Verifier, candidates: Sequence[Sequence[str]]) -> list[list[float]]:
+    async def score(
+        self, verifier: Verifier, candidates: Sequence[Sequence[str]]
+    ) -> list[list[float]]:
         """Per-step scores for each candidate (a list of steps); accounted when the verifier
         reports its usage."""
         if not candidates:
@@ -200,7 +202,9 @@ class RunContext:
             if tree is not None:
                 trace["tree"] = tree
         reason = finish_reason or ("length" if self.stopped else "stop")
-        all_notes = tuple(notes) + ((f"stopped early: {self.stopped} budget",) if self.stopped else ())
+        all_notes = tuple(notes) + (
+            (f"stopped early: {self.stopped} budget",) if self.stopped else ()
+        )
         return Result(
             text=best.text if best else "",
             strategy=self.strategy,

@@ -23,6 +23,7 @@ hardened jail; run the router itself in a container for defence in depth.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import resource
 import shutil
@@ -34,7 +35,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-GUARD = r'''
+GUARD = r"""
 import os, sys
 ROOT = os.path.realpath(sys.argv[1])
 PROGRAM = sys.argv[2]
@@ -74,8 +75,6 @@ def hook(event, args):
         if not (_inside(args[0]) and _inside(args[1])):
             _deny("%s outside the work directory" % event)
     elif event.startswith(BLOCKED):
-        if event == "socket.__new__" and args and args[1] == getattr(__import__("socket"), "AF_UNIX", -1):
-            pass
         _deny("%s is not allowed" % event)
 
 sys.addaudithook(hook)
@@ -83,7 +82,7 @@ del hook
 import runpy
 sys.argv = [PROGRAM]
 runpy.run_path(PROGRAM, run_name="__main__")
-'''
+"""
 
 VIOLATION_EXIT = 97
 
@@ -187,7 +186,14 @@ class Sandbox:
                 "https_proxy": "http://127.0.0.1:9",
                 "no_proxy": "",
             }
-            argv = [self.python, "-I", "-B", str(work / "_guard.py"), str(work), str(work / "main.py")]
+            argv = [
+                self.python,
+                "-I",
+                "-B",
+                str(work / "_guard.py"),
+                str(work),
+                str(work / "main.py"),
+            ]
             return await self._spawn([*(prefix or []), *argv], work, env, stdin, isolation)
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -211,10 +217,8 @@ class Sandbox:
         truncated = False
 
         def kill() -> None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
         async def pump(name: str, stream: asyncio.StreamReader) -> None:
             nonlocal truncated
@@ -240,8 +244,9 @@ class Sandbox:
         timed_out = False
         try:
             await asyncio.wait_for(
-                asyncio.gather(feed(), pump("stdout", proc.stdout), pump("stderr", proc.stderr),
-                               proc.wait()),
+                asyncio.gather(
+                    feed(), pump("stdout", proc.stdout), pump("stderr", proc.stderr), proc.wait()
+                ),
                 lim.timeout_s,
             )
         except TimeoutError:

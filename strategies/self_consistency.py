@@ -86,9 +86,9 @@ class SelfConsistency:
                 if decided(counts, n - len(texts)):
                     break
                 conf = p["confidence"]
-                if conf is not None and counts and len(texts) >= p["min_samples"]:
-                    if max(counts) / len(texts) >= conf:
-                        break
+                enough = counts and len(texts) >= p["min_samples"]
+                if conf is not None and enough and max(counts) / len(texts) >= conf:
+                    break
         except OutOfBudget as exc:
             ctx.stopped = exc.reason
             groups = group_answers(answers, matcher)
@@ -102,7 +102,9 @@ class SelfConsistency:
             members = [i for g in tied for i in g]
             try:
                 raw = await ctx.score(verifier, [[texts[i]] for i in members])
-                scores = {i: aggregate(s, p["aggregation"]) for i, s in zip(members, raw, strict=True)}
+                scores = {
+                    i: aggregate(s, p["aggregation"]) for i, s in zip(members, raw, strict=True)
+                }
             except OutOfBudget as exc:
                 ctx.stopped = exc.reason
         if tied:

@@ -76,12 +76,11 @@ async def expand(
         text = s.text
         ended = not text.strip()
         steps = chain.steps if ended else (*chain.steps, text)
-        terminal = (
-            ended
-            or has_final_answer(text, ctx.fmt)
-            or len(steps) >= p["max_depth"]
-            or (p.get("terminal") == "stop" and s.finish_reason == "stop")
-        )
+        if p.get("terminal") == "stop":  # the model stopping by itself ends the solution
+            marker = s.finish_reason == "stop"
+        else:
+            marker = has_final_answer(text, ctx.fmt)
+        terminal = ended or marker or len(steps) >= p["max_depth"]
         if not terminal and s.finish_reason == "stop" and delim:
             steps = (*steps[:-1], text + delim)
         children.append(
@@ -107,9 +106,7 @@ def rejected(chain: Chain, p: dict[str, Any]) -> bool:
     steps."""
     threshold = p["reject_below"]
     return (
-        threshold is not None
-        and len(chain.steps) >= p["reject_after"]
-        and chain.value < threshold
+        threshold is not None and len(chain.steps) >= p["reject_after"] and chain.value < threshold
     )
 
 

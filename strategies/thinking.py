@@ -18,7 +18,15 @@ from typing import Any
 
 from router.upstreams.base import Usage
 from strategies.answers import extract_answer
-from strategies.base import Budget, Candidate, Generator, Problem, Result, ThinkingGenerator, Verifier
+from strategies.base import (
+    Budget,
+    Candidate,
+    Generator,
+    Problem,
+    Result,
+    ThinkingGenerator,
+    Verifier,
+)
 from strategies.params import COMMON, Spec, check, resolve
 from strategies.runtime import OutOfBudget, RunContext
 
@@ -66,7 +74,11 @@ class Thinking:
             if mode == "force":
                 return await self._force(ctx, generator, p)
             batch = await ctx.sample(
-                generator, 1, temperature=p["temperature"], stop=tuple(p["stop"]), seed=p["seed"],
+                generator,
+                1,
+                temperature=p["temperature"],
+                stop=tuple(p["stop"]),
+                seed=p["seed"],
                 max_tokens=p["budget_tokens"] + p["answer_max_tokens"],
             )
         except OutOfBudget as exc:
@@ -74,8 +86,12 @@ class Thinking:
             return ctx.result(None, ())
         s = batch.samples[0]
         best = Candidate(s.text, extract_answer(s.text, ctx.fmt), tokens=s.tokens)
-        return ctx.result(best, (best,), finish_reason=s.finish_reason,
-                          notes=("upstream has no thinking control: plain sample",))
+        return ctx.result(
+            best,
+            (best,),
+            finish_reason=s.finish_reason,
+            notes=("upstream has no thinking control: plain sample",),
+        )
 
     async def _native(self, ctx: RunContext, generator: Generator, p: dict[str, Any]) -> Result:
         if not isinstance(generator, ThinkingGenerator):
@@ -85,8 +101,12 @@ class Thinking:
         gen = generator
         batch = await ctx.call(
             lambda n, mt: gen.think(
-                ctx.problem, n, temperature=p["temperature"], max_tokens=mt,
-                budget_tokens=p["budget_tokens"], reasoning_effort=p["reasoning_effort"],
+                ctx.problem,
+                n,
+                temperature=p["temperature"],
+                max_tokens=mt,
+                budget_tokens=p["budget_tokens"],
+                reasoning_effort=p["reasoning_effort"],
             ),
             1,
             p["budget_tokens"] + p["answer_max_tokens"],
@@ -99,8 +119,12 @@ class Thinking:
         start, end = p["think_start"], p["think_end"]
         think = await ctx.call(
             lambda n, mt: generator.sample(
-                ctx.problem, n, temperature=p["temperature"], max_tokens=mt,
-                stop=(end,), seed=p["seed"],
+                ctx.problem,
+                n,
+                temperature=p["temperature"],
+                max_tokens=mt,
+                stop=(end,),
+                seed=p["seed"],
             ),
             1,
             p["budget_tokens"],
@@ -114,8 +138,12 @@ class Thinking:
         prefix = s.text.rstrip() + "\n" + end + "\n\n"
         ctx.note(kind="thinking", tokens=s.tokens, cut=cut)
         answer = await ctx.extend(
-            generator, prefix, 1, temperature=p["temperature"],
-            max_tokens=p["answer_max_tokens"], stop=tuple(p["stop"]),
+            generator,
+            prefix,
+            1,
+            temperature=p["temperature"],
+            max_tokens=p["answer_max_tokens"],
+            stop=tuple(p["stop"]),
         )
         a = answer.samples[0]
         best = Candidate(a.text, extract_answer(a.text, ctx.fmt), tokens=s.tokens + a.tokens)

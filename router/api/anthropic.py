@@ -98,7 +98,7 @@ def _event(name: str, data: dict[str, Any]) -> str:
 
 
 def _start(request_id: str, model: str) -> list[str]:
-    message = {
+    message: dict[str, Any] = {
         "id": f"msg_{request_id}",
         "type": "message",
         "role": "assistant",

@@ -114,8 +114,8 @@ class OpenAICompatUpstream:
             kwargs["extra_body"] = dict(self._extra_body)
         return kwargs
 
-    def _chat_messages(self, r: GenerationRequest) -> list[dict[str, str]]:
-        messages = [{"role": m.role, "content": m.content} for m in r.messages]
+    def _chat_messages(self, r: GenerationRequest) -> list[Any]:
+        messages: list[Any] = [{"role": m.role, "content": m.content} for m in r.messages]
         if r.prefill:
             messages.append({"role": "assistant", "content": r.prefill})
         return messages

@@ -129,4 +129,3 @@ class UpstreamPool:
         if self._local is not None:
             self._local.stop()
             self._local = None
-

@@ -147,7 +147,9 @@ def check_verifier_options(kind: str, options: Mapping[str, Any]) -> list[str]:
     return factory.check(options)
 
 
-def build_verifier(kind: str, options: Mapping[str, Any], upstream_for: UpstreamFor) -> Verifier | None:
+def build_verifier(
+    kind: str, options: Mapping[str, Any], upstream_for: UpstreamFor
+) -> Verifier | None:
     """The verifier for a policy's `verifier:` block (None for kind `none`). Options are
     assumed checked; an unknown kind raises `PolicyError`."""
     factory = VERIFIERS.get(kind)

@@ -92,7 +92,9 @@ class JudgePRM:
         scores = list(await asyncio.gather(*(one(c) for c in candidates)))
         return Scored(scores, usage)
 
-    async def score(self, problem: Problem, candidates: Sequence[Sequence[str]]) -> list[list[float]]:
+    async def score(
+        self, problem: Problem, candidates: Sequence[Sequence[str]]
+    ) -> list[list[float]]:
         return (await self.score_accounted(problem, candidates)).scores
 
 

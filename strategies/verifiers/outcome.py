@@ -22,7 +22,9 @@ class MathReference:
     def __init__(self, answer_format: str | None = None) -> None:
         self.answer_format = answer_format
 
-    async def score(self, problem: Problem, candidates: Sequence[Sequence[str]]) -> list[list[float]]:
+    async def score(
+        self, problem: Problem, candidates: Sequence[Sequence[str]]
+    ) -> list[list[float]]:
         if problem.reference is None:
             raise InvalidRequest("the math_reference verifier needs a reference answer")
         fmt = self.answer_format or problem.answer_format
@@ -38,7 +40,9 @@ class CodeTests:
         self.sandbox = sandbox
         self._limit = max_concurrency
 
-    async def score(self, problem: Problem, candidates: Sequence[Sequence[str]]) -> list[list[float]]:
+    async def score(
+        self, problem: Problem, candidates: Sequence[Sequence[str]]
+    ) -> list[list[float]]:
         if not problem.tests:
             raise InvalidRequest("the code_tests verifier needs tests with the request")
         tests = problem.tests

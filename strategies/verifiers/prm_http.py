@@ -94,11 +94,15 @@ class HttpPRM:
             async def one(steps: Sequence[str]) -> list[float]:
                 async with sem:
                     try:
-                        resp = await client.post(self.url + "/pooling", json=self.request_body(problem, steps))
+                        resp = await client.post(
+                            self.url + "/pooling", json=self.request_body(problem, steps)
+                        )
                     except httpx.TimeoutException as exc:
                         raise UpstreamTimeout(f"PRM at {self.url} timed out") from exc
                     except httpx.HTTPError as exc:
-                        raise UpstreamError(f"PRM at {self.url} unreachable: {exc.__class__.__name__}") from exc
+                        raise UpstreamError(
+                            f"PRM at {self.url} unreachable: {exc.__class__.__name__}"
+                        ) from exc
                 if resp.status_code != 200:
                     raise UpstreamError(f"PRM at {self.url} answered {resp.status_code}")
                 return self.parse(resp.json(), len(steps))

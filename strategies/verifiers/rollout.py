@@ -46,14 +46,20 @@ class RolloutValue:
         groups = group_answers(answers, matcher)
         return max((len(g) for g in groups), default=0) / len(answers) if answers else 0.0
 
-    async def score_accounted(self, problem: Problem, candidates: Sequence[Sequence[str]]) -> Scored:
+    async def score_accounted(
+        self, problem: Problem, candidates: Sequence[Sequence[str]]
+    ) -> Scored:
         fmt = self.answer_format or problem.answer_format
 
         async def one(steps: Sequence[str]) -> tuple[float, Usage]:
             prefix = "".join(steps)
             batch = await self.generator.extend(
-                problem, prefix, self.k, temperature=self.temperature,
-                max_tokens=self.max_tokens, stop=self.stop,
+                problem,
+                prefix,
+                self.k,
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+                stop=self.stop,
             )
             answers = [extract_answer(prefix + s.text, fmt) for s in batch.samples]
             return self.value(problem, answers), batch.usage
@@ -64,7 +70,9 @@ class RolloutValue:
             usage = usage + u
         return Scored([[v] for v, _ in results], usage)
 
-    async def score(self, problem: Problem, candidates: Sequence[Sequence[str]]) -> list[list[float]]:
+    async def score(
+        self, problem: Problem, candidates: Sequence[Sequence[str]]
+    ) -> list[list[float]]:
         return (await self.score_accounted(problem, candidates)).scores
 
 

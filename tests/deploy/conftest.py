@@ -106,7 +106,8 @@ def rendered(chart: Any) -> dict[str, list[dict[str, Any]]]:
 
 
 def only(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
-    found = [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+    found = [d for d in docs
+             if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
     assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
     return found[0]
 
@@ -126,3 +127,37 @@ def policy_text() -> str:
 
 def load_yaml(text: str) -> Any:
     return yaml.safe_load(text)
+
+
+@pytest.fixture(scope="session")
+def live_client(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The real app (lifespan and all) serving the chart's default policy, with an in-process
+    upstream and a fixed classifier instead of OpenAI and the embedding model (cheap: ~1 s)."""
+    import uuid
+
+    import redis
+    from fastapi.testclient import TestClient
+
+    from classifier.base import FixedClassifier, Tier
+    from router.app import create_app
+    from router.settings import Settings
+    from tests.fakes import ScriptedUpstream
+
+    tmp = tmp_path_factory.mktemp("deploy-app")
+    policy = tmp / "policy.yaml"
+    policy.write_text(policy_text())
+    prefix = f"ttc-deploy-{uuid.uuid4().hex[:8]}:"
+    settings = Settings.model_validate(
+        {"policy_path": policy, "redis_url": redis_url, "redis_prefix": prefix, "data_dir": tmp})
+    upstream = ScriptedUpstream(name="openai", handler=lambda request: "The answer is 4.")
+    app = create_app(settings, upstreams={"openai": upstream},
+                     classifier=FixedClassifier(Tier.MEDIUM))
+    with TestClient(app) as client:
+        yield client
+    conn = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(conn.scan_iter(match=f"{prefix}*", count=500))
+        if keys:
+            conn.delete(*keys)
+    finally:
+        conn.close()

@@ -165,7 +165,8 @@ def test_probes_hit_the_health_endpoints_on_the_serving_port(
     port = next(p for p in c["ports"] if p["name"] == "http")
     assert env_of(c)["TTC_PORT"]["value"] == str(port["containerPort"])
     assert env_of(c)["TTC_HOST"]["value"] == "0.0.0.0"
-    expected = {"startupProbe": "/healthz", "livenessProbe": "/healthz", "readinessProbe": "/readyz"}
+    expected = {"startupProbe": "/healthz", "livenessProbe": "/healthz",
+                "readinessProbe": "/readyz"}
     for probe, path in expected.items():
         assert c[probe]["httpGet"] == {"path": path, "port": "http"}, probe
     # model loading gets minutes, not the liveness probe's seconds
@@ -173,12 +174,14 @@ def test_probes_hit_the_health_endpoints_on_the_serving_port(
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 120
 
 
-def test_probe_paths_are_routes_of_the_app() -> None:
-    app_module = pytest.importorskip(
-        "router.app", reason="router.app (issue 2) not landed yet; paths checked against the spec"
-    )
-    paths = {getattr(r, "path", None) for r in app_module.create_app(Settings()).routes}
-    assert {"/healthz", "/readyz", "/metrics"} <= paths
+def test_probe_paths_answer_on_the_running_app(
+    rendered: dict[str, list[dict[str, Any]]], live_client: Any
+) -> None:
+    c = container(rendered["default"])
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        response = live_client.get(c[probe]["httpGet"]["path"])
+        assert response.status_code == 200, (probe, response.text)
+    assert live_client.get(c["readinessProbe"]["httpGet"]["path"]).json()["ready"] is True
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
@@ -339,7 +342,7 @@ def test_env_is_valid_settings(rendered: dict[str, list[dict[str, Any]]], varian
     assert not unknown, f"chart sets env vars Settings does not read: {unknown}"
     plain = {n.removeprefix("TTC_").lower(): e["value"] for n, e in env.items()
              if n.startswith("TTC_") and "value" in e and n not in NON_SETTINGS_ENV}
-    settings = Settings(**plain)
+    settings = Settings.model_validate(plain)
     assert settings.port == 8080 and str(settings.policy_path).endswith("policy.yaml")
 
 

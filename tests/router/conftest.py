@@ -65,8 +65,12 @@ class Running:
 
 def write_policy(path: Path, stub_url: str, **overrides: Any) -> Path:
     values = {
-        "base": stub_url, "timeout": 2, "on_exceeded": "reject", "anonymous": "default",
-        "acme_hash": sha(ACME_KEY), "tight_hash": sha(TIGHT_KEY),
+        "base": stub_url,
+        "timeout": 2,
+        "on_exceeded": "reject",
+        "anonymous": "default",
+        "acme_hash": sha(ACME_KEY),
+        "tight_hash": sha(TIGHT_KEY),
     }
     values.update(overrides)
     path.write_text(STUB_POLICY.format(**values))
@@ -91,8 +95,12 @@ def router_server(
     tmp = tmp_path_factory.mktemp("router")
     policy = write_policy(tmp / "policy.yaml", stub_url)
     settings = Settings(
-        policy_path=policy, redis_url=redis_url, redis_prefix=f"ttc-test-{uuid.uuid4().hex[:8]}:",
-        data_dir=tmp, max_body_bytes=64 * 1024, admin_token="admin-secret",  # type: ignore[arg-type]
+        policy_path=policy,
+        redis_url=redis_url,
+        redis_prefix=f"ttc-test-{uuid.uuid4().hex[:8]}:",
+        data_dir=tmp,
+        max_body_bytes=64 * 1024,
+        admin_token="admin-secret",  # type: ignore[arg-type]
     )
     app = create_app(settings, classifier=FixedClassifier(Tier.MEDIUM))
     with ServerThread(app) as server:

@@ -17,8 +17,10 @@ def client(r: Running, key: str = ACME_KEY) -> openai.OpenAI:
 def test_chat_completion_with_openai_client(router_server: Running) -> None:
     raw = client(router_server).chat.completions.with_raw_response.create(
         model="ttc-auto",
-        messages=[{"role": "system", "content": "Be brief."},
-                  {"role": "user", "content": "What is 6 x 7?"}],
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "What is 6 x 7?"},
+        ],
     )
     completion = raw.parse()
     assert completion.choices[0].message.content == "The answer is 42."
@@ -37,21 +39,33 @@ def test_content_parts_and_developer_role(router_server: Running) -> None:
     before = len(router_server.stub.bodies)
     client(router_server).chat.completions.create(
         model="ttc-auto",
-        messages=[{"role": "developer", "content": "rules"},
-                  {"role": "user", "content": [{"type": "text", "text": "part one "},
-                                               {"type": "text", "text": "part two"}]}],
-        temperature=0.3, seed=7,
+        messages=[
+            {"role": "developer", "content": "rules"},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "part one "},
+                    {"type": "text", "text": "part two"},
+                ],
+            },
+        ],
+        temperature=0.3,
+        seed=7,
     )
     sent = router_server.stub.bodies[before]
-    assert sent["messages"] == [{"role": "system", "content": "rules"},
-                                {"role": "user", "content": "part one part two"}]
+    assert sent["messages"] == [
+        {"role": "system", "content": "rules"},
+        {"role": "user", "content": "part one part two"},
+    ]
     assert sent["temperature"] == 0.3 and sent["seed"] == 7
 
 
 def test_streaming_chat_streams_tokens_and_usage(router_server: Running) -> None:
     stream = client(router_server).chat.completions.create(
-        model="ttc-auto", messages=[{"role": "user", "content": "stream please"}],
-        stream=True, stream_options={"include_usage": True},
+        model="ttc-auto",
+        messages=[{"role": "user", "content": "stream please"}],
+        stream=True,
+        stream_options={"include_usage": True},
     )
     pieces, usage, finish = [], None, None
     for chunk in stream:
@@ -74,7 +88,9 @@ def test_n_choices(router_server: Running) -> None:
 def test_anthropic_messages(router_server: Running) -> None:
     c = anthropic.Anthropic(base_url=router_server.url, api_key=ACME_KEY, max_retries=0)
     message = c.messages.create(
-        model="ttc-auto", max_tokens=32, system="Be brief.",
+        model="ttc-auto",
+        max_tokens=32,
+        system="Be brief.",
         messages=[{"role": "user", "content": "What is 6 x 7?"}],
     )
     assert message.content[0].type == "text"
@@ -106,10 +122,12 @@ def test_models_route_health_metrics(router_server: Running) -> None:
 def test_cache_hit_on_repeat(router_server: Running) -> None:
     messages = [{"role": "user", "content": "cache me: what is the capital of France?"}]
     first = client(router_server).chat.completions.with_raw_response.create(
-        model="ttc-auto", messages=messages)
+        model="ttc-auto", messages=messages
+    )
     calls = router_server.stub.requests
     second = client(router_server).chat.completions.with_raw_response.create(
-        model="ttc-auto", messages=messages)
+        model="ttc-auto", messages=messages
+    )
     assert first.headers["x-ttc-cache"] == "miss" and second.headers["x-ttc-cache"] == "hit"
     assert router_server.stub.requests == calls  # served without calling the upstream
     assert second.parse().choices[0].message.content == "The answer is 42."
@@ -119,13 +137,15 @@ def test_cache_hit_on_repeat(router_server: Running) -> None:
 def test_tenant_key_and_tier_hint(router_server: Running) -> None:
     acme = client(router_server, ACME_KEY)
     raw = acme.chat.completions.with_raw_response.create(
-        model="ttc-auto", messages=[{"role": "user", "content": "hint me"}],
+        model="ttc-auto",
+        messages=[{"role": "user", "content": "hint me"}],
         extra_headers={"x-ttc-tier": "very_hard"},
     )
     assert raw.headers["x-ttc-tier"] == "hard"  # the hint cannot exceed acme's max_tier
     with pytest.raises(openai.AuthenticationError) as err:
         client(router_server, "sk-wrong").chat.completions.create(
-            model="ttc-auto", messages=[{"role": "user", "content": "hi"}])
+            model="ttc-auto", messages=[{"role": "user", "content": "hi"}]
+        )
     assert err.value.status_code == 401
     assert "sk-wrong" not in err.value.response.text
 
@@ -133,8 +153,10 @@ def test_tenant_key_and_tier_hint(router_server: Running) -> None:
 def test_budget_reject_is_429_with_remaining(router_server: Running) -> None:
     with pytest.raises(openai.RateLimitError) as err:
         client(router_server, TIGHT_KEY).chat.completions.create(
-            model="ttc-auto", messages=[{"role": "user", "content": "too expensive"}])
+            model="ttc-auto", messages=[{"role": "user", "content": "too expensive"}]
+        )
     assert err.value.status_code == 429
     body = err.value.response.json()["error"]
     assert body["type"] == "budget_exceeded" and "x-ttc-budget-remaining" in {
-        k.lower() for k in err.value.response.headers}
+        k.lower() for k in err.value.response.headers
+    }

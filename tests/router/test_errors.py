@@ -10,10 +10,17 @@ from tests.router.conftest import Running
 GOOD = {"model": "ttc-auto", "messages": [{"role": "user", "content": "hi"}]}
 
 
-def post(r: Running, body: object, path: str = "/v1/chat/completions", **kw: object) -> httpx.Response:
+def post(
+    r: Running, body: object, path: str = "/v1/chat/completions", **kw: object
+) -> httpx.Response:
     if isinstance(body, (bytes, str)):
-        return httpx.post(f"{r.url}{path}", content=body,
-                          headers={"content-type": "application/json"}, timeout=30, **kw)  # type: ignore[arg-type]
+        return httpx.post(
+            f"{r.url}{path}",
+            content=body,
+            headers={"content-type": "application/json"},
+            timeout=30,
+            **kw,
+        )  # type: ignore[arg-type]
     return httpx.post(f"{r.url}{path}", json=body, timeout=30, **kw)  # type: ignore[arg-type]
 
 
@@ -33,8 +40,11 @@ def error_of(resp: httpx.Response) -> dict[str, object]:
         ({**GOOD, "messages": []}, "messages", "at least 1"),
         ({"model": "ttc-auto"}, "messages", "required"),
         ({**GOOD, "messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role", ""),
-        ({**GOOD, "messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
-         "messages[0].content", ""),
+        (
+            {**GOOD, "messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
+            "messages[0].content",
+            "",
+        ),
         ({**GOOD, "n": 0}, "n", "greater than or equal"),
         ({**GOOD, "n": 10_000}, "n", "at most"),
         ({**GOOD, "max_tokens": 10**9}, "max_tokens", "at most"),
@@ -84,8 +94,9 @@ def test_unknown_model_is_404(router_server: Running) -> None:
 def test_unknown_route_and_bad_tier_hint(router_server: Running) -> None:
     resp = httpx.get(f"{router_server.url}/v1/nothing")
     assert resp.status_code == 404 and error_of(resp)["type"] == "not_found_error"
-    resp = httpx.post(f"{router_server.url}/v1/chat/completions", json=GOOD,
-                      headers={"x-ttc-tier": "legendary"})
+    resp = httpx.post(
+        f"{router_server.url}/v1/chat/completions", json=GOOD, headers={"x-ttc-tier": "legendary"}
+    )
     assert resp.status_code == 400 and error_of(resp)["param"] == "x-ttc-tier"
 
 

@@ -32,7 +32,9 @@ class ScriptedGenerator:
     calls: list[Call] = field(default_factory=list)
     _cursor: dict[str, int] = field(default_factory=dict)
 
-    async def _gen(self, prefix: str, n: int, max_tokens: int, stop: Sequence[str], t: float) -> Batch:
+    async def _gen(
+        self, prefix: str, n: int, max_tokens: int, stop: Sequence[str], t: float
+    ) -> Batch:
         self.calls.append(Call(prefix, n, max_tokens, tuple(stop), t))
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
@@ -49,12 +51,28 @@ class ScriptedGenerator:
         usage = Usage(len(prefix) + 10, sum(s.tokens for s in samples), calls=1)
         return Batch(samples=tuple(samples), usage=usage)
 
-    async def sample(self, problem: Problem, n: int, *, temperature: float, max_tokens: int,
-                     stop: Sequence[str] = (), seed: int | None = None) -> Batch:
+    async def sample(
+        self,
+        problem: Problem,
+        n: int,
+        *,
+        temperature: float,
+        max_tokens: int,
+        stop: Sequence[str] = (),
+        seed: int | None = None,
+    ) -> Batch:
         return await self._gen("", n, max_tokens, stop, temperature)
 
-    async def extend(self, problem: Problem, prefix: str, n: int, *, temperature: float,
-                     max_tokens: int, stop: Sequence[str] = ()) -> Batch:
+    async def extend(
+        self,
+        problem: Problem,
+        prefix: str,
+        n: int,
+        *,
+        temperature: float,
+        max_tokens: int,
+        stop: Sequence[str] = (),
+    ) -> Batch:
         return await self._gen(prefix, n, max_tokens, stop, temperature)
 
 
@@ -72,7 +90,9 @@ class ScriptedPRM:
             return self.rule(step)
         return self.scores.get(step.strip(), self.default)
 
-    async def score(self, problem: Problem, candidates: Sequence[Sequence[str]]) -> list[list[float]]:
+    async def score(
+        self, problem: Problem, candidates: Sequence[Sequence[str]]
+    ) -> list[list[float]]:
         self.calls.append([list(c) for c in candidates])
         return [[self.step_score(s) for s in c] for c in candidates]
 

@@ -15,13 +15,16 @@ async def test_greedy_is_one_sample_at_temperature_zero() -> None:
 
 async def test_best_of_n_plain_and_weighted_pick_differently() -> None:
     texts = ["x1 Answer: 1", "x2 Answer: 2", "x3 Answer: 2", "x4 Answer: 1"]
-    prm = ScriptedPRM({"x1 Answer: 1": 0.9, "x2 Answer: 2": 0.5, "x3 Answer: 2": 0.5,
-                       "x4 Answer: 1": 0.0})
+    prm = ScriptedPRM(
+        {"x1 Answer: 1": 0.9, "x2 Answer: 2": 0.5, "x3 Answer: 2": 0.5, "x4 Answer: 1": 0.0}
+    )
     gen = ScriptedGenerator({"": texts})
     plain = await REGISTRY["best_of_n"].run(problem(), gen, prm, {"n": 4, "mode": "plain"}, BIG)
     assert plain.text == "x1 Answer: 1" and plain.score == 0.9
     gen = ScriptedGenerator({"": texts})
-    weighted = await REGISTRY["best_of_n"].run(problem(), gen, prm, {"n": 4, "mode": "weighted"}, BIG)
+    weighted = await REGISTRY["best_of_n"].run(
+        problem(), gen, prm, {"n": 4, "mode": "weighted"}, BIG
+    )
     # answer 2 sums 1.0 > answer 1's 0.9: the best-scored member of answer 2 wins
     assert weighted.answer == "2" and weighted.text == "x2 Answer: 2"
     assert [c.n for c in gen.calls] == [4]  # one call with n=4 (shared prompt KV cache)

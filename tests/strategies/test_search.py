@@ -11,13 +11,25 @@ D = "\n\n"
 
 
 async def test_beam_search_keeps_the_top_k_by_aggregated_score() -> None:
-    gen = ScriptedGenerator({
-        "": ["a", "b", "c", "d"],
-        "a\n\n": ["a1", "Answer: 1"],
-        "c\n\n": ["Answer: 3", "c1"],
-    })
-    prm = ScriptedPRM({"a": 0.9, "b": 0.2, "c": 0.8, "d": 0.5, "a1": 0.4, "Answer: 1": 0.3,
-                       "Answer: 3": 0.7, "c1": 0.1})
+    gen = ScriptedGenerator(
+        {
+            "": ["a", "b", "c", "d"],
+            "a\n\n": ["a1", "Answer: 1"],
+            "c\n\n": ["Answer: 3", "c1"],
+        }
+    )
+    prm = ScriptedPRM(
+        {
+            "a": 0.9,
+            "b": 0.2,
+            "c": 0.8,
+            "d": 0.5,
+            "a1": 0.4,
+            "Answer: 1": 0.3,
+            "Answer: 3": 0.7,
+            "c1": 0.1,
+        }
+    )
     params = {"width": 2, "expansions": 2, "max_depth": 2, "aggregation": "min", "trace": True}
     result = await REGISTRY["beam_search"].run(problem(), gen, prm, params, B)
     assert [(c.prefix, c.n) for c in gen.calls] == [("", 4), ("a\n\n", 2), ("c\n\n", 2)]
@@ -45,17 +57,29 @@ async def test_step_level_strategies_refuse_to_run_without_a_verifier() -> None:
 
 
 async def test_dvts_subtrees_do_not_share_beams() -> None:
-    gen = ScriptedGenerator({
-        "": ["a", "b"],
-        "a\n\n": ["a1", "a2"],
-        "b\n\n": ["b1", "b2"],
-        "a\n\na1\n\n": ["Answer: 1"],
-        "a\n\na2\n\n": ["Answer: 1"],
-        "b\n\nb1\n\n": ["Answer: 2"],
-        "b\n\nb2\n\n": ["Answer: 2"],
-    })
-    prm = ScriptedPRM({"a": 0.9, "b": 0.1, "a1": 0.9, "a2": 0.8, "b1": 0.3, "b2": 0.2,
-                       "Answer: 1": 0.6, "Answer: 2": 0.95})
+    gen = ScriptedGenerator(
+        {
+            "": ["a", "b"],
+            "a\n\n": ["a1", "a2"],
+            "b\n\n": ["b1", "b2"],
+            "a\n\na1\n\n": ["Answer: 1"],
+            "a\n\na2\n\n": ["Answer: 1"],
+            "b\n\nb1\n\n": ["Answer: 2"],
+            "b\n\nb2\n\n": ["Answer: 2"],
+        }
+    )
+    prm = ScriptedPRM(
+        {
+            "a": 0.9,
+            "b": 0.1,
+            "a1": 0.9,
+            "a2": 0.8,
+            "b1": 0.3,
+            "b2": 0.2,
+            "Answer: 1": 0.6,
+            "Answer: 2": 0.95,
+        }
+    )
     params = {"n": 4, "width": 2, "expansions": 2, "max_depth": 4, "aggregation": "last"}
     result = await REGISTRY["dvts"].run(problem(), gen, prm, params, B)
     prefixes = [c.prefix for c in gen.calls]
@@ -79,16 +103,34 @@ def _walk(node: dict) -> list[dict]:
 
 
 async def test_mcts_visits_unvisited_children_first_and_counts_add_up() -> None:
-    gen = ScriptedGenerator({
-        "": ["s1", "s2"],
-        "s2\n\n": ["Answer: 4", "t2"],
-        "s1\n\n": ["Answer: 9", "u2"],
-        "s2\n\nt2\n\n": ["Answer: 5", "Answer: 6"],
-    })
-    prm = ScriptedPRM({"s1": 0.3, "s2": 0.7, "Answer: 4": 0.9, "t2": 0.5, "Answer: 9": 0.1,
-                       "u2": 0.2, "Answer: 5": 0.4, "Answer: 6": 0.4})
-    params = {"simulations": 6, "branching": 2, "exploration": 0.5, "aggregation": "last",
-              "trace": True, "max_depth": 4}
+    gen = ScriptedGenerator(
+        {
+            "": ["s1", "s2"],
+            "s2\n\n": ["Answer: 4", "t2"],
+            "s1\n\n": ["Answer: 9", "u2"],
+            "s2\n\nt2\n\n": ["Answer: 5", "Answer: 6"],
+        }
+    )
+    prm = ScriptedPRM(
+        {
+            "s1": 0.3,
+            "s2": 0.7,
+            "Answer: 4": 0.9,
+            "t2": 0.5,
+            "Answer: 9": 0.1,
+            "u2": 0.2,
+            "Answer: 5": 0.4,
+            "Answer: 6": 0.4,
+        }
+    )
+    params = {
+        "simulations": 6,
+        "branching": 2,
+        "exploration": 0.5,
+        "aggregation": "last",
+        "trace": True,
+        "max_depth": 4,
+    }
     result = await REGISTRY["mcts"].run(problem(), gen, prm, params, B)
     assert result.trace is not None
     paths = [e["path"] for e in result.trace["events"] if e["kind"] == "simulation"]
@@ -107,8 +149,9 @@ async def test_mcts_visits_unvisited_children_first_and_counts_add_up() -> None:
 
 
 async def test_mcts_ucb_tie_break_and_budget_cut_returns_partial_answer() -> None:
-    gen = ScriptedGenerator({"": ["s1", "s2"], "s1\n\n": ["x", "y"], "s2\n\n": ["z", "w"]},
-                            delay_s=0.1)
+    gen = ScriptedGenerator(
+        {"": ["s1", "s2"], "s1\n\n": ["x", "y"], "s2\n\n": ["z", "w"]}, delay_s=0.1
+    )
     prm = ScriptedPRM(default=0.5)
     result = await REGISTRY["mcts"].run(
         problem(), gen, prm, {"simulations": 50, "branching": 2}, Budget(deadline_s=0.25)

@@ -1,0 +1,207 @@
+"""Router overhead against a zero-latency OpenAI-compatible stub, side by side in one run.
+
+    python bench/overhead.py            # full run
+    python bench/overhead.py --quick    # a few requests (used by the test suite)
+
+Legs, all on loopback: (a) the client calls the stub directly; (b) the client calls
+ttc-router (greedy on every tier, embedding classifier on, result cache on with distinct prompts
+so every request misses, budgets on a real Redis) which calls the stub. Each leg runs in its own
+process. Closed-loop load at fixed concurrency levels; added latency = router percentile minus
+direct percentile at the same level. "max req/s with p99 < 50 ms" is the highest throughput among
+the measured levels whose router p99 stays under 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+POLICY = """
+models:
+  stub: {{provider: openai, base_url: "{stub}/v1", model: stub, capabilities: {{chat: true}},
+          max_concurrency: 256}}
+tiers:
+  easy: {{strategy: greedy, model: stub, max_tokens: 16}}
+  medium: {{strategy: greedy, model: stub, max_tokens: 16}}
+  hard: {{strategy: greedy, model: stub, max_tokens: 16}}
+  very_hard: {{strategy: greedy, model: stub, max_tokens: 16}}
+tenants:
+  bench: {{daily_usd: 1000000}}
+anonymous_tenant: bench
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, timeout_s: float = 180) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"{url} not ready after {timeout_s}s")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+async def load(url: str, concurrency: int, total: int, tag: str) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = 0
+    counter = iter(range(total))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+
+        async def worker() -> None:
+            nonlocal errors
+            for i in counter:
+                body = {
+                    "model": "ttc-auto",
+                    "max_tokens": 16,
+                    "messages": [
+                        {"role": "user", "content": f"What is the capital of France? ({tag}-{i})"}
+                    ],
+                }
+                start = time.perf_counter()
+                r = await client.post(url, json=body)
+                latencies.append((time.perf_counter() - start) * 1000)
+                if r.status_code != 200:
+                    errors += 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - began
+    return {
+        "p50": pct(latencies, 50),
+        "p95": pct(latencies, 95),
+        "p99": pct(latencies, 99),
+        "mean": statistics.fmean(latencies),
+        "rps": len(latencies) / wall,
+        "errors": errors,
+    }
+
+
+def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    handle = log.open("wb")
+    return subprocess.Popen(cmd, env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=REPO)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    tmp = Path(tempfile.mkdtemp(prefix="ttc-bench-"))
+    stub_port, router_port = free_port(), free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    stub = start(
+        [sys.executable, "-m", "bench.stub_upstream", "--port", str(stub_port)],
+        env,
+        tmp / "stub.log",
+    )
+    policy = tmp / "policy.yaml"
+    policy.write_text(POLICY.format(stub=f"http://127.0.0.1:{stub_port}"))
+    router_env = {
+        **env,
+        "TTC_PORT": str(router_port),
+        "TTC_POLICY_PATH": str(policy),
+        "TTC_DATA_DIR": str(tmp),
+        "TTC_LOG_LEVEL": "warning",
+        "TTC_REDIS_PREFIX": f"ttc-bench-{uuid.uuid4().hex[:8]}:",
+    }
+    if args.redis_url:
+        router_env["TTC_REDIS_URL"] = args.redis_url
+    router = start([sys.executable, "-m", "router.cli", "serve"], router_env, tmp / "router.log")
+    rows: list[dict[str, Any]] = []
+    try:
+        wait_ready(f"http://127.0.0.1:{stub_port}/v1/models")
+        wait_ready(f"http://127.0.0.1:{router_port}/readyz")
+        direct_url = f"http://127.0.0.1:{stub_port}/v1/chat/completions"
+        router_url = f"http://127.0.0.1:{router_port}/v1/chat/completions"
+        asyncio.run(load(router_url, 2, 20, "warmup"))
+        for c in args.concurrency:
+            total = max(args.requests, c * 4)
+            d = asyncio.run(load(direct_url, c, total, f"d{c}"))
+            r = asyncio.run(load(router_url, c, total, f"r{c}"))
+            rows.append({"concurrency": c, "requests": total, "direct": d, "router": r})
+    finally:
+        stop(router)
+        stop(stub)
+    return rows
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| concurrency | requests | direct p50/p95/p99 ms | router p50/p95/p99 ms "
+        "| added p50/p95/p99 ms | direct req/s | router req/s | errors |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        d, r = row["direct"], row["router"]
+        added = [r[k] - d[k] for k in ("p50", "p95", "p99")]
+        lines.append(
+            f"| {row['concurrency']} | {row['requests']} "
+            f"| {d['p50']:.1f} / {d['p95']:.1f} / {d['p99']:.1f} "
+            f"| {r['p50']:.1f} / {r['p95']:.1f} / {r['p99']:.1f} "
+            f"| {added[0]:.1f} / {added[1]:.1f} / {added[2]:.1f} "
+            f"| {d['rps']:.0f} | {r['rps']:.0f} | {int(d['errors'] + r['errors'])} |"
+        )
+    ok = [row["router"]["rps"] for row in rows if row["router"]["p99"] < 50]
+    lines.append("")
+    lines.append(
+        f"max router req/s with p99 < 50 ms: {max(ok):.0f}"
+        if ok
+        else "no measured level kept router p99 under 50 ms"
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a few requests, one level")
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16, 32])
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("TTC_REDIS_URL"),
+        help="Redis for budgets/cache (default: the embedded one)",
+    )
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    args = parser.parse_args()
+    if args.quick:
+        args.requests, args.concurrency = 10, [2]
+    rows = run(args)
+    print(table(rows))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

