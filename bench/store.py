@@ -24,12 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from policies.schema import TenantPolicy  # noqa: E402
-from router.budgets import Budgets  # noqa: E402
-from router.cache import ResultCache  # noqa: E402
-from router.metrics import Metrics  # noqa: E402
-from router.settings import Settings  # noqa: E402
-from router.store import Store, connect_store  # noqa: E402
+from policies.schema import TenantPolicy
+from router.budgets import Budgets
+from router.cache import ResultCache
+from router.metrics import Metrics
+from router.settings import Settings
+from router.store import Store, connect_store
 
 SPEC = TenantPolicy(daily_usd=1e9, monthly_usd=1e9, daily_tokens=10**15, monthly_tokens=10**15)
 
@@ -89,8 +89,9 @@ async def main(args: argparse.Namespace) -> None:
         for c in levels:
             r = await budget_leg(budgets, c, total)
             print(f"{c:>11} {r['rps']:>9.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} {r['mean']:>8.2f}")
-        c = await cache_leg(ResultCache(store, metrics), total // 2)
-        print(f"cache get(+set on miss), sequential: p50 {c['p50']:.2f} ms, p99 {c['p99']:.2f} ms")
+        cl = await cache_leg(ResultCache(store, metrics), total // 2)
+        print(f"cache get(+set on miss), sequential: p50 {cl['p50']:.2f} ms, "
+              f"p99 {cl['p99']:.2f} ms")
     finally:
         async for key in store.client.scan_iter(match=prefix + "*", count=1000):
             await store.client.delete(key)

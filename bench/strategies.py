@@ -133,7 +133,7 @@ async def run_arm(
     prefix: str,
     problems: list[tuple[str, int]],
     concurrency: int,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     def upstream_for(name: str) -> Upstream:
         return upstream
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from classifier.data import default_data_dir
+from classifier.data import DEFAULT_CAP_PER_STRATUM, default_data_dir
 from classifier.embedder import PACKAGED_MODEL
 from classifier.labels import DEFAULT_SOLVE_RATE_THRESHOLDS
 
@@ -39,7 +39,7 @@ def train_cmd(
         typer.Option(help="Data dir of the public mix (../shared/data), or an operator JSONL"),
     ] = None,
     model: Annotated[str, typer.Option(help="sentence-transformers name/path")] = PACKAGED_MODEL,
-    cap_per_stratum: Annotated[int, typer.Option(min=10)] = 600,
+    cap_per_stratum: Annotated[int, typer.Option(min=10)] = DEFAULT_CAP_PER_STRATUM,
     c: Annotated[float, typer.Option(help="Inverse regularisation strength")] = 1.0,
     hidden: Annotated[int, typer.Option(help="MLP hidden units; 0 = logistic regression")] = 0,
     seed: int = 0,

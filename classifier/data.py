@@ -28,7 +28,7 @@ from classifier.labels import (
 )
 
 TEST_EVERY = 5  # 20 % held out
-DEFAULT_CAP_PER_STRATUM = 600
+DEFAULT_CAP_PER_STRATUM = 300
 
 
 @dataclass(frozen=True)

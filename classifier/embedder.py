@@ -52,9 +52,11 @@ class SentenceTransformerEmbedder:
 
         self._model: Any = SentenceTransformer(path, device=device)
         self._batch_size = batch_size
+        limit = self._model.max_seq_length or 512
         if max_seq_length is not None:  # tokens kept per text: the main cost on CPU
-            self._model.max_seq_length = min(max_seq_length, self._model.max_seq_length)
-        self.max_seq_length = int(self._model.max_seq_length)
+            limit = min(max_seq_length, limit)
+            self._model.max_seq_length = limit
+        self.max_seq_length = int(limit)
         get_dim = getattr(self._model, "get_embedding_dimension", None)
         get_dim = get_dim or self._model.get_sentence_embedding_dimension
         dim = get_dim()

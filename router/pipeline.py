@@ -157,7 +157,7 @@ async def run(state: AppState, prepared: Prepared) -> list[Result]:
     d = prepared.decision
     policy = prepared.loaded.policy
     strategy = d.strategy_impl
-    generator = UpstreamGenerator(state.upstreams.get(d.model))
+    generator = UpstreamGenerator(state.upstreams.get(d.model), resolve=state.upstreams.get)
     verifier = verifier_for(state, prepared.loaded, d.verifier)
     problem = Problem(messages=prepared.call.messages)
     budget = Budget(

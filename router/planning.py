@@ -134,8 +134,9 @@ def worst_case(
     samples = REGISTRY[strategy].max_samples(params) * call.n
     prompt = call.prompt_tokens_estimate
     price = policy.models[model].price
-    usd = samples * (prompt * price.input_per_mtok + max_tokens * price.output_per_mtok) / 1e6
-    return usd, samples * (prompt + max_tokens)
+    out = max_tokens + int(params.get("budget_tokens", 0) or 0)  # thinking budgets on top
+    usd = samples * (prompt * price.input_per_mtok + out * price.output_per_mtok) / 1e6
+    return usd, samples * (prompt + out)
 
 
 def plan_tier(policy: Policy, tier: Tier, call: Call, base: Decision | None = None) -> Decision:
@@ -150,6 +151,13 @@ def plan_tier(policy: Policy, tier: Tier, call: Call, base: Decision | None = No
             params["seed"] = call.seed
         if call.stop:
             params["stop"] = list(call.stop)
+    elif tp.strategy == "thinking":
+        # The client may ask for less thinking than the policy allows, never more.
+        if call.thinking_budget is not None:
+            cap = int(params.get("budget_tokens", call.thinking_budget))
+            params["budget_tokens"] = min(call.thinking_budget, cap)
+        if call.reasoning_effort is not None and "reasoning_effort" not in params:
+            params["reasoning_effort"] = call.reasoning_effort
     max_tokens = min(call.max_tokens or tp.max_tokens, tp.max_tokens)
     usd, tokens = worst_case(policy, tier, call, max_tokens, tp.strategy, params)
     if tp.token_budget is not None:

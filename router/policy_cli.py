@@ -35,7 +35,7 @@ PolicyOpt = Annotated[
 def _load(path: Path | None) -> LoadedPolicy:
     try:
         if path is None:
-            path = Settings().policy_path  # type: ignore[call-arg]  # reads TTC_* env
+            path = Settings().policy_path  # reads TTC_POLICY_PATH
         return load_policy(path)
     except PolicyValidationError as exc:
         typer.echo(exc.message, err=True)

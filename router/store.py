@@ -144,7 +144,7 @@ def make_client(url: str, *, max_connections: int = 64, timeout_s: float = 2.0) 
         max_connections=max_connections,
         timeout=timeout_s,
         socket_timeout=timeout_s,
-        socket_connect_timeout=min(timeout_s, 1.0),
+        socket_connect_timeout=timeout_s,
         health_check_interval=30,
         decode_responses=True,
     )

@@ -82,14 +82,18 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str]:
     return f"invalid value for '{param}': {msg}{more}", param
 
 
+def _count(request: Request, type_: str) -> None:
+    metrics = getattr(getattr(request.app.state, "ttc", None), "metrics", None)
+    if metrics is not None:
+        metrics.errors.labels(endpoint=request.url.path, type=type_).inc()
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(RouterError)
     async def _router_error(request: Request, exc: RouterError) -> JSONResponse:
         if exc.status >= 500:
             log.warning("request_failed", error_type=exc.type, error=exc.message)
-        metrics = getattr(getattr(request.app.state, "ttc", None), "metrics", None)
-        if metrics is not None:
-            metrics.errors.labels(endpoint=request.url.path, type=exc.type).inc()
+        _count(request, exc.type)
         return error_response(
             request, exc.status, exc.message, exc.type, exc.param, exc.code, exc.headers
         )
@@ -97,6 +101,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         message, param = _validation_message(exc)
+        _count(request, "invalid_request_error")
         return error_response(
             request, 400, message, "invalid_request_error", param, "invalid_value"
         )
@@ -104,6 +109,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         type_ = HTTP_TYPES.get(exc.status_code, "invalid_request_error")
+        if exc.status_code != 404:
+            _count(request, type_)
         message = str(exc.detail) if exc.detail else "error"
         if exc.status_code == 404:
             message = f"no route for {request.method} {request.url.path}"
@@ -112,4 +119,5 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
+        _count(request, "internal_error")
         return error_response(request, 500, "internal error; see the router logs", "internal_error")

@@ -15,7 +15,6 @@ import structlog
 from router.errors import PolicyError
 from router.metrics import Metrics
 from router.settings import Settings
-from router.upstreams.anthropic_api import AnthropicUpstream
 from router.upstreams.base import Upstream
 from router.upstreams.local import LocalModelConfig, LocalModelServer, LocalUpstream
 from router.upstreams.openai_compat import OpenAICompatUpstream
@@ -78,6 +77,8 @@ class UpstreamPool:
                 owns_server=False,
             )
         if spec.provider == "anthropic":
+            from router.upstreams.anthropic_api import AnthropicUpstream  # heavy SDK: lazy
+
             return AnthropicUpstream(
                 name,
                 model=spec.model,

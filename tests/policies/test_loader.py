@@ -187,7 +187,8 @@ def test_unreadable_file(tmp_path: Path) -> None:
 def test_worst_case() -> None:
     policy = load_doc(base_doc()).policy
     # greedy on "chat": 1 sample x (100 prompt x $1 + 64 out x $2) / 1e6
-    assert worst_case(policy, Tier.EASY, 100) == (pytest.approx(0.000228), 164)
+    usd, tokens = worst_case(policy, Tier.EASY, 100)
+    assert usd == pytest.approx(0.000228) and tokens == 164
     # best_of_n n=4: 4 x the same
     usd, tokens = worst_case(policy, Tier.HARD, 100)
     assert usd == pytest.approx(4 * 0.000228) and tokens == 4 * 164

@@ -59,20 +59,20 @@ models:
     timeout_s: {timeout}
     max_retries: 1
 tiers:
-  easy: {{strategy: greedy, model: dropper, max_tokens: 64, deadline_s: 10}}
-  medium: {{strategy: greedy, model: stub, max_tokens: 64, deadline_s: 10}}
+  easy: {{strategy: greedy, model: dropper, max_tokens: 64, deadline_s: {deadline}}}
+  medium: {{strategy: greedy, model: stub, max_tokens: 64, deadline_s: {deadline}}}
   hard:
     strategy: self_consistency
     model: stub
     params: {{n: 4, round_size: 2, temperature: 0.7}}
     max_tokens: 64
-    deadline_s: 10
+    deadline_s: {deadline}
   very_hard:
     strategy: best_of_n
     model: stub_single
     params: {{n: 4, temperature: 0.7}}
     max_tokens: 64
-    deadline_s: 10
+    deadline_s: {deadline}
 budgets: {{on_exceeded: reject, reservation_ttl_s: {ttl}, fail_open: {fail_open}}}
 tenants:
   payer:
@@ -93,7 +93,7 @@ cache: {{enabled: true, ttl_s: 60}}
 
 def policy_text(stub_url: str, dropper_url: str = "http://127.0.0.1:9", **overrides: Any) -> str:
     values: dict[str, Any] = {
-        "stub": stub_url, "dropper": dropper_url, "timeout": 2, "ttl": 120,
+        "stub": stub_url, "dropper": dropper_url, "timeout": 2, "ttl": 120, "deadline": 10,
         "fail_open": "false", "payer_hash": sha(PAYER_KEY), "acme_hash": sha(ACME_KEY),
         "tight_hash": sha(TIGHT_KEY),
     }
@@ -122,6 +122,7 @@ def start_router(
     app = create_app(Settings(**values), classifier=FixedClassifier(tier))
     with ServerThread(app) as server:
         yield Running(server.url, stub or StubUpstream(), app, path)
+        server.server.force_exit = True  # do not wait on streams a test left hanging
 
 
 class DroppingServer:
@@ -219,6 +220,7 @@ def resilience_stub() -> Iterator[tuple[StubUpstream, str]]:
     app = StubUpstream()
     with ServerThread(app) as server:
         yield app, server.url
+        server.server.force_exit = True  # `hang` faults leave handlers sleeping
 
 
 def control(stub: StubUpstream, fault: str, count: int = 1, after: int = 0,

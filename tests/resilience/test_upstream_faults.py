@@ -7,7 +7,6 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -260,11 +259,6 @@ def test_no_spend_lost_or_double_counted_after_faults(router: Running) -> None:
     assert charged > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a client that disconnects mid-stream leaves its reservation held until "
-    "reservation_ttl_s (router/streaming.py events(): release() awaited in a cancelled scope)",
-)
 def test_client_disconnect_mid_stream_releases_the_reservation(router: Running) -> None:
     control(router.stub, "stall_stream", count=1)
     with httpx.stream("POST", f"{router.url}/v1/chat/completions", json=body(stream=True),
@@ -282,7 +276,3 @@ def test_client_disconnect_mid_stream_releases_the_reservation(router: Running) 
     assert reserved == 0
 
 
-def test_request_ids_are_unique_across_failures(router: Running, tmp_path: Path) -> None:
-    control(router.stub, "error500", count=6)
-    ids = {chat(router).headers["x-request-id"] for _ in range(2)}
-    assert len(ids) == 2

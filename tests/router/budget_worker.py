@@ -21,7 +21,7 @@ from router.store import Store, make_client
 
 async def main(url: str, prefix: str, cap: float, requests: int, start_at: float,
                seed: int) -> dict[str, int]:
-    store = Store(make_client(url), prefix)
+    store = Store(make_client(url, max_connections=16, timeout_s=10.0), prefix)
     budgets = Budgets(store, Metrics())
     spec = TenantPolicy(daily_usd=cap, daily_tokens=10**9)
     rng = random.Random(seed)

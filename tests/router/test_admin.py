@@ -20,7 +20,11 @@ from router.metrics import Metrics
 from router.settings import Settings
 from router.store import Store
 from tests.policies.samples import dump, ladder_doc
-from tests.router.store_fixtures import metrics, state_redis_url, store  # noqa: F401
+from tests.router import store_fixtures as fx
+
+metrics = fx.metrics
+state_redis_url = fx.state_redis_url
+store = fx.store
 
 TOKEN = "admin-secret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -42,6 +46,10 @@ def build_app(state: State) -> FastAPI:
     app.include_router(admin_router)
     app.state.ttc = state
     return app
+
+
+def write(path: Path, text: str) -> None:
+    path.write_text(text)
 
 
 @pytest.fixture
@@ -97,12 +105,12 @@ async def test_policy_view_and_reload(
     assert body["policy"]["tenants"]["t"]["daily_usd"] == 1.0 and body["last_error"] is None
     old = body["revision"]
 
-    policy_file.write_text(dump(ladder_doc(daily_usd=2.0)))
+    write(policy_file, dump(ladder_doc(daily_usd=2.0)))
     r = await client.post("/admin/policy/reload", headers=AUTH)
     assert r.status_code == 200 and r.json()["changed"] and r.json()["previous_revision"] == old
     new = r.json()["revision"]
 
-    policy_file.write_text("tiers: {easy: {strategy: nope}}\n")
+    write(policy_file, "tiers: {easy: {strategy: nope}}\n")
     r = await client.post("/admin/policy/reload", headers=AUTH)
     assert r.status_code == 422
     assert r.json()["revision"] == new  # the previous policy keeps serving

@@ -17,7 +17,10 @@ from pathlib import Path
 from router.budgets import Budgets
 from router.metrics import Metrics
 from router.store import Store
-from tests.router.store_fixtures import state_redis_url, store  # noqa: F401  (fixtures)
+from tests.router import store_fixtures as fx
+
+state_redis_url = fx.state_redis_url
+store = fx.store
 
 REPO = Path(__file__).resolve().parents[2]
 CAP_USD = 0.05

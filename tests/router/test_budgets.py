@@ -15,14 +15,13 @@ from router.errors import StoreUnavailable
 from router.metrics import Metrics
 from router.store import Store, make_client
 from tests.policies.samples import ladder_doc, load_doc
-from tests.router.store_fixtures import (  # noqa: F401  (fixtures)
-    RedisProcess,
-    metrics,
-    private_redis,
-    sample,
-    state_redis_url,
-    store,
-)
+from tests.router import store_fixtures as fx
+from tests.router.store_fixtures import RedisProcess, sample
+
+metrics = fx.metrics
+private_redis = fx.private_redis
+state_redis_url = fx.state_redis_url
+store = fx.store
 
 
 class Clock:

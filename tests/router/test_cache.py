@@ -11,14 +11,13 @@ from router.cache import ResultCache, should_cache
 from router.metrics import Metrics
 from router.store import Store, make_client
 from router.upstreams.base import Message
-from tests.router.store_fixtures import (  # noqa: F401  (fixtures)
-    RedisProcess,
-    metrics,
-    private_redis,
-    sample,
-    state_redis_url,
-    store,
-)
+from tests.router import store_fixtures as fx
+from tests.router.store_fixtures import RedisProcess, sample
+
+metrics = fx.metrics
+private_redis = fx.private_redis
+state_redis_url = fx.state_redis_url
+store = fx.store
 
 MSGS = [Message("system", "Be brief."), Message("user", "What is 2+2?")]
 PARAMS = {"temperature": 0.0, "max_tokens": 64}

@@ -6,12 +6,12 @@ from pathlib import Path
 
 from router.settings import Settings
 from router.store import Store, connect_store
-from tests.router.store_fixtures import (  # noqa: F401  (fixtures)
-    RedisProcess,
-    private_redis,
-    state_redis_url,
-    store,
-)
+from tests.router import store_fixtures as fx
+from tests.router.store_fixtures import RedisProcess
+
+private_redis = fx.private_redis
+state_redis_url = fx.state_redis_url
+store = fx.store
 
 
 async def test_url_mode_uses_prefix(state_redis_url: str) -> None:

@@ -28,7 +28,7 @@ async def test_best_of_n_plain_and_weighted_pick_differently() -> None:
     # answer 2 sums 1.0 > answer 1's 0.9: the best-scored member of answer 2 wins
     assert weighted.answer == "2" and weighted.text == "x2 Answer: 2"
     assert [c.n for c in gen.calls] == [4]  # one call with n=4 (shared prompt KV cache)
-    assert sorted(c.score for c in weighted.candidates) == [0.0, 0.5, 0.5, 0.9]
+    assert sorted(c.score or 0.0 for c in weighted.candidates) == [0.0, 0.5, 0.5, 0.9]
 
 
 async def test_best_of_n_without_verifier_is_a_majority_vote() -> None:

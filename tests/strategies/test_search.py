@@ -1,5 +1,7 @@
 """Beam search, DVTS and MCTS pinned with a scripted generator and a scripted PRM."""
 
+from typing import Any
+
 import pytest
 
 from router.errors import PolicyError
@@ -98,7 +100,7 @@ async def test_beam_and_dvts_max_samples() -> None:
     assert REGISTRY["mcts"].max_samples({"simulations": 5, "branching": 3}) == 16
 
 
-def _walk(node: dict) -> list[dict]:
+def _walk(node: dict[str, Any]) -> list[dict[str, Any]]:
     return [node, *(n for c in node["children"] for n in _walk(c))]
 
 

@@ -3,6 +3,7 @@
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
@@ -24,7 +25,7 @@ from tests.strategies.fakes import ScriptedGenerator, problem
 
 
 async def test_prm_http_request_format_and_step_scores() -> None:
-    seen: list[dict] = []
+    seen: list[dict[str, Any]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
