@@ -1,20 +1,22 @@
 """Test-time compute on a real local model: accuracy against token cost, per difficulty.
 
-    python bench/strategies.py            # full run (a few minutes on 2 cores)
-    python bench/strategies.py --quick    # reduced run, under a minute
+    python bench/strategies.py            # full run: 5 tiers x 30 problems
+    python bench/strategies.py --quick    # 2 tiers x 3 problems, N = 1 and 4
 
 Task family (graded difficulty, exact answers): few-shot arithmetic on the packaged Gemma 3 270M
 base model through xllamacpp (raw completions). Each tier has 8 fixed worked examples from the
-same tier in the prompt (`47+8=55` lines; the shared prefix stays in the KV cache) and asks
-`a+b=`; stop at newline, at most 8 tokens per sample, T = 0.7, top_k = 40.
+same tier in the prompt (`47+8=55` lines, so the prefix is shared) and asks `a+b=`; stop at
+newline, at most 8 tokens per sample, T = 0.7, top_k = 40.
 
-Per tier: greedy (T = 0); self-consistency (adaptive majority vote, rounds of 4) and best-of-N
-with an exact checker (`math_reference` verifier: does any sample match the reference) at
-N = 1, 2, 4, 8, 16; and, on the tiers where the model gets anything right, token-level beam
-search and MCTS (steps of one token, scored by rollout values from the same model: the share of
-3 completions reaching the rollouts' majority answer, no reference used). Every strategy runs
-through `strategies.REGISTRY` with its real `run`; tokens are the run's accounted usage (prompt
-+ completion) per problem. Prints a table and writes `bench/out/strategies.png` and `.json`.
+Per tier: greedy (T = 0, one live call per problem); self-consistency (adaptive majority vote,
+rounds of 4) and best-of-N with an exact checker (`math_reference` verifier: does a sample match
+the reference) at N = 1, 2, 4, 8, 16, both run through their real `run` on a pool of 16 samples
+drawn per problem in one n=16 call (see `PooledGenerator`: every N sees the first N samples, each
+call is charged what it would cost live); and, on the two easiest tiers, token-level beam search
+and MCTS on live calls (steps of one token, scored by rollout values from the same model: the
+share of 3 completions reaching the rollouts' majority answer, no reference used). Tokens are the
+run's accounted usage per problem (prompt + completion; one call's n samples share one prompt).
+Prints a table; writes `bench/out/strategies.png` and `.json`.
 """
 
 from __future__ import annotations
@@ -26,24 +28,28 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from router.upstreams.base import Message, Upstream  # noqa: E402
+from router.upstreams.base import Message, Upstream, Usage  # noqa: E402
 from strategies import (  # noqa: E402
     REGISTRY,
+    Batch,
     Budget,
+    Generator,
     Problem,
     UpstreamGenerator,
     Verifier,
     build_verifier,
 )
+
+T = TypeVar("T")
 
 Maker = Callable[[random.Random], tuple[str, int]]
 
@@ -127,20 +133,67 @@ def correct(answer: str | None, expected: int) -> bool:
         return False
 
 
-async def run_arm(
-    arm: Arm,
-    upstream: Upstream,
-    prefix: str,
-    problems: list[tuple[str, int]],
-    concurrency: int,
-) -> dict[str, Any]:
+class PooledGenerator:
+    """A `Generator` that serves `sample` calls from samples drawn up front for one problem
+    (in order, never reusing one), charging each call the pool's prompt tokens plus the served
+    samples' tokens: what the same call on the live upstream would have cost. So every N and
+    both sampling strategies see the same samples (as in BoN@k evaluation), for the price of one
+    n=16 request per problem on these loaded 2 cores."""
+
+    def __init__(self, live: Generator, pool: Batch) -> None:
+        self.capabilities = live.capabilities
+        self._samples = pool.samples
+        self._prompt = pool.usage.prompt_tokens
+        self._cursor = 0
+
+    async def sample(
+        self,
+        problem: Problem,
+        n: int,
+        *,
+        temperature: float,
+        max_tokens: int,
+        stop: Sequence[str] = (),
+        seed: int | None = None,
+    ) -> Batch:
+        take = self._samples[self._cursor : self._cursor + n]
+        if len(take) < n:
+            raise RuntimeError("sample pool exhausted")
+        self._cursor += n
+        return Batch(take, Usage(self._prompt, sum(s.tokens for s in take), calls=1))
+
+    async def extend(
+        self,
+        problem: Problem,
+        prefix: str,
+        n: int,
+        *,
+        temperature: float,
+        max_tokens: int,
+        stop: Sequence[str] = (),
+    ) -> Batch:
+        raise NotImplementedError("pooled samples cannot continue a prefix")
+
+
+def problem_for(prefix: str, q: str, expected: int) -> Problem:
+    return Problem(
+        messages=(Message("user", prefix + q + "="),),
+        reference=str(expected),
+        answer_format="number",
+    )
+
+
+PARAMS = {"temperature": 0.7, "stop": ["\n"], "answer_format": "number"}
+BUDGET = Budget(max_tokens_per_sample=8, deadline_s=300.0)
+
+
+def verifier_for(kind: str, upstream: Upstream) -> Verifier | None:
     def upstream_for(name: str) -> Upstream:
         return upstream
 
-    verifier: Verifier | None = None
-    if arm.verifier == "exact":
-        verifier = build_verifier("math_reference", {"answer_format": "number"}, upstream_for)
-    elif arm.verifier == "rollout":
+    if kind == "exact":
+        return build_verifier("math_reference", {"answer_format": "number"}, upstream_for)
+    if kind == "rollout":
         options = {
             "model": "local",
             "k": 3,
@@ -150,29 +203,76 @@ async def run_arm(
             "answer_format": "number",
             "use_reference": False,
         }
-        verifier = build_verifier("rollout", options, upstream_for)
-    generator = UpstreamGenerator(upstream)
-    params = {"temperature": 0.7, "stop": ["\n"], "answer_format": "number", **arm.params}
-    budget = Budget(max_tokens_per_sample=8, deadline_s=120.0)
-    sem = asyncio.Semaphore(concurrency)
+        return build_verifier("rollout", options, upstream_for)
+    return None
 
-    async def one(q: str, expected: int) -> tuple[bool, int, int]:
-        problem = Problem(
-            messages=(Message("user", prefix + q + "="),),
-            reference=str(expected),
-            answer_format="number",
-        )
-        async with sem:
-            result = await REGISTRY[arm.strategy].run(problem, generator, verifier, params, budget)
-        u = result.usage
-        return correct(result.answer, expected), u.total_tokens, u.completion_tokens
 
-    rows = await asyncio.gather(*(one(q, a) for q, a in problems))
+async def run_one(
+    arm: Arm, generator: Generator, verifier: Verifier | None, problem: Problem
+) -> tuple[bool, int, int]:
+    params = {**PARAMS, **arm.params}
+    result = await REGISTRY[arm.strategy].run(problem, generator, verifier, params, BUDGET)
+    u = result.usage
+    return correct(result.answer, int(problem.reference or 0)), u.total_tokens, u.completion_tokens
+
+
+def summarise(rows: list[tuple[bool, int, int]]) -> dict[str, Any]:
     return {
         "accuracy": sum(r[0] for r in rows) / len(rows),
         "tokens": statistics.fmean(r[1] for r in rows),
         "generated": statistics.fmean(r[2] for r in rows),
+        "problems": len(rows),
     }
+
+
+async def run_tier(
+    tier: str,
+    upstream: Upstream,
+    ns: list[int],
+    count: int,
+    search_count: int,
+    search: bool,
+    seed: int,
+    concurrency: int = 8,
+) -> list[dict[str, Any]]:
+    prefix, raw = make_problems(tier, count, seed)
+    problems = [problem_for(prefix, q, a) for q, a in raw]
+    live = UpstreamGenerator(upstream)
+    sem = asyncio.Semaphore(concurrency)
+
+    async def bounded(aw: Awaitable[T]) -> T:
+        async with sem:
+            return await aw
+
+    t0 = time.monotonic()
+    pools = await asyncio.gather(
+        *(
+            bounded(live.sample(p, max(ns), temperature=0.7, max_tokens=8, stop=("\n",)))
+            for p in problems
+        )
+    )
+    out: list[dict[str, Any]] = []
+    for arm in arms(ns, search):
+        t1 = time.monotonic()
+        verifier = verifier_for(arm.verifier, upstream)
+        if arm.strategy == "greedy" or arm.verifier == "rollout":  # live calls
+            subset = problems[:search_count] if arm.verifier == "rollout" else problems
+            rows = await asyncio.gather(*(bounded(run_one(arm, live, verifier, p)) for p in subset))
+        else:
+            rows = [
+                await run_one(arm, PooledGenerator(live, pool), verifier, p)
+                for p, pool in zip(problems, pools, strict=True)
+            ]
+        row = summarise(list(rows))
+        row.update(tier=tier, arm=arm.label, n=arm.n, seconds=round(time.monotonic() - t1, 1))
+        out.append(row)
+        print(
+            f"  {tier:7} {arm.label:17} N={arm.n:<3} acc={row['accuracy']:.2f} "
+            f"tok/q={row['tokens']:.0f} ({row['seconds']} s)",
+            flush=True,
+        )
+    print(f"  {tier}: {time.monotonic() - t0:.0f} s", flush=True)
+    return out
 
 
 def plot(results: list[dict[str, Any]], tiers: list[str], path: Path) -> None:
@@ -180,24 +280,38 @@ def plot(results: list[dict[str, Any]], tiers: list[str], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     fig, axes = plt.subplots(1, len(tiers), figsize=(4 * len(tiers), 3.6), sharey=True)
     axes = axes if len(tiers) > 1 else [axes]
+    colours: dict[str, str] = {}
     for ax, tier in zip(axes, tiers, strict=True):
         rows = [r for r in results if r["tier"] == tier]
         for label in dict.fromkeys(r["arm"] for r in rows):
-            pts = sorted((r["tokens"], r["accuracy"]) for r in rows if r["arm"] == label)
+            pts = sorted((r["generated"], r["accuracy"]) for r in rows if r["arm"] == label)
             xs, ys = zip(*pts, strict=True)
-            ax.plot(xs, ys, marker="o", label=label, linestyle="-" if len(pts) > 1 else "none")
+            ax.plot(
+                xs,
+                ys,
+                marker="o",
+                label=label,
+                linestyle="-" if len(pts) > 1 else "none",
+                color=colours.setdefault(label, f"C{len(colours)}"),
+            )
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(tier)
-        ax.set_xlabel("tokens per problem (prompt + completion)")
+        ax.set_xlabel("generated tokens per problem")
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("accuracy")
-    axes[-1].legend(fontsize=7, loc="lower right")
+    handles = {h.get_label(): h for ax in axes for h in ax.get_lines()}
+    fig.legend(
+        list(handles.values()), list(handles), loc="lower center", ncol=len(handles), fontsize=8
+    )
     fig.suptitle("Gemma 3 270M (Q4_K_M, xllamacpp), few-shot arithmetic, T=0.7")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
 
@@ -225,25 +339,8 @@ async def main(argv: list[str] | None = None) -> int:
     results: list[dict[str, Any]] = []
     try:
         for tier in tiers:
-            prefix, problems = make_problems(tier, count, args.seed)
             search = tier in SEARCH_TIERS and not (args.quick and tier != tiers[0])
-            for arm in arms(ns, search):
-                subset = problems[:search_count] if arm.verifier == "rollout" else problems
-                t0 = time.monotonic()
-                row = await run_arm(arm, upstream, prefix, subset, concurrency=8)
-                row.update(
-                    tier=tier,
-                    arm=arm.label,
-                    n=arm.n,
-                    problems=len(subset),
-                    seconds=round(time.monotonic() - t0, 1),
-                )
-                results.append(row)
-                print(
-                    f"  {tier:7} {arm.label:17} N={arm.n:<3} acc={row['accuracy']:.2f} "
-                    f"tok/q={row['tokens']:.0f} ({row['seconds']} s)",
-                    flush=True,
-                )
+            results += await run_tier(tier, upstream, ns, count, search_count, search, args.seed)
     finally:
         await upstream.aclose()
 

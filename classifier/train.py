@@ -173,9 +173,11 @@ def fit_head(
     xs = (x - mean) / scale
     yt = np.asarray(y)
     calib = np.array([int(k[8:16], 16) % 7 == 0 for k in keys])  # independent of the split
-    w, b = _fit_layers(xs[~calib], yt[~calib], cfg)
-    probe = Head(mean, scale, tuple(w), tuple(b))
-    temperature = _fit_temperature(probe.logits(emb[calib], feats[calib]), yt[calib])
+    temperature = 1.0
+    if calib.sum() >= 50 and len(set(yt[~calib].tolist())) == len(TIERS):
+        w, b = _fit_layers(xs[~calib], yt[~calib], cfg)
+        probe = Head(mean, scale, tuple(w), tuple(b))
+        temperature = _fit_temperature(probe.logits(emb[calib], feats[calib]), yt[calib])
     w, b = _fit_layers(xs, yt, cfg)
     return Head(mean, scale, tuple(w), tuple(b), temperature=temperature)
 

@@ -123,19 +123,12 @@ async def reserve(
     from router.planning import plan_tier
 
     policy = loaded.policy
-    if (
-        tenant.spec is None
-        or not tenant.spec.has_caps
-        or decision.passthrough
-        or decision.tier is None
-    ):
-        state.metrics.budget.labels(outcome="ok").inc()
-        return decision, None
     candidates = [decision]
-    if policy.budgets.on_exceeded == "downgrade":
+    if policy.budgets.on_exceeded == "downgrade" and decision.tier is not None:
         rank = decision.tier.rank
         lower = [t for t in reversed(TIERS) if t.rank < rank]
         candidates += [plan_tier(policy, t, call, decision) for t in lower]
+    # Always reserve, caps or not: settling records spend per tenant x tier x period.
     reservation = await state.budgets.reserve_first_fit(
         tenant.name,
         tenant.spec,
@@ -250,6 +243,11 @@ def _record(state: AppState, prepared: Prepared, outcome: Outcome) -> None:
             m.tokens.labels(tier=d.tier_label, strategy=d.strategy, kind=kind).inc(value)
     if outcome.cost_usd:
         m.spend.labels(tenant=prepared.tenant.name, tier=d.tier_label).inc(outcome.cost_usd)
+    spec = prepared.tenant.spec
+    if spec is not None:
+        for period, cap in (("day", spec.daily_usd), ("month", spec.monthly_usd)):
+            if cap is not None:
+                m.tenant_cap.labels(tenant=prepared.tenant.name, period=period).set(cap)
     m.candidates.labels(strategy=d.strategy).observe(max(outcome.candidates, 1))
 
 

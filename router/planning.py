@@ -129,14 +129,29 @@ def worst_case(
     strategy: str,
     params: Mapping[str, Any],
 ) -> tuple[float, int]:
-    """Upper bound of a plan's cost: every possible sample pays the prompt and its token limit."""
-    model = policy.tiers[tier_or_model].model if isinstance(tier_or_model, Tier) else tier_or_model
-    samples = REGISTRY[strategy].max_samples(params) * call.n
+    """Upper bound of a plan's cost, for the budget reservation.
+
+    A tier uses the policy's bound (`policies.loader.worst_case`: every possible sample pays the
+    prompt, re-sent partial solutions and its token limit at the dearest model it may call),
+    plus any thinking budget, times the `n` choices asked for. A pass-through model pays one
+    sample of `max_tokens`.
+    """
+    from policies.loader import worst_case as tier_worst_case
+
     prompt = call.prompt_tokens_estimate
-    price = policy.models[model].price
-    out = max_tokens + int(params.get("budget_tokens", 0) or 0)  # thinking budgets on top
-    usd = samples * (prompt * price.input_per_mtok + out * price.output_per_mtok) / 1e6
-    return usd, samples * (prompt + out)
+    thinking = int(params.get("budget_tokens", 0) or 0)
+    if isinstance(tier_or_model, Tier):
+        usd, tokens = tier_worst_case(policy, tier_or_model, prompt)
+        samples = max(1, REGISTRY[strategy].max_samples(params))
+        price = policy.models[policy.tiers[tier_or_model].model].price
+    else:
+        samples = REGISTRY[strategy].max_samples(params)
+        price = policy.models[tier_or_model].price
+        usd = samples * (prompt * price.input_per_mtok + max_tokens * price.output_per_mtok) / 1e6
+        tokens = samples * (prompt + max_tokens)
+    usd += samples * thinking * price.output_per_mtok / 1e6
+    tokens += samples * thinking
+    return usd * call.n, tokens * call.n
 
 
 def plan_tier(policy: Policy, tier: Tier, call: Call, base: Decision | None = None) -> Decision:
@@ -160,8 +175,6 @@ def plan_tier(policy: Policy, tier: Tier, call: Call, base: Decision | None = No
             params["reasoning_effort"] = call.reasoning_effort
     max_tokens = min(call.max_tokens or tp.max_tokens, tp.max_tokens)
     usd, tokens = worst_case(policy, tier, call, max_tokens, tp.strategy, params)
-    if tp.token_budget is not None:
-        tokens = min(tokens, tp.token_budget * call.n)
     return Decision(
         tier=tier,
         scores=base.scores if base else None,

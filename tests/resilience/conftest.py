@@ -263,9 +263,11 @@ def assert_anthropic_error(body: Any) -> dict[str, Any]:
     return dict(err)
 
 
-def assert_error_body(path: str, resp: httpx.Response) -> dict[str, Any]:
-    """The error body of `resp` is well formed for the API family of `path`."""
-    assert resp.headers.get("content-type", "").startswith("application/json"), resp.headers
+def assert_error_body(path: str, resp: Any) -> dict[str, Any]:
+    """The error body of `resp` (an httpx or requests response) is well formed for the API
+    family of `path`: JSON, OpenAI-style, or Anthropic-style on /v1/messages."""
+    ctype = resp.headers.get("content-type", "")
+    assert ctype.startswith("application/json"), (resp.status_code, ctype, resp.content[:300])
     body = json.loads(resp.content)
     if path.startswith("/v1/messages"):
         return assert_anthropic_error(body)

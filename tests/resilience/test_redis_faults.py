@@ -160,8 +160,7 @@ def test_redis_outage_under_load(
     for s in by_kind["payer"] + by_kind["messages"]:  # budgets fail closed
         assert s.status == 503, (s.kind, s.status, s.body)
         path = "/v1/messages" if s.kind == "messages" else "/v1/chat/completions"
-        err = assert_error_body(path, httpx.Response(503, json=s.body,
-                                                     headers={"content-type": "application/json"}))
+        err = assert_error_body(path, httpx.Response(503, json=s.body))
         assert "Redis" in err["message"] and "fail" in err["message"]
     assert by_kind["payer"][0].body["error"]["type"] == "store_unavailable"
     for s in by_kind["anon"]:  # cache fails open: served without it

@@ -159,3 +159,20 @@ async def test_mcts_ucb_tie_break_and_budget_cut_returns_partial_answer() -> Non
         problem(), gen, prm, {"simulations": 50, "branching": 2}, Budget(deadline_s=0.25)
     )
     assert result.anytime and result.text.startswith("s")
+
+
+async def test_token_level_steps_end_only_when_the_model_stops() -> None:
+    gen = ScriptedGenerator({"": [("5", "length")], "5": [("9", "length")], "59": [("", "stop")]})
+    params = {
+        "width": 1,
+        "expansions": 1,
+        "step_delimiter": "",
+        "step_max_tokens": 1,
+        "terminal": "stop",
+        "answer_format": "number",
+        "max_depth": 5,
+    }
+    result = await REGISTRY["beam_search"].run(problem(), gen, ScriptedPRM(default=0.9), params, B)
+    # a digit is a number but not a final answer: the chain grows until the model stops
+    assert [c.prefix for c in gen.calls] == ["", "5", "59"]
+    assert result.answer == "59" and result.candidates[0].steps == ("5", "9")

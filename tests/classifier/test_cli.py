@@ -1,0 +1,72 @@
+"""The CLI: train on operator JSONL, calibrate the fallback threshold, classify a text."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner
+
+import classifier
+from classifier import classifier_app, classify_cmd
+from classifier.head import load_head
+
+runner = CliRunner()
+
+
+def test_public_names_import() -> None:
+    for name in classifier.__all__:
+        assert getattr(classifier, name) is not None
+
+
+def test_train_on_operator_solve_rates_and_tiers(tmp_path: Path) -> None:
+    rows = []
+    for i in range(12):
+        rows.append({"text": f"who is the singer of song number {i}", "solve_rate": 0.97})
+        rows.append({"text": f"Compute {i} + {i + 3} times 7, then halve it.", "solve_rate": 0.6})
+        rows.append({"text": f"Prove that the sequence a_{{n+1}} = a_n^2 + {i} diverges "
+                             "and bound its growth rate rigorously.", "tier": "hard"})
+        rows.append({"text": f"Find all integer solutions of x^{i + 3} + y^{i + 3} = z^2 and "
+                             "prove there are no others.", "solve_rate": 0.05})
+    data = tmp_path / "ops.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows))
+    out = tmp_path / "head" / "head.npz"
+    res = runner.invoke(
+        classifier_app,
+        ["train", "--data", str(data), "--out", str(out), "--solve-rate-thresholds", "0.9,0.5,0.1"],
+    )
+    assert res.exit_code == 0, res.output
+    for word in ("macro_f1", "within_one", "length_only", "tfidf_lr", "confusion"):
+        assert word in res.output
+    head = load_head(out)
+    assert head.card["training_data"]["source"] == "ops.jsonl"
+    assert head.card["config"]["solve_rate_thresholds"] == [0.9, 0.5, 0.1]
+    assert set(head.card["training_data"]["per_tier_train"]) == {
+        "easy", "medium", "hard", "very_hard"
+    }
+    assert out.with_suffix(".report.txt").exists()
+
+
+def test_calibrate_threshold_hits_the_requested_share() -> None:
+    res = runner.invoke(classifier_app, ["calibrate-threshold", "--fallback-rate", "0.2",
+                                         "--current", "0.5"])
+    assert res.exit_code == 0, res.output
+    head = load_head()
+    conf = head.extra["heldout_confidence"]
+    line = next(x for x in res.output.splitlines() if x.startswith("confidence_threshold"))
+    threshold = float(line.split("=")[1].split(":")[0])
+    assert abs(float((conf < threshold).mean()) - 0.2) < 0.02
+    assert "would change: confidence_threshold 0.5000 ->" in res.output
+
+
+def test_classify_command_prints_tier_probabilities_source_latency() -> None:
+    app = typer.Typer()
+    app.command("classify")(classify_cmd)
+    app.command("noop")(lambda: None)  # a multi-command app, as the real CLI is
+    res = runner.invoke(app, ["classify", "What is the capital of Canada?", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output.strip().splitlines()[-1])
+    assert out["tier"] == "easy" and out["source"] == "embedding"
+    assert set(out["probabilities"]) == {"easy", "medium", "hard", "very_hard"}
+    assert out["latency_ms"] > 0
