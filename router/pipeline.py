@@ -10,6 +10,7 @@ share `prepare()` (tenant .. reserve) and `finish()` (settle, cache, metrics) wi
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import uuid
 from collections.abc import Mapping
@@ -101,6 +102,7 @@ async def prepare(state: AppState, call: Call, headers: Mapping[str, str]) -> Pr
     tenant = resolve_tenant(policy, headers, state.settings)
     structlog.contextvars.bind_contextvars(tenant=tenant.name)
     _check_limits(state, call)
+    _log_request(state, call)
 
     cache_key = None
     if policy.cache.enabled and (call.deterministic or policy.cache.cache_sampled):
@@ -249,6 +251,22 @@ def _record(state: AppState, prepared: Prepared, outcome: Outcome) -> None:
             if cap is not None:
                 m.tenant_cap.labels(tenant=prepared.tenant.name, period=period).set(cap)
     m.candidates.labels(strategy=d.strategy).observe(max(outcome.candidates, 1))
+
+
+def _log_request(state: AppState, call: Call) -> None:
+    """Prompts are logged only with TTC_LOG_PROMPTS; otherwise a hash and a length."""
+    text = "\n".join(f"{m.role}: {m.content}" for m in call.messages)
+    fields: dict[str, Any] = {
+        "endpoint": call.endpoint,
+        "model": call.model,
+        "messages": len(call.messages),
+        "prompt_sha256": hashlib.sha256(text.encode()).hexdigest()[:16],
+        "prompt_chars": len(text),
+        "stream": call.stream,
+    }
+    if state.settings.log_prompts:
+        fields["prompt"] = text
+    log.info("request_received", **fields)
 
 
 def _check_limits(state: AppState, call: Call) -> None:

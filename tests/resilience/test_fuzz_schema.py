@@ -26,7 +26,7 @@ from bench.stub_upstream import StubUpstream
 from tests.resilience.conftest import ADMIN_TOKEN, assert_error_body, policy_text, start_router
 from tests.router.conftest import Running
 
-CASES_PER_RUN = int(os.environ.get("TTC_FUZZ_CASES", "45"))
+CASES_PER_RUN = int(os.environ.get("TTC_FUZZ_CASES", "90"))
 TALLY: Counter[str] = Counter()
 
 
@@ -117,4 +117,4 @@ def test_fuzz_every_operation(router: Running, schema: Any) -> None:
         print(f"  {label}: {count} cases in {seconds[label]:.1f}s")
     positive = [c for label, c in per_op.items() if label.endswith("positive")]
     assert all(c > 0 for c in positive), per_op
-    assert total >= 1000 or CASES_PER_RUN < 45, total
+    assert total >= 1000 or CASES_PER_RUN < 90, total
