@@ -238,16 +238,22 @@ async def run_tier(
     prefix, raw = make_problems(tier, count, seed)
     problems = [problem_for(prefix, q, a) for q, a in raw]
     live = UpstreamGenerator(upstream)
-    sem = asyncio.Semaphore(concurrency)
+    # the server has 16 slots: n=16 pools go 2 at a time, single greedy calls 8 at a time,
+    # step-level searches (several n>1 calls each, plus rollouts) 2 at a time
+    sems = {
+        "pool": asyncio.Semaphore(2),
+        "greedy": asyncio.Semaphore(concurrency),
+        "search": asyncio.Semaphore(2),
+    }
 
-    async def bounded(aw: Awaitable[T]) -> T:
-        async with sem:
+    async def bounded(kind: str, aw: Awaitable[T]) -> T:
+        async with sems[kind]:
             return await aw
 
     t0 = time.monotonic()
     pools = await asyncio.gather(
         *(
-            bounded(live.sample(p, max(ns), temperature=0.7, max_tokens=8, stop=("\n",)))
+            bounded("pool", live.sample(p, max(ns), temperature=0.7, max_tokens=8, stop=("\n",)))
             for p in problems
         )
     )
@@ -257,7 +263,10 @@ async def run_tier(
         verifier = verifier_for(arm.verifier, upstream)
         if arm.strategy == "greedy" or arm.verifier == "rollout":  # live calls
             subset = problems[:search_count] if arm.verifier == "rollout" else problems
-            rows = await asyncio.gather(*(bounded(run_one(arm, live, verifier, p)) for p in subset))
+            kind = "search" if arm.verifier == "rollout" else "greedy"
+            rows = await asyncio.gather(
+                *(bounded(kind, run_one(arm, live, verifier, p)) for p in subset)
+            )
         else:
             rows = [
                 await run_one(arm, PooledGenerator(live, pool), verifier, p)

@@ -113,6 +113,12 @@ def _mount_subcommands() -> None:
         app.add_typer(policy_app, name="policy")
     except ImportError:  # pragma: no cover
         pass
+    try:
+        from router.calibrate.cli import calibrate_cmd
+
+        app.command("calibrate")(calibrate_cmd)
+    except ImportError:  # pragma: no cover
+        pass
 
 
 _mount_subcommands()

@@ -30,6 +30,8 @@ from tests.conftest import _answers, _free_port, redis_server_binary
 from tests.router.conftest import ACME_KEY, TIGHT_KEY, Running, sha
 
 PAYER_KEY = "sk-payer-resilience-key"
+OTHER_KEY = "sk-other-resilience-key"
+LOWTIER_KEY = "sk-lowtier-resilience-key"
 ADMIN_TOKEN = "resilience-admin-token"
 
 POLICY = """
@@ -86,6 +88,12 @@ tenants:
   tight:
     api_key_sha256: ["{tight_hash}"]
     daily_usd: 0.0000001
+  other:
+    api_key_sha256: ["{other_hash}"]
+    daily_usd: 100
+  lowtier:
+    api_key_sha256: ["{lowtier_hash}"]
+    max_tier: easy
 anonymous_tenant: default
 cache: {{enabled: true, ttl_s: 60}}
 """
@@ -95,7 +103,8 @@ def policy_text(stub_url: str, dropper_url: str = "http://127.0.0.1:9", **overri
     values: dict[str, Any] = {
         "stub": stub_url, "dropper": dropper_url, "timeout": 2, "ttl": 120, "deadline": 10,
         "fail_open": "false", "payer_hash": sha(PAYER_KEY), "acme_hash": sha(ACME_KEY),
-        "tight_hash": sha(TIGHT_KEY),
+        "tight_hash": sha(TIGHT_KEY), "other_hash": sha(OTHER_KEY),
+        "lowtier_hash": sha(LOWTIER_KEY),
     }
     values.update(overrides)
     return POLICY.format(**values)
@@ -282,7 +291,8 @@ def budget_view(url: str, tenant: str) -> dict[str, Any]:
 
 
 __all__ = [
-    "ACME_KEY", "ADMIN_TOKEN", "PAYER_KEY", "TIGHT_KEY", "DroppingServer", "PrivateRedis",
+    "ACME_KEY", "ADMIN_TOKEN", "LOWTIER_KEY", "OTHER_KEY", "PAYER_KEY", "TIGHT_KEY",
+    "DroppingServer", "PrivateRedis",
     "assert_error_body", "assert_openai_error", "budget_view", "control", "policy_text",
     "sse_events", "start_router",
 ]

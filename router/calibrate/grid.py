@@ -1,0 +1,169 @@
+"""The grid of configurations to evaluate: strategies x parameter values x verifiers.
+
+A grid file (YAML) lists configurations; a list value expands into one configuration per value
+(the cartesian product over every list-valued parameter):
+
+    configs:
+      - strategy: greedy
+        params: {temperature: 0.0}
+      - strategy: self_consistency
+        params: {n: [4, 8, 16]}
+      - strategy: best_of_n
+        params: {n: [4, 16], mode: plain}
+        verifier: code_tests          # a policy verifier name, or an outcome-checker kind
+
+On the command line the same thing is `--config "best_of_n n=4,16 mode=plain verifier=code_tests"`.
+
+`verifier` names a verifier of the policy, or one of the outcome-checker kinds that need no model
+(`math_reference`, `code_tests`), built with default options. `math_reference` checks against
+the evaluation file's reference answers, which live traffic does not carry: a policy that keeps
+it needs requests that bring a reference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+INLINE_VERIFIERS = ("math_reference", "code_tests")
+
+
+class GridError(ValueError):
+    """A malformed grid (file or `--config` spec)."""
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    strategy: str
+    params_json: str  # canonical JSON of the params (frozen, hashable)
+    verifier: str | None = None
+
+    @classmethod
+    def make(
+        cls, strategy: str, params: Mapping[str, Any] | None = None, verifier: str | None = None
+    ) -> GridConfig:
+        return cls(strategy, json.dumps(dict(params or {}), sort_keys=True), verifier)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        out: dict[str, Any] = json.loads(self.params_json)
+        return out
+
+    @property
+    def label(self) -> str:
+        """`best_of_n(n=4,mode=plain)+code_tests`: short, unique within a grid."""
+        inner = ",".join(
+            f"{k}={v}" for k, v in self.params.items() if k not in ("stop", "answer_format")
+        )
+        text = f"{self.strategy}({inner})" if inner else self.strategy
+        return f"{text}+{self.verifier}" if self.verifier else text
+
+    @property
+    def samples_hint(self) -> int:
+        """N for plots (1 when the strategy has no `n`)."""
+        for key in ("n", "simulations", "width"):
+            value = self.params.get(key)
+            if isinstance(value, int):
+                return value
+        return 1
+
+    def key(self, model: str, max_tokens: int) -> str:
+        """Cache key: everything that changes the outcome of a run."""
+        canonical = json.dumps(
+            [self.strategy, self.params, self.verifier, model, max_tokens], sort_keys=True
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def expand(
+    strategy: str, params: Mapping[str, Any], verifier: str | None = None
+) -> list[GridConfig]:
+    """One configuration per combination of list-valued parameters (except `stop`)."""
+    fixed = {k: v for k, v in params.items() if not isinstance(v, list) or k == "stop"}
+    varying = {k: v for k, v in params.items() if k not in fixed}
+    if any(not v for v in varying.values()):
+        raise GridError(f"{strategy}: empty list of values")
+    keys = list(varying)
+    out = []
+    for combo in itertools.product(*(varying[k] for k in keys)):
+        out.append(GridConfig.make(strategy, {**fixed, **dict(zip(keys, combo, strict=True))},
+                                   verifier))
+    return out
+
+
+def _entry(raw: Any, where: str) -> list[GridConfig]:
+    if not isinstance(raw, dict) or not isinstance(raw.get("strategy"), str):
+        raise GridError(f"{where}: each configuration needs a 'strategy' name")
+    unknown = set(raw) - {"strategy", "params", "verifier"}
+    if unknown:
+        raise GridError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    params = raw.get("params") or {}
+    if not isinstance(params, dict):
+        raise GridError(f"{where}: 'params' must be a mapping")
+    verifier = raw.get("verifier")
+    if verifier is not None and not isinstance(verifier, str):
+        raise GridError(f"{where}: 'verifier' must be a name")
+    return expand(raw["strategy"], params, verifier)
+
+
+def parse_grid(text: str, source: str = "<grid>") -> list[GridConfig]:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise GridError(f"{source}: invalid YAML ({' '.join(str(exc).split())})") from None
+    entries = raw.get("configs") if isinstance(raw, dict) else raw
+    if not isinstance(entries, list) or not entries:
+        raise GridError(f"{source}: expected a non-empty list under 'configs'")
+    return dedupe(c for i, e in enumerate(entries) for c in _entry(e, f"{source}: configs[{i}]"))
+
+
+def load_grid(path: Path) -> list[GridConfig]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GridError(f"{path}: cannot read ({exc})") from None
+    return parse_grid(text, str(path))
+
+
+def _scalar(value: str) -> Any:
+    parsed = yaml.safe_load(value)
+    return value if isinstance(parsed, dict | list) or parsed is None else parsed
+
+
+def parse_spec(spec: str) -> list[GridConfig]:
+    """`"best_of_n n=2,4,8 mode=plain verifier=math_reference"` -> three configurations."""
+    parts = spec.split()
+    if not parts or "=" in parts[0]:
+        raise GridError(f"{spec!r}: start with a strategy name")
+    params: dict[str, Any] = {}
+    verifier = None
+    for part in parts[1:]:
+        key, sep, value = part.partition("=")
+        if not sep or not key or not value:
+            raise GridError(f"{spec!r}: expected key=value, got {part!r}")
+        if key == "verifier":
+            verifier = value
+            continue
+        values = [_scalar(v) for v in value.split(",")]
+        params[key] = values if len(values) > 1 else values[0]
+    return expand(parts[0], params, verifier)
+
+
+def dedupe(configs: Iterable[GridConfig]) -> list[GridConfig]:
+    return list(dict.fromkeys(configs))
+
+
+def default_grid(verifiers: Sequence[str] = ()) -> list[GridConfig]:
+    """Greedy, self-consistency at N = 4, 8, 16 and, per named verifier, best-of-N."""
+    out = [GridConfig.make("greedy", {"temperature": 0.0})]
+    out += expand("self_consistency", {"n": [4, 8, 16]})
+    for name in verifiers:
+        out += expand("best_of_n", {"n": [4, 8, 16], "mode": "plain"}, name)
+    return dedupe(out)

@@ -1,0 +1,102 @@
+"""Machine-readable outputs: the policy YAML fragment and the per-question solve rates.
+
+The fragment holds a `tiers:` section (and a `verifiers:` section for outcome checkers the
+grid used inline): paste its tiers over the policy's, then `ttc-router policy validate`. Tiers
+without evaluation items are left out (keep the current policy's). The solve-rate file is the
+`{"text", "solve_rate"}` JSONL that `ttc-router classifier train --data FILE` accepts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from classifier.base import TIERS
+from router.calibrate.analysis import Calibration, Choice
+from router.calibrate.data import EvalItem
+from router.calibrate.grid import INLINE_VERIFIERS
+
+if TYPE_CHECKING:
+    from policies.schema import Policy
+
+
+def _dump(data: dict[str, Any], indent: int) -> list[str]:
+    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
+    return [" " * indent + line for line in text.splitlines()]
+
+
+def _describe(choice: Choice, metric: str) -> str:
+    p = choice.point
+    extra = "" if choice.within else " (nothing fits the cap: cheapest)"
+    return (
+        f"accuracy {p.accuracy:.3f} (best {choice.best_accuracy:.3f}), "
+        f"{metric} {p.cost(metric):.6g}/query over {p.runs} runs{extra}"
+    )
+
+
+def policy_fragment(
+    cal: Calibration,
+    mode: str,
+    *,
+    model: str,
+    max_tokens: int,
+    policy: Policy | None = None,
+    header: Sequence[str] = (),
+) -> str:
+    """The tiers chosen in `mode` ("target" or "cap") as policy YAML."""
+    rule = (
+        f"cheapest within {cal.target:g} accuracy of the best"
+        if mode == "target"
+        else f"most accurate at <= {cal.cap:.6g} {cal.metric} per query"
+    )
+    lines = [f"# {h}" for h in header] + [f"# mode: {mode} ({rule}); cost = {cal.metric}"]
+    inline: set[str] = set()
+    tier_lines: list[str] = []
+    for tier in TIERS:
+        result = cal.tiers.get(tier.value)
+        choice = None if result is None else (result.target if mode == "target" else result.cap)
+        if choice is None:
+            tier_lines.append(f"  # {tier.value}: no evaluation items; keep the current entry")
+            continue
+        config = choice.point.config
+        entry: dict[str, Any] = {"strategy": config.strategy}
+        if config.params:
+            entry["params"] = config.params
+        entry["model"] = model
+        if config.verifier:
+            entry["verifier"] = config.verifier
+            known = policy is not None and config.verifier in policy.verifiers
+            if not known and config.verifier in INLINE_VERIFIERS:
+                inline.add(config.verifier)
+        entry["max_tokens"] = max_tokens
+        if policy is not None and tier in policy.tiers:
+            entry["deadline_s"] = policy.tiers[tier].deadline_s
+        tier_lines.append(f"  # {_describe(choice, cal.metric)}")
+        if config.verifier == "math_reference":
+            tier_lines.append("  # math_reference needs a reference answer with every request")
+        tier_lines += _dump({tier.value: entry}, 2)
+    if inline:
+        lines.append("verifiers:")
+        lines += _dump({name: {"kind": name} for name in sorted(inline)}, 2)
+    return "\n".join([*lines, "tiers:", *tier_lines]) + "\n"
+
+
+def write_solve_rates(cal: Calibration, items: Sequence[EvalItem], path: Path) -> int:
+    """One `{"text", "solve_rate", "id", "samples", "tier"}` line per measured item."""
+    n = 0
+    with path.open("w", encoding="utf-8") as f:
+        for it in items:
+            if it.key not in cal.solve_rates:
+                continue
+            rate, samples = cal.solve_rates[it.key]
+            row = {"text": it.question, "solve_rate": round(rate, 6), "id": it.id,
+                   "samples": samples}
+            if it.key in cal.tier_of:
+                row["tier_used"] = cal.tier_of[it.key].value
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+    return n
