@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import math
 import random
@@ -45,8 +46,6 @@ from typing import Any, TypeVar
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
-
-import itertools
 
 from bench.strategies import TIERS as FAMILIES  # noqa: E402
 from router.calibrate import (  # noqa: E402
@@ -210,7 +209,7 @@ async def retrain_and_predict(solve_rates: Path, artifact: Path, texts: list[str
     classifier (and says so) when the file cannot train one (e.g. a tier has no example)."""
     from classifier.embedder import SentenceTransformerEmbedder
     from classifier.embedding import EmbeddingClassifier
-    from classifier.head import load_head
+    from classifier.head import ArtifactError, load_head
     from classifier.train import TrainConfig, train
 
     embedder = SentenceTransformerEmbedder(None)
@@ -223,7 +222,11 @@ async def retrain_and_predict(solve_rates: Path, artifact: Path, texts: list[str
         head = load_head(artifact)
     except ValueError as exc:
         note = f"NOT retrained ({exc}); predicted tiers come from the shipped classifier"
-        head = load_head(None)
+        try:
+            head = load_head(None)
+        except ArtifactError as missing:
+            return ["unknown"] * len(texts), f"{note}, which is missing ({missing}): " \
+                "every question gets the policy's all-items choice"
     clf = EmbeddingClassifier(embedder, head)
     try:
         scores = await clf.classify(texts)
@@ -301,7 +304,7 @@ async def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
     args = ap.parse_args(argv)
-    n_train = args.train or (4 if args.quick else 30)
+    n_train = args.train or (3 if args.quick else 30)
     n_test = args.test or (2 if args.quick else 30)
     ns = [1, 2, 4, 8] if args.quick else [1, 2, 4, 8, 16]
     thresholds = (0.8, 0.5, 0.2)

@@ -22,6 +22,10 @@ import sys
 import time
 from pathlib import Path
 
+# run as a script, this file's folder is on sys.path and its name would shadow the
+# `classifier` package: the repository root goes first
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import numpy as np
 
 from classifier.data import default_data_dir

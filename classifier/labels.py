@@ -22,6 +22,7 @@ MATH-500 (`math500`) is evaluation only: `SOURCES` never lists it; `EVAL_SOURCES
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -143,6 +144,16 @@ def _field(name: str) -> Callable[[Row], str]:
     return text
 
 
+def _nq_question(row: Row) -> str:
+    """NQ-open questions are lower-case without a question mark; half of them (chosen by a
+    hash of the text) get sentence case and "?", so the head cannot learn "lower case means
+    easy" and file a well-typed factoid with TruthfulQA's capitalised questions (medium)."""
+    q = str(row.get("question") or "").strip()
+    if q and hashlib.sha256(q.encode()).digest()[0] % 2 == 0:
+        q = q[:1].upper() + q[1:] + ("" if q.endswith("?") else "?")
+    return q
+
+
 def _first_turn(row: Row) -> str:
     turns = row.get("turns") or [""]
     return str(turns[0])
@@ -172,11 +183,11 @@ class SourceSpec:
 
 SOURCES: dict[str, SourceSpec] = {
     "nq_open": SourceSpec(
-        "general_instructions/nq_open_dev_3610.jsonl", _field("question"), _const(Tier.EASY)
+        "general_instructions/nq_open_dev_3610.jsonl", _nq_question, _const(Tier.EASY)
     ),
     "nq_open_efficientqa": SourceSpec(
         "general_instructions/nq_open_efficientqa_dev_1800.jsonl",
-        _field("question"),
+        _nq_question,
         _const(Tier.EASY),
     ),
     "mt_bench": SourceSpec(

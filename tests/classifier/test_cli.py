@@ -66,7 +66,7 @@ def test_classify_command_prints_tier_probabilities_source_latency() -> None:
     app.command("noop")(lambda: None)  # a multi-command app, as the real CLI is
     res = runner.invoke(app, ["classify", "What is the capital of Canada?", "--json"])
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output.strip().splitlines()[-1])
+    out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["tier"] == "easy" and out["source"] == "embedding"
     assert set(out["probabilities"]) == {"easy", "medium", "hard", "very_hard"}
     assert out["latency_ms"] > 0

@@ -125,7 +125,7 @@ def start_router(
     values: dict[str, Any] = {
         "policy_path": path, "redis_url": redis_url, "data_dir": tmp,
         "redis_prefix": f"ttc-resil-{uuid.uuid4().hex[:8]}:", "admin_token": ADMIN_TOKEN,
-        "max_body_bytes": 64 * 1024,
+        "max_body_bytes": 64 * 1024, "log_level": "warning",
     }
     values.update(settings)
     app = create_app(Settings(**values), classifier=FixedClassifier(tier))

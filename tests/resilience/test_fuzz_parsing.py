@@ -3,8 +3,8 @@ validation error; what parses converts to messages losslessly), and the HTTP end
 loopback (any JSON document, any mutation of a valid request, any bytes: never a 5xx, every
 4xx well formed).
 
-Example counts (default suite): 150 per in-process property (4), 80 JSON documents and 100
-mutations per endpoint (3), 60 raw byte bodies (x3 endpoints): 1,200 examples.
+Example counts (default suite): 100 per in-process property (4), 60 JSON documents and 60
+mutations per endpoint (3), 40 raw byte bodies (x3 endpoints): 800 examples, 880 requests.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from tests.resilience.conftest import assert_error_body, policy_text, start_rout
 from tests.router.conftest import Running
 
 PATHS = ["/v1/chat/completions", "/v1/messages", "/v1/route"]
-FAST = settings(max_examples=150, deadline=None, database=None,
+FAST = settings(max_examples=100, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
-HTTP = settings(max_examples=80, deadline=None, database=None,
+HTTP = settings(max_examples=60, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
@@ -74,7 +74,7 @@ def request_dicts(required: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]
     )
 
 
-VALID = {
+VALID: dict[str, dict[str, Any]] = {
     "/v1/chat/completions": {"model": "ttc-auto",
                              "messages": [{"role": "user", "content": "hi"}]},
     "/v1/messages": {"model": "ttc-auto", "max_tokens": 16,
@@ -173,11 +173,11 @@ def test_any_json_document_is_never_5xx(client: httpx.Client, path: str) -> None
 
 @pytest.mark.parametrize("path", PATHS)
 def test_mutated_valid_requests_are_never_5xx(client: httpx.Client, path: str) -> None:
-    @settings(HTTP, max_examples=100)
+    @settings(HTTP, max_examples=60)
     @given(doc=request_dicts(VALID[path]), hint=st.none() | st.text(max_size=12))
     def run(doc: dict[str, Any], hint: str | None) -> None:
         headers = {"content-type": "application/json"}
-        if hint is not None and hint.isascii() and hint.isprintable():
+        if hint and hint.isascii() and hint.isprintable() and hint.strip() == hint:
             headers["x-ttc-tier"] = hint
         resp = client.post(path, content=json.dumps(doc), headers=headers)
         check(path, resp)
@@ -185,7 +185,7 @@ def test_mutated_valid_requests_are_never_5xx(client: httpx.Client, path: str) -
     run()
 
 
-@settings(HTTP, max_examples=60)
+@settings(HTTP, max_examples=40)
 @given(body=st.binary(max_size=300))
 def test_any_bytes_are_never_5xx(client: httpx.Client, body: bytes) -> None:
     for path in PATHS:

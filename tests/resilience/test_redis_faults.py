@@ -141,7 +141,7 @@ def test_redis_outage_under_load(
             q = {"messages": [{"role": "user", "content": f"after {restarted}"}]}
             httpx.post(f"{router.url}/v1/chat/completions", json=q, timeout=10)
             r = httpx.post(f"{router.url}/v1/chat/completions", json=q, timeout=10)
-            return r.headers.get("x-ttc-cache") == "hit"
+            return bool(r.headers.get("x-ttc-cache") == "hit")
 
         recover_cache = wait_for(cache_hit, 15)
         time.sleep(TTL_S + 0.5)  # reservations stranded by the outage expire
@@ -184,7 +184,7 @@ def test_budgets_fail_open_when_configured(
 ) -> None:
     stub, stub_url = resilience_stub
     policy = policy_text(stub_url, fail_open="true" if how == "policy" else "false")
-    extra = {"budget_fail_open": True} if how == "settings" else {}
+    extra: dict[str, Any] = {"budget_fail_open": True} if how == "settings" else {}
     with start_router(tmp_path, policy, private_redis.url, stub, **extra) as router:
         private_redis.kill()
         statuses = []

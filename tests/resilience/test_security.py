@@ -169,8 +169,9 @@ def test_prompts_are_logged_only_when_enabled(
     stub, stub_url = resilience_stub
     marker = f"OPT-IN-{uuid.uuid4().hex}"
     for enabled in (False, True):
-        with start_router(tmp_path / str(enabled), policy_text(stub_url), redis_url, stub,
-                          log_prompts=enabled) as router, structlog.testing.capture_logs() as logs:
+        router_cm = start_router(tmp_path / str(enabled), policy_text(stub_url), redis_url,
+                                 stub, log_prompts=enabled, log_level="info")
+        with router_cm as router, structlog.testing.capture_logs() as logs:
             assert chat(router.url, None, marker).status_code == 200
         text = repr(logs)
         assert "request_received" in text
