@@ -16,7 +16,6 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -285,7 +284,7 @@ def parse_policy(text: str, source: str = "<string>") -> LoadedPolicy:
 def load_policy(path: Path | None = None) -> LoadedPolicy:
     """Load a policy file; None = the packaged `policies/default.yaml`."""
     if path is None:
-        text = resources.files("policies").joinpath("default.yaml").read_text("utf-8")
+        text = (Path(__file__).parent / "default.yaml").read_text("utf-8")
         return parse_policy(text, "packaged:policies/default.yaml")
     try:
         text = Path(path).read_text("utf-8")
