@@ -1,7 +1,7 @@
 """Soak: sustained concurrent load through ttc-router against the zero-latency stub upstream.
 
     python bench/soak.py                      # full run: 180 s at concurrency 16
-    python bench/soak.py --quick              # ~25 s (CI): 20 s load, 6 s warm-up
+    python bench/soak.py --quick              # CI: 15 s of load, 5 s warm-up
     python bench/soak.py --duration 600 --concurrency 32 --json out.json
 
 Everything runs on loopback in separate processes: the stub (`bench.stub_upstream`), the router
@@ -285,7 +285,7 @@ def table(r: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="20 s of load, 6 s warm-up")
+    parser.add_argument("--quick", action="store_true", help="15 s of load, 5 s warm-up")
     parser.add_argument("--duration", type=float, default=180.0, help="seconds of load")
     parser.add_argument("--warmup", type=float, default=30.0, help="seconds before RSS baseline")
     parser.add_argument("--concurrency", type=int, default=16)
@@ -297,7 +297,7 @@ def main() -> None:
     parser.add_argument("--max-growth", type=float, default=5.0, help="percent")
     args = parser.parse_args()
     if args.quick:
-        args.duration, args.warmup, args.concurrency = 20.0, 6.0, 8
+        args.duration, args.warmup, args.concurrency = 15.0, 5.0, 8
     result = soak(args)
     print(table(result))
     if args.json:

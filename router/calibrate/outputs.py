@@ -24,8 +24,20 @@ if TYPE_CHECKING:
     from policies.schema import Policy
 
 
+class _Dumper(yaml.SafeDumper):
+    """Strings with control characters (a `stop: ["\\n"]`) as double-quoted escapes."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = '"' if any(ch in value for ch in "\n\r\t") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
 def _dump(data: dict[str, Any], indent: int) -> list[str]:
-    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
+    text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=None, width=100)
     return [" " * indent + line for line in text.splitlines()]
 
 
@@ -34,7 +46,7 @@ def _describe(choice: Choice, metric: str) -> str:
     extra = "" if choice.within else " (nothing fits the cap: cheapest)"
     return (
         f"accuracy {p.accuracy:.3f} (best {choice.best_accuracy:.3f}), "
-        f"{metric} {p.cost(metric):.6g}/query over {p.runs} runs{extra}"
+        f"{metric} {p.cost(metric):.4g}/query over {p.runs} runs{extra}"
     )
 
 

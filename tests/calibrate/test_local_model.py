@@ -17,6 +17,7 @@ from router.calibrate import (
     write_outputs,
 )
 from router.upstreams.base import Message, Upstream
+from strategies import answers_equivalent
 
 SHOTS = "2+3=5\n4+4=8\n1+6=7\n5+2=7\n"
 QUESTIONS = [("3+1", 4), ("2+2", 4), ("6+1", 7), ("47+38", 85)]
@@ -40,9 +41,9 @@ async def test_calibrate_on_the_local_model(local_upstream: Upstream, tmp_path: 
     run, cal = await calibrate_model(items, configs, loaded.policy, "local",
                                      lambda name: local_upstream, cache, opts)
     assert run.ran == 8 and not run.errors
+    reference = {it.key: it.reference for it in items}
     for r in run.records:
-        assert r.correct == (r.answer == dict(zip(("q0", "q1", "q2", "q3"),
-                                                  ("4", "4", "7", "85")))[r.item.split("#")[0]])
+        assert r.correct == answers_equivalent(r.answer, reference[r.item])
         assert r.prompt_tokens > 0 and r.completion_tokens > 0 and r.calls >= 1
     bon = [r for r in run.records if r.label.startswith("best_of_n")]
     assert all(r.candidates == 4 for r in bon)

@@ -1,0 +1,58 @@
+"""The benchmark scripts in their reduced modes, so they cannot rot.
+
+`bench/overhead.py --quick` runs legs (a) and (b); leg (c), the LiteLLM proxy, installs LiteLLM
+into its own virtual environment on first use (minutes), so it runs here only with
+`TTC_BENCH_LITELLM=1`. `bench/allocation.py --quick` uses the real local model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+WITH_LITELLM = os.environ.get("TTC_BENCH_LITELLM") == "1"
+
+
+def _run(args: list[str], timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def test_overhead_quick(tmp_path: Path) -> None:
+    out = tmp_path / "overhead.json"
+    args = ["bench/overhead.py", "--quick", "--json", str(out)]
+    proc = _run([*args, "--litellm"] if WITH_LITELLM else args)
+    [row] = json.loads(out.read_text())
+    assert row["direct"]["errors"] == 0 and row["router"]["errors"] == 0
+    assert row["router"]["p50"] > 0 and row["direct"]["rps"] > 0
+    assert "| concurrency |" in proc.stdout
+    if WITH_LITELLM:
+        assert row["litellm"]["errors"] == 0
+        assert "ratio ttc/LiteLLM" in proc.stdout
+
+
+@pytest.mark.model
+def test_allocation_quick(tmp_path: Path) -> None:
+    proc = _run(["bench/allocation.py", "--quick", "--out", str(tmp_path)])
+    result = json.loads((tmp_path / "allocation-quick.json").read_text())
+    arms = {r["arm"]: r for r in result["rows"]}
+    assert {"greedy", "best-of-N exact N=8", "self-consistency N=4", "adaptive, oracle tiers",
+            "adaptive, predicted tiers"} <= set(arms)
+    for r in arms.values():
+        assert 0 <= r["accuracy"] <= 1 and r["tokens"] > r["generated"] > 0
+    # more samples with an exact checker never lose a question the first N samples solved
+    bon = [arms[f"best-of-N exact N={n}"]["accuracy"] for n in (1, 2, 4, 8)]
+    assert bon == sorted(bon)
+    assert "all" in result["policy"]
+    assert (tmp_path / "allocation-quick.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "allocation-quick" / "policy-target.yaml").exists()
+    assert "| adaptive, predicted tiers |" in proc.stdout
