@@ -300,7 +300,10 @@ class Budgets:
             out = await self._settle(keys=list(r.keys), args=args)
         except (RedisError, OSError) as exc:
             self.metrics.store_errors.labels(op="budget_settle").inc()
-            log.error("budget_settle_failed", tenant=r.tenant, reservation=r.id, error=str(exc))
+            # Unchecked (fail-open) reservations were never written: a warning, not an error.
+            (log.error if r.checked else log.warning)(
+                "budget_settle_failed", tenant=r.tenant, reservation=r.id, error=str(exc)
+            )
             return
         if r.checked and not int(out[0]):
             log.warning("budget_settled_after_expiry", tenant=r.tenant, reservation=r.id)

@@ -8,7 +8,6 @@ import uuid
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from router.errors import PayloadTooLarge
 
 log = structlog.get_logger("router.access")
 
@@ -41,16 +40,7 @@ class RequestContext:
             except ValueError:
                 too_big = False
         received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise PayloadTooLarge(f"request body exceeds {limit} bytes", param="body")
-            return message
-
+        rejected = False
         status = 0
 
         async def send_with_id(message: Message) -> None:
@@ -63,11 +53,34 @@ class RequestContext:
                 message["headers"] = hdrs
             await send(message)
 
+        async def limited_receive() -> Message:
+            # A body streamed without Content-Length is counted as it arrives: past the limit
+            # we answer 413 ourselves and tell the app the client went away.
+            nonlocal received, rejected
+            if rejected:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    rejected = True
+                    await _reject_too_large(scope, send_with_id, limit)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def app_send(message: Message) -> None:
+            if not rejected:  # the 413 has been sent; drop whatever the app answers
+                await send_with_id(message)
+
         start = time.perf_counter()
         if too_big:
             await _reject_too_large(scope, send_with_id, limit)
         else:
-            await self.app(scope, limited_receive, send_with_id)
+            try:
+                await self.app(scope, limited_receive, app_send)
+            except Exception:
+                if not rejected:
+                    raise  # after our 413 the app's complaint about the cut body is moot
         log.info(
             "request",
             method=scope.get("method"),

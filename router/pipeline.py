@@ -101,7 +101,7 @@ async def prepare(state: AppState, call: Call, headers: Mapping[str, str]) -> Pr
     policy = loaded.policy
     tenant = resolve_tenant(policy, headers, state.settings)
     structlog.contextvars.bind_contextvars(tenant=tenant.name)
-    _check_limits(state, call)
+    check_limits(state, call)
     _log_request(state, call)
 
     cache_key = None
@@ -260,7 +260,7 @@ def _log_request(state: AppState, call: Call) -> None:
         "endpoint": call.endpoint,
         "model": call.model,
         "messages": len(call.messages),
-        "prompt_sha256": hashlib.sha256(text.encode()).hexdigest()[:16],
+        "prompt_sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16],
         "prompt_chars": len(text),
         "stream": call.stream,
     }
@@ -269,7 +269,7 @@ def _log_request(state: AppState, call: Call) -> None:
     log.info("request_received", **fields)
 
 
-def _check_limits(state: AppState, call: Call) -> None:
+def check_limits(state: AppState, call: Call) -> None:
     s = state.settings
     if len(call.messages) > s.max_messages:
         raise InvalidRequest(

@@ -8,21 +8,32 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from router.upstreams.base import Message
+
+
+def _valid_unicode(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode (no lone surrogate escapes)") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_valid_unicode)]
 
 
 class TextPart(BaseModel):
     model_config = ConfigDict(extra="allow")
     type: Literal["text"]
-    text: str
+    text: Text
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart] | None = None
+    content: Text | list[TextPart] | None = None
     name: str | None = None
 
     def text(self) -> str:
@@ -50,7 +61,7 @@ class ChatCompletionRequest(BaseModel):
     max_tokens: PositiveTokens | None = None
     max_completion_tokens: PositiveTokens | None = None
     n: int = Field(1, ge=1)
-    stop: str | list[str] | None = None
+    stop: Text | list[Text] | None = None
     seed: int | None = None
     user: str | None = None
     reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
@@ -84,13 +95,13 @@ class ChatCompletionRequest(BaseModel):
 class AnthropicTextBlock(BaseModel):
     model_config = ConfigDict(extra="allow")
     type: Literal["text"]
-    text: str
+    text: Text
 
 
 class AnthropicMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: Literal["user", "assistant"]
-    content: str | list[AnthropicTextBlock]
+    content: Text | list[AnthropicTextBlock]
 
     def text(self) -> str:
         if isinstance(self.content, str):
@@ -109,10 +120,10 @@ class MessagesRequest(BaseModel):
     model: str = "ttc-auto"
     messages: list[AnthropicMessage] = Field(min_length=1)
     max_tokens: PositiveTokens
-    system: str | list[AnthropicTextBlock] | None = None
+    system: Text | list[AnthropicTextBlock] | None = None
     temperature: float | None = Field(None, ge=0, le=1)
     top_p: float | None = Field(None, gt=0, le=1)
-    stop_sequences: list[str] | None = None
+    stop_sequences: list[Text] | None = None
     thinking: ThinkingConfig | None = None
     metadata: dict[str, Any] | None = None
     stream: bool = False
@@ -136,7 +147,7 @@ class RouteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str = "ttc-auto"
     messages: list[ChatMessage] | None = Field(None, min_length=1)
-    input: str | None = Field(None, min_length=1)
+    input: Text | None = Field(None, min_length=1)
 
     def to_messages(self) -> tuple[Message, ...]:
         if self.messages:

@@ -46,6 +46,7 @@ class Batch:
 
     samples: tuple[Sample, ...]
     usage: Usage
+    failed: int = 0  # samples lost to upstream errors (the rest still answered)
 
 
 @runtime_checkable

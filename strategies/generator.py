@@ -106,13 +106,23 @@ class UpstreamGenerator:
         )
 
     async def _run(self, request: GenerationRequest) -> Batch:
+        failed = 0
         if request.n == 1 or self.capabilities.n:
             gens: list[Generation] = [await self.upstream.generate(request)]
         else:
             single = GenerationRequest(**{**request.__dict__, "n": 1})
-            gens = list(
-                await asyncio.gather(*(self.upstream.generate(single) for _ in range(request.n)))
+            outcomes = await asyncio.gather(
+                *(self.upstream.generate(single) for _ in range(request.n)),
+                return_exceptions=True,
             )
+            gens = [g for g in outcomes if isinstance(g, Generation)]
+            errors = [e for e in outcomes if not isinstance(e, Generation)]
+            if not gens:  # every call failed: the first error speaks for them
+                raise errors[0]
+            for e in errors:
+                if not isinstance(e, Exception):  # cancellation and the like
+                    raise e
+            failed = len(errors)
         samples = tuple(
             Sample(text=c.text, tokens=c.completion_tokens, finish_reason=c.finish_reason)
             for g in gens
@@ -121,7 +131,7 @@ class UpstreamGenerator:
         usage = gens[0].usage
         for g in gens[1:]:
             usage = usage + g.usage
-        return Batch(samples=samples, usage=usage)
+        return Batch(samples=samples, usage=usage, failed=failed)
 
     async def sample(
         self,

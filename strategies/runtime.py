@@ -69,6 +69,8 @@ class RunContext:
         self.started = time.monotonic()
         self.usage = Usage()
         self.stopped: str | None = None
+        self.samples_seen = 0
+        self.samples_lost = 0
         self.trace_on = bool(params.get("trace", False))
         self.events: list[dict[str, Any]] = []
         self.fmt: str = params.get("answer_format") or problem.answer_format
@@ -119,9 +121,20 @@ class RunContext:
     ) -> Batch:
         """Run one generator call `make(n, max_tokens)` within the budget (which may lower
         both), under the deadline, and account its usage."""
+        from router.errors import UpstreamError, UpstreamTimeout
+
         n, mt = self._admit(n, max_tokens)
-        batch = await self._timed(make(n, mt))
+        try:
+            batch = await self._timed(make(n, mt))
+        except (UpstreamError, UpstreamTimeout):
+            if self.samples_seen == 0:
+                raise  # nothing to answer from: the request fails cleanly
+            # Some samples are in hand: stop searching and answer from them (anytime).
+            self.samples_lost += n
+            raise OutOfBudget("upstream") from None
         self.account(batch.usage)
+        self.samples_seen += len(batch.samples)
+        self.samples_lost += batch.failed
         return batch
 
     async def sample(
@@ -201,10 +214,17 @@ class RunContext:
             trace = {"events": self.events}
             if tree is not None:
                 trace["tree"] = tree
-        reason = finish_reason or ("length" if self.stopped else "stop")
-        all_notes = tuple(notes) + (
-            (f"stopped early: {self.stopped} budget",) if self.stopped else ()
-        )
+        cut = self.stopped is not None and self.stopped != "upstream"
+        reason = finish_reason or ("length" if cut else "stop")
+        extra: list[str] = []
+        if self.samples_lost:
+            extra.append(
+                f"{self.samples_lost} sample(s) lost to upstream errors; "
+                f"answered from the {self.samples_seen} that arrived"
+            )
+        if self.stopped and self.stopped != "upstream":
+            extra.append(f"stopped early: {self.stopped} budget")
+        all_notes = tuple(notes) + tuple(extra)
         return Result(
             text=best.text if best else "",
             strategy=self.strategy,

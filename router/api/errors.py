@@ -63,8 +63,8 @@ def _loc_to_param(loc: tuple[Any, ...]) -> str:
     for p in parts:
         if isinstance(p, int):
             out += f"[{p}]"
-        elif isinstance(p, str) and p in ("str", "list[TextPart]", "list[AnthropicTextBlock]"):
-            continue  # union branch names from pydantic
+        elif isinstance(p, str) and (p in ("str", "int", "float", "bool") or "[" in p):
+            continue  # union branch tags from pydantic, e.g. "list[TextPart]"
         else:
             out += ("." if out else "") + str(p)
     return out or "body"

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from router.api.common import StateDep, decision_headers, request_headers
-from router.pipeline import Clock
+from router.pipeline import Clock, check_limits
 from router.planning import TIER_MODELS, Call, decide
 from router.schemas import RouteRequest
 
@@ -48,6 +48,7 @@ async def route(body: RouteRequest, request: Request, state: StateDep) -> JSONRe
         messages=body.to_messages(),
         tier_hint=request.headers.get("x-ttc-tier"),
     )
+    check_limits(state, call)
     d = await decide(state, loaded, tenant, call, clock)
     payload = {
         "tier": d.tier_label,

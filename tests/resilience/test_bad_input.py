@@ -96,9 +96,6 @@ def test_chunked_oversized_body_is_refused_before_it_is_read(router: Running) ->
     assert sent <= 8 * 1024 * 1024, sent
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a chunked body over the limit gets 400 'There was "
-                   "an error parsing the body', not 413 (router/middleware.py raises "
-                   "PayloadTooLarge inside receive(); FastAPI turns it into a 400)")
 def test_chunked_oversized_body_is_413(router: Running) -> None:
     reply, _ = send_chunked(router, 1024 * 1024)
     head, _, payload = reply.partition(b"\r\n\r\n")
@@ -129,13 +126,7 @@ def test_invalid_utf8_is_400(router: Running, path: str) -> None:
     assert_error_body(path, resp)
 
 
-SURROGATE_BUG = pytest.mark.xfail(
-    strict=True, reason="BUG: a JSON lone surrogate escape (\\ud800) in message text is a 500 "
-    "(UnicodeEncodeError in router/pipeline.py _log_request, then in the upstream SDK's JSON "
-    "encoding); should be a 400 from router/schemas.py")
-
-
-@pytest.mark.parametrize("path", [pytest.param(p, marks=SURROGATE_BUG) for p in PATHS[:2]])
+@pytest.mark.parametrize("path", PATHS[:2])
 def test_lone_surrogates_are_400(router: Running, path: str) -> None:
     doc = json.dumps(good(path, "SURR")).replace("SURR", "\\ud800 and \\udfff " + uuid.uuid4().hex)
     resp = post_raw(router, path, doc.encode())
@@ -215,8 +206,6 @@ def test_thousands_of_messages_rejected_early(roomy_router: Running, path: str) 
     assert time.perf_counter() - began < 10
 
 
-@pytest.mark.xfail(strict=True, reason="GAP: /v1/route does not apply TTC_MAX_MESSAGES "
-                   "(router/api/meta.py route() skips pipeline._check_limits)")
 def test_route_applies_the_message_limit(roomy_router: Running) -> None:
     body = {"messages": [{"role": "user", "content": "x"}] * 20_000}
     resp = httpx.post(f"{roomy_router.url}/v1/route", json=body, timeout=60)

@@ -197,11 +197,6 @@ def test_stalled_stream_times_out_with_an_error_event(router: Running, fault: st
 # -- search strategies that lose samples --------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GAP: strategies/ has no partial-failure handling; one failed upstream call "
-    "(after retries) fails the whole search with 502 (see the report)",
-)
 @pytest.mark.parametrize(("tier", "after"), [("hard", 1), ("very_hard", 3)])
 def test_search_that_loses_samples_still_answers(router: Running, tier: str, after: int) -> None:
     # hard: self_consistency, round 1 (one call, n=2) answers, round 2 fails after retries.
