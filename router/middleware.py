@@ -8,7 +8,6 @@ import uuid
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-
 log = structlog.get_logger("router.access")
 
 
