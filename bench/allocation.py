@@ -1,6 +1,7 @@
 """Adaptive against uniform test-time compute on a real model: the closed loop.
 
     python bench/allocation.py            # full run (5 families x 30 train + 30 held-out)
+    python bench/allocation.py --train 8 --test 8   # the size measured in docs/benchmarks.md
     python bench/allocation.py --quick    # reduced run (< 60 s), used by the test suite
 
 All on the embedded Gemma 3 270M base model (xllamacpp, raw completions). Task family with
@@ -9,7 +10,7 @@ TIERS: 1d+1d, 2d+1d, 2dx1d, 2d+-2d, 2dx2d); the prompt has 8 worked examples of 
 shape; the classifier sees only the bare question (`47*8`). Steps:
 
 1. Per question, one greedy call (T = 0) and a pool of 16 samples (T = 0.7, one n=16 call);
-   held-out questions get a second, independent pool for their oracle difficulty.
+   held-out questions get a second, independent pool of 8 for their oracle difficulty.
 2. Calibrate on the training part (`router.calibrate`): the grid greedy, self-consistency
    N = 4, 8, 16 and best-of-N with an exact checker N = 1, 2, 4, 8, 16; every run is served from
    the question's pool (each N sees the first N samples) and charged what the live call would
@@ -154,8 +155,9 @@ class Pools:
     oracle: dict[str, Batch]
 
 
-async def draw(upstream: Upstream, items: Sequence[EvalItem], n: int, oracle: bool,
-               concurrency: int = 4) -> Pools:
+async def draw(upstream: Upstream, items: Sequence[EvalItem], n: int, oracle: int,
+               concurrency: int = 2) -> Pools:
+    """Greedy sample, pool of `n`, and (`oracle` > 0) an independent pool of `oracle`."""
     live = UpstreamGenerator(upstream)
     sem = asyncio.Semaphore(concurrency)
 
@@ -163,14 +165,14 @@ async def draw(upstream: Upstream, items: Sequence[EvalItem], n: int, oracle: bo
         async with sem:
             return await aw
 
-    def sampled(it: EvalItem) -> Awaitable[Batch]:
-        return bounded(live.sample(it.problem(), n, temperature=0.7, max_tokens=MAX_TOKENS,
+    def sampled(it: EvalItem, k: int = n) -> Awaitable[Batch]:
+        return bounded(live.sample(it.problem(), k, temperature=0.7, max_tokens=MAX_TOKENS,
                                    stop=("\n",)))
 
     greedy = await asyncio.gather(*(bounded(live.sample(
         it.problem(), 1, temperature=0.0, max_tokens=MAX_TOKENS, stop=("\n",))) for it in items))
     pools = await asyncio.gather(*(sampled(it) for it in items))
-    extra = await asyncio.gather(*(sampled(it) for it in items)) if oracle else pools
+    extra = await asyncio.gather(*(sampled(it, oracle) for it in items)) if oracle else pools
     keys = [it.key for it in items]
     return Pools(dict(zip(keys, greedy, strict=True)), dict(zip(keys, pools, strict=True)),
                  dict(zip(keys, extra, strict=True)))
@@ -315,16 +317,18 @@ async def main(argv: list[str] | None = None) -> int:
     configs = grid(ns)
     keys = {c: c.key("local", MAX_TOKENS) for c in configs}
 
-    from router.upstreams.local import LocalModelConfig, start_local_upstream
+    from router.upstreams.local import LocalModelConfig, LocalModelServer, LocalUpstream
 
     t0 = time.monotonic()
-    upstream = await start_local_upstream(
-        LocalModelConfig(data_dir=REPO / ".ttc", parallel=16, ctx_per_slot=512))
+    server = LocalModelServer(LocalModelConfig(data_dir=REPO / ".ttc", parallel=16,
+                                               ctx_per_slot=512))
+    await server.astart()
+    upstream = LocalUpstream("local", server, timeout_s=900)  # a loaded machine queues calls
     caps = upstream.capabilities
     try:
         print(f"model up in {time.monotonic() - t0:.1f} s", flush=True)
-        train_pools = await draw(upstream, train_items, max(ns), oracle=False)
-        test_pools = await draw(upstream, test_items, max(ns), oracle=not args.quick)
+        train_pools = await draw(upstream, train_items, max(ns), 0)
+        test_pools = await draw(upstream, test_items, max(ns), 0 if args.quick else 8)
         print(f"sampled {len(train_items) + len(test_items)} questions "
               f"({time.monotonic() - t0:.0f} s)", flush=True)
     finally:

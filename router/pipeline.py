@@ -78,44 +78,61 @@ class Outcome:
 
 
 async def handle(state: AppState, call: Call, headers: Mapping[str, str]) -> Outcome:
-    """Serve one non-streaming request."""
-    prepared_or_hit = await prepare(state, call, headers)
-    if isinstance(prepared_or_hit, Outcome):
-        return prepared_or_hit  # cache hit
-    prepared = prepared_or_hit
-    try:
-        results = await run(state, prepared)
-    except BaseException:
-        await release(state, prepared)
-        raise
-    return await finish(state, prepared, results)
-
-
-async def prepare(state: AppState, call: Call, headers: Mapping[str, str]) -> Prepared | Outcome:
-    """Steps 1-5: tenant, cache lookup, classify, plan, reserve."""
+    """Serve one non-streaming request: the whole request path, top to bottom."""
     from router.tenancy import resolve_tenant
 
     clock = Clock()
     request_id = headers.get("x-request-id") or uuid.uuid4().hex
-    loaded = state.policy.current  # one policy snapshot for the whole request
-    policy = loaded.policy
-    tenant = resolve_tenant(policy, headers, state.settings)
-    structlog.contextvars.bind_contextvars(tenant=tenant.name)
-    check_limits(state, call)
-    _log_request(state, call)
+    loaded = state.policy.current  # one policy snapshot from start to end
+    tenant = resolve_tenant(loaded.policy, headers, state.settings)  # 1 tenant
+    admit(state, call, tenant.name)
+    cache_key, hit = await lookup(state, loaded, tenant.name, call)  # 2 cache
+    if hit is not None:
+        return _from_cache(request_id, hit, clock, loaded.revision)
+    decision = await decide(state, loaded, tenant, call, clock)  # 3 classify + 4 plan
+    decision, reservation = await reserve(state, loaded, tenant, call, decision)  # 5 reserve
+    prepared = Prepared(request_id, call, loaded, tenant, decision, reservation, cache_key, clock)
+    try:
+        results = await run(state, prepared)  # 6 run the strategy
+    except BaseException:
+        await release(state, prepared)
+        raise
+    return await finish(state, prepared, results)  # 7 settle + 8 cache, metrics, respond
 
-    cache_key = None
-    if policy.cache.enabled and (call.deterministic or policy.cache.cache_sampled):
-        cache_key = state.cache.key(
-            tenant.name, call.model, call.messages, call.cache_params(), loaded.revision
-        )
-        hit = await state.cache.get(cache_key)
-        if hit is not None:
-            return _from_cache(request_id, hit, clock, loaded.revision)
 
+async def prepare(state: AppState, call: Call, headers: Mapping[str, str]) -> Prepared | Outcome:
+    """Steps 1-5 of `handle()` for streaming requests; a cache hit comes back as an Outcome."""
+    from router.tenancy import resolve_tenant
+
+    clock = Clock()
+    request_id = headers.get("x-request-id") or uuid.uuid4().hex
+    loaded = state.policy.current
+    tenant = resolve_tenant(loaded.policy, headers, state.settings)
+    admit(state, call, tenant.name)
+    cache_key, hit = await lookup(state, loaded, tenant.name, call)
+    if hit is not None:
+        return _from_cache(request_id, hit, clock, loaded.revision)
     decision = await decide(state, loaded, tenant, call, clock)
     decision, reservation = await reserve(state, loaded, tenant, call, decision)
     return Prepared(request_id, call, loaded, tenant, decision, reservation, cache_key, clock)
+
+
+def admit(state: AppState, call: Call, tenant: str) -> None:
+    """Bind the tenant to the log context, apply request limits, log the request."""
+    structlog.contextvars.bind_contextvars(tenant=tenant)
+    check_limits(state, call)
+    _log_request(state, call)
+
+
+async def lookup(
+    state: AppState, loaded: LoadedPolicy, tenant: str, call: Call
+) -> tuple[str | None, Mapping[str, Any] | None]:
+    """The cache key for this request (None: not cacheable) and the cached value, if any."""
+    policy = loaded.policy
+    if not policy.cache.enabled or not (call.deterministic or policy.cache.cache_sampled):
+        return None, None
+    key = state.cache.key(tenant, call.model, call.messages, call.cache_params(), loaded.revision)
+    return key, await state.cache.get(key)
 
 
 async def reserve(
@@ -150,7 +167,6 @@ async def run(state: AppState, prepared: Prepared) -> list[Result]:
     from router.verifiers import verifier_for
 
     d = prepared.decision
-    policy = prepared.loaded.policy
     strategy = d.strategy_impl
     generator = UpstreamGenerator(state.upstreams.get(d.model), resolve=state.upstreams.get)
     verifier = verifier_for(state, prepared.loaded, d.verifier)
@@ -174,7 +190,6 @@ async def run(state: AppState, prepared: Prepared) -> list[Result]:
         ) from None
     finally:
         prepared.clock.upstream_s += time.perf_counter() - began
-    del policy
     return list(results)
 
 
