@@ -100,25 +100,14 @@ async def _route(text: str, policy_path: Path | None, tenant_name: str | None) -
 
 
 def _mount_subcommands() -> None:
-    try:
-        from classifier.cli import classifier_app, classify_cmd
+    from classifier.cli import classifier_app, classify_cmd
+    from router.calibrate.cli import calibrate_cmd
+    from router.policy_cli import policy_app
 
-        app.add_typer(classifier_app, name="classifier")
-        app.command("classify")(classify_cmd)
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from router.policy_cli import policy_app
-
-        app.add_typer(policy_app, name="policy")
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from router.calibrate.cli import calibrate_cmd
-
-        app.command("calibrate")(calibrate_cmd)
-    except ImportError:  # pragma: no cover
-        pass
+    app.add_typer(classifier_app, name="classifier")
+    app.command("classify")(classify_cmd)
+    app.add_typer(policy_app, name="policy")
+    app.command("calibrate")(calibrate_cmd)
 
 
 _mount_subcommands()
