@@ -24,7 +24,8 @@ shape; the classifier sees only the bare question (`47*8`). Steps:
    measured N) to match the adaptive policy's accuracy, over what the adaptive policy spends.
 
 Prints the table; writes bench/out/allocation.{json,png} and the calibration report under
-bench/out/allocation/. The exact checker is integer equality (same verdicts as math_reference
+bench/out/allocation/. The drawn samples are saved there too (`pools-*.json`): a rerun on the
+same questions reuses them (delete them to sample afresh), so a crash after sampling loses none. The exact checker is integer equality (same verdicts as math_reference
 on integer answers, without math-verify's parsing cost).
 """
 
@@ -155,6 +156,35 @@ class Pools:
     oracle: dict[str, Batch]
 
 
+def _batch_json(b: Batch) -> dict[str, Any]:
+    return {"samples": [[s.text, s.tokens, s.finish_reason] for s in b.samples],
+            "usage": [b.usage.prompt_tokens, b.usage.completion_tokens, b.usage.calls]}
+
+
+def _batch(d: dict[str, Any]) -> Batch:
+    from strategies import Sample
+
+    p, c, calls = d["usage"]
+    return Batch(tuple(Sample(t, k, f) for t, k, f in d["samples"]), Usage(p, c, calls=calls))
+
+
+def save_pools(pools: Pools, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({name: {k: _batch_json(b) for k, b in getattr(pools, name).items()}
+                                for name in ("greedy", "sampled", "oracle")}))
+
+
+def load_pools(path: Path, items: Sequence[EvalItem]) -> Pools | None:
+    """Samples drawn by an earlier run for exactly these items (a crash later on loses none)."""
+    if not path.exists():
+        return None
+    raw = json.loads(path.read_text())
+    if {it.key for it in items} != set(raw["greedy"]):
+        return None
+    return Pools(*({k: _batch(v) for k, v in raw[name].items()}
+                   for name in ("greedy", "sampled", "oracle")))
+
+
 async def draw(upstream: Upstream, items: Sequence[EvalItem], n: int, oracle: int,
                concurrency: int = 2) -> Pools:
     """Greedy sample, pool of `n`, and (`oracle` > 0) an independent pool of `oracle`."""
@@ -222,8 +252,9 @@ async def retrain_and_predict(solve_rates: Path, artifact: Path, texts: list[str
         note = (f"retrained on {solve_rates.name}: held-out accuracy {m['accuracy']:.2f}, "
                 f"macro-F1 {m['macro_f1']:.2f}, within-one-tier {m['within_one']:.2f}")
         head = load_head(artifact)
-    except ValueError as exc:
-        note = f"NOT retrained ({exc}); predicted tiers come from the shipped classifier"
+    except Exception as exc:  # too few examples per tier, or a classifier module mid-change
+        note = (f"NOT retrained ({type(exc).__name__}: {exc}); predicted tiers come from the "
+                "shipped classifier")
         try:
             head = load_head(None)
         except ArtifactError as missing:
@@ -306,8 +337,8 @@ async def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
     args = ap.parse_args(argv)
-    n_train = args.train or (3 if args.quick else 30)
-    n_test = args.test or (2 if args.quick else 30)
+    n_train = args.train or (2 if args.quick else 30)
+    n_test = args.test or (1 if args.quick else 30)
     ns = [1, 2, 4, 8] if args.quick else [1, 2, 4, 8, 16]
     thresholds = (0.8, 0.5, 0.2)
     stem = "allocation-quick" if args.quick else "allocation"
@@ -327,8 +358,13 @@ async def main(argv: list[str] | None = None) -> int:
     caps = upstream.capabilities
     try:
         print(f"model up in {time.monotonic() - t0:.1f} s", flush=True)
-        train_pools = await draw(upstream, train_items, max(ns), 0)
-        test_pools = await draw(upstream, test_items, max(ns), 0 if args.quick else 8)
+        cached = [load_pools(outdir / f"pools-{part}.json", its)
+                  for part, its in (("train", train_items), ("test", test_items))]
+        train_pools = cached[0] or await draw(upstream, train_items, max(ns), 0)
+        save_pools(train_pools, outdir / "pools-train.json")
+        test_pools = cached[1] or await draw(upstream, test_items, max(ns),
+                                             0 if args.quick else 8)
+        save_pools(test_pools, outdir / "pools-test.json")
         print(f"sampled {len(train_items) + len(test_items)} questions "
               f"({time.monotonic() - t0:.0f} s)", flush=True)
     finally:

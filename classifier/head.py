@@ -2,11 +2,17 @@
 
 No pickle anywhere: the arrays load with `allow_pickle=False`, and the card records the
 sha256 of the `.npz`, so a tampered or truncated file is refused with `ArtifactError` before
-any number in it is used. Inference is pure numpy (no scikit-learn import at serving time):
+any number in it is used. Inference is numpy (+ scipy sparse for the lexical term):
 
-    x = ([embedding, features] - mean) / scale
+    x = ([embedding, features] - mean) / scale        (embedding is 0-d for "lexical")
     h = relu(x @ W0 + b0) ... (hidden layers, if any)
-    p = softmax((h @ Wn + bn) / temperature)
+    z = h @ Wn + bn + lex(text) @ L                    (L: rows `lex_rows` of the hashed map)
+    p = softmax(z / temperature)
+
+`lex(text)` is the hashed n-gram map of `classifier.lexical`, rebuilt from the card's
+`lexical` hyper-parameters (no vocabulary stored). Backends, by what the head reads:
+"embedding" (embedding + text features), "combined" (+ lexical), "lexical" (text features +
+lexical: no embedding model, no torch).
 """
 
 from __future__ import annotations
@@ -14,30 +20,49 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from classifier.base import TIERS
 from classifier.features import FEATURE_NAMES
+from classifier.lexical import LexicalSpec, LexicalVectorizer
 from router.errors import RouterError
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+    import scipy.sparse as sp
 
     Array = npt.NDArray[np.float32]
 
 FORMAT = "ttc-router/classifier-head"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # 1: no lexical term
+
+Backend = Literal["embedding", "combined", "lexical"]
+BACKENDS: dict[str, str] = {  # backend -> packaged artifact file in classifier/model/
+    "lexical": "lexical.npz",
+    "combined": "combined.npz",
+}
+# best held-out macro-F1 (0.6574 vs lexical 0.6571, bench/classifier.py); "lexical" ties
+# within 0.1 point at ~1/50 of the latency and without torch
+DEFAULT_BACKEND = "combined"
 
 
 class ArtifactError(RouterError):
     """The classifier artifact is missing, corrupt, tampered with or incompatible."""
 
 
-def packaged_artifact() -> Path:
-    return Path(__file__).resolve().parent / "model" / "head.npz"
+def packaged_artifact(backend: str | None = None) -> Path:
+    """The shipped artifact for `backend` (None: `DEFAULT_BACKEND`)."""
+    name = BACKENDS.get(backend or DEFAULT_BACKEND)
+    if name is None:
+        raise ArtifactError(f"no packaged classifier for backend {backend!r}; "
+                            f"packaged: {sorted(BACKENDS)}")
+    return Path(__file__).resolve().parent / "model" / name
 
 
 def card_path(npz: Path) -> Path:
@@ -46,7 +71,7 @@ def card_path(npz: Path) -> Path:
 
 @dataclass(frozen=True)
 class Head:
-    """Standardisation + dense layers (ReLU between) + temperature-scaled softmax."""
+    """Standardisation + dense layers (ReLU between) [+ hashed lexical logits] + softmax/T."""
 
     mean: Array
     scale: Array
@@ -55,6 +80,34 @@ class Head:
     temperature: float = 1.0
     card: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Array] = field(default_factory=dict)  # held-out arrays (calibration)
+    lexical: LexicalSpec | None = None
+    lex_rows: npt.NDArray[np.int32] | None = None  # hashed columns with a weight
+    lex_weights: Array | None = None  # (len(lex_rows), tiers) logit weights
+
+    @property
+    def backend(self) -> Backend:
+        if self.lexical is None:
+            return "embedding"
+        return "lexical" if self.embedding_dim == 0 else "combined"
+
+    @cached_property
+    def _vectorizer(self) -> LexicalVectorizer | None:
+        return None if self.lexical is None else LexicalVectorizer(self.lexical)
+
+    @cached_property
+    def _lex_matrix(self) -> Array:
+        """The lexical weights scattered into all `n_features` rows (a few MB, built once)."""
+        import numpy as np
+
+        assert self.lexical is not None and self.lex_rows is not None
+        assert self.lex_weights is not None
+        full = np.zeros((self.lexical.n_features, len(TIERS)), np.float32)
+        full[self.lex_rows] = self.lex_weights
+        return full
+
+    def lexical_features(self, texts: Sequence[str]) -> sp.csr_matrix | None:
+        vec = self._vectorizer
+        return None if vec is None else vec.transform(texts)
 
     @property
     def input_dim(self) -> int:
@@ -64,7 +117,10 @@ class Head:
     def embedding_dim(self) -> int:
         return self.input_dim - len(FEATURE_NAMES)
 
-    def logits(self, embeddings: Array, features: Array) -> Array:
+    def logits(
+        self, embeddings: Array, features: Array, texts: Sequence[str] | None = None
+    ) -> Array:
+        """`texts` (the windows the features came from) are needed iff the head is lexical."""
         import numpy as np
 
         x = np.concatenate([embeddings, features], axis=1).astype(np.float32)
@@ -73,13 +129,21 @@ class Head:
             h = h @ w + b
             if i < len(self.weights) - 1:
                 h = np.maximum(h, 0.0)
+        if self.lexical is not None:
+            vec = self._vectorizer
+            if vec is None or texts is None or len(texts) != len(h):
+                raise ValueError("a lexical head needs the texts beside their features")
+            lex = vec.transform(texts)
+            h = h + np.asarray(lex @ self._lex_matrix, dtype=np.float32)
         out: Array = h
         return out
 
-    def predict_proba(self, embeddings: Array, features: Array) -> Array:
+    def predict_proba(
+        self, embeddings: Array, features: Array, texts: Sequence[str] | None = None
+    ) -> Array:
         import numpy as np
 
-        z = self.logits(embeddings, features) / self.temperature
+        z = self.logits(embeddings, features, texts) / self.temperature
         z = z - z.max(axis=1, keepdims=True)
         e = np.exp(z)
         p: Array = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
@@ -96,6 +160,12 @@ def save_head(head: Head, path: Path) -> Path:
         arrays[f"W{i}"], arrays[f"b{i}"] = w, b
     for k, v in head.extra.items():
         arrays[f"extra_{k}"] = v
+    if head.lexical is not None:
+        if head.lex_rows is None or head.lex_weights is None:
+            raise ValueError("a lexical head needs lex_rows and lex_weights")
+        arrays["lex_rows"] = head.lex_rows.astype(np.int32)
+        arrays["lex_weights"] = head.lex_weights.astype(np.float32)
+        arrays["lex_spec"] = np.asarray(head.lexical.as_array(), dtype=np.float64)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     data = buf.getvalue()
@@ -109,6 +179,8 @@ def save_head(head: Head, path: Path) -> Path:
         embedding_dim=head.embedding_dim,
         layers=len(head.weights),
         temperature=head.temperature,
+        backend=head.backend,
+        lexical=None if head.lexical is None else head.lexical.as_card(),
         sha256=hashlib.sha256(data).hexdigest(),
         npz=path.name,
     )
@@ -138,7 +210,7 @@ def load_head(path: str | Path | None = None) -> Head:
         raise ArtifactError(f"classifier model card {cp} is unreadable: {e}") from None
     if not isinstance(card, dict) or card.get("format") != FORMAT:
         raise ArtifactError(f"{cp} is not a {FORMAT} model card")
-    if card.get("format_version") != FORMAT_VERSION:
+    if card.get("format_version") not in READABLE_VERSIONS:
         raise ArtifactError(f"{cp}: unsupported format_version {card.get('format_version')}")
     digest = hashlib.sha256(data).hexdigest()
     if digest != card.get("sha256"):
@@ -154,6 +226,13 @@ def load_head(path: str | Path | None = None) -> Head:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             arrays = {k: np.asarray(z[k]) for k in z.files}
         n = int(card["layers"])
+        spec = LexicalSpec.from_card(card["lexical"]) if card.get("lexical") else None
+        stored = arrays["lex_spec"].tolist() if "lex_spec" in arrays else None
+        if (spec.as_array() if spec else None) != stored:
+            raise ArtifactError(
+                f"classifier artifact {npz}: lexical hyper-parameters in the model card do not "
+                "match the weights (card edited?): refusing it"
+            )
         weights = tuple(arrays[f"W{i}"].astype(np.float32) for i in range(n))
         biases = tuple(arrays[f"b{i}"].astype(np.float32) for i in range(n))
         head = Head(
@@ -164,6 +243,9 @@ def load_head(path: str | Path | None = None) -> Head:
             temperature=float(card["temperature"]),
             card=card,
             extra={k[6:]: v for k, v in arrays.items() if k.startswith("extra_")},
+            lexical=spec,
+            lex_rows=arrays["lex_rows"].astype(np.int32) if spec else None,
+            lex_weights=arrays["lex_weights"].astype(np.float32) if spec else None,
         )
     except (KeyError, ValueError, TypeError, OSError) as e:
         raise ArtifactError(f"classifier artifact {npz} is malformed: {e!r}") from None
@@ -177,5 +259,14 @@ def _check_shapes(head: Head, npz: Path) -> None:
     for w, b in zip(head.weights, head.biases, strict=True):
         ok = ok and w.ndim == 2 and w.shape[0] == d and b.shape == (w.shape[1],)
         d = w.shape[1] if w.ndim == 2 else -1
+    if head.lexical is not None:
+        rows, lw = head.lex_rows, head.lex_weights
+        if rows is None or lw is None or rows.ndim != 1 or lw.shape != (len(rows), len(TIERS)):
+            ok = False
+        elif len(rows):
+            ok = ok and int(rows.min()) >= 0 and int(rows.max()) < head.lexical.n_features
     if not ok or d != len(TIERS) or head.embedding_dim != head.card.get("embedding_dim"):
         raise ArtifactError(f"classifier artifact {npz} has inconsistent array shapes")
+    if head.card.get("backend", "embedding") != head.backend:
+        raise ArtifactError(f"classifier artifact {npz}: card says backend "
+                            f"{head.card.get('backend')!r}, arrays make {head.backend!r}")

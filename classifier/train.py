@@ -1,8 +1,9 @@
 """Training the head (and the two baselines it must beat) on the mix or on operator JSONL.
 
     examples -> cap per stratum -> deterministic split (sha256 of text)
-    train:  embed (progress bar) + text features -> standardise -> logistic regression
-            (class-balanced) or a one-hidden-layer MLP -> temperature fitted on a
+    train:  embed (progress bar; not for "lexical") + text features -> standardise ->
+            [+ hashed n-grams for "combined"/"lexical"] -> logistic regression (class-balanced;
+            or a one-hidden-layer MLP, "embedding" only) -> temperature fitted on a
             calibration slice of train -> refit on all of train
     report: held-out metrics, MATH-500 Spearman, and the same for a length-only model and
             TF-IDF + logistic regression trained on the same split
@@ -13,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ from classifier.evaluation import evaluate, level_spearman
 from classifier.features import FEATURE_NAMES, text_features, window
 from classifier.head import Head, save_head
 from classifier.labels import DEFAULT_SOLVE_RATE_THRESHOLDS
+from classifier.lexical import LexicalSpec, LexicalVectorizer
 
 if TYPE_CHECKING:
     import numpy as np
@@ -52,6 +54,15 @@ class TrainConfig:
     model: str = PACKAGED_MODEL
     solve_rate_thresholds: tuple[float, float, float] = DEFAULT_SOLVE_RATE_THRESHOLDS
     version: str = "1"
+    backend: str = "embedding"  # "embedding" | "combined" | "lexical" (the CLI: combined)
+    dense_weight: float = 1.0  # scale of the standardised dense block beside lexical ones
+    lexical: LexicalSpec = field(default_factory=LexicalSpec)
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("embedding", "combined", "lexical"):
+            raise ValueError(f"unknown backend {self.backend!r}")
+        if self.backend != "embedding" and self.hidden > 0:
+            raise ValueError("the MLP head is for the embedding backend only")
 
 
 @dataclass
@@ -93,6 +104,10 @@ def embed(
     """Embeddings of the windows of `texts`; `cache` (an .npz) keeps them across runs."""
     import numpy as np
 
+    if embedder.dim == 0:  # no embedding model (lexical backend)
+        if progress is not None:
+            progress(len(texts))
+        return np.zeros((len(texts), 0), np.float32)
     windows = [window(t) for t in texts]
     tag = f"{embedder.name}|{getattr(embedder, 'max_seq_length', '')}|"
     keys = [text_hash(tag + w) for w in windows]
@@ -161,25 +176,67 @@ def _fit_layers(x: Array, y: Any, cfg: TrainConfig) -> tuple[list[Array], list[A
     return weights, [b.astype(np.float32) for b in mlp.intercepts_]
 
 
+def _fit_lexical(xs: Array, lex: Any, y: Any, cfg: TrainConfig) -> dict[str, Any]:
+    """One logistic regression over [hashed n-grams, dense block]; weights as Head fields."""
+    import numpy as np
+    import scipy.sparse as sp
+    from sklearn.linear_model import LogisticRegression
+
+    x = sp.hstack([lex, sp.csr_matrix(xs)], format="csr")
+    lr = LogisticRegression(C=cfg.c, max_iter=3000, class_weight="balanced")
+    lr.fit(x, y)
+    n = lex.shape[1]
+    coef = lr.coef_.T.astype(np.float32)
+    rows = np.flatnonzero(np.abs(coef[:n]).max(axis=1) > 0).astype(np.int32)
+    return {
+        "weights": (coef[n:],),
+        "biases": (lr.intercept_.astype(np.float32),),
+        "lexical": cfg.lexical,
+        "lex_rows": rows,
+        "lex_weights": coef[:n][rows],
+    }
+
+
 def fit_head(
-    emb: Array, feats: Array, y: Sequence[int], keys: Sequence[str], cfg: TrainConfig
+    emb: Array,
+    feats: Array,
+    y: Sequence[int],
+    keys: Sequence[str],
+    cfg: TrainConfig,
+    texts: Sequence[str] = (),
 ) -> Head:
-    """Standardise, fit, calibrate the temperature on a slice of train, refit on all of it."""
+    """Standardise, fit, calibrate the temperature on a slice of train, refit on all of it.
+
+    `texts` (the windows) feed the hashed lexical block unless `cfg.backend` is "embedding".
+    """
     import numpy as np
 
     x = np.concatenate([emb, feats], axis=1).astype(np.float32)
     mean = x.mean(axis=0)
-    scale = x.std(axis=0) + 1e-6
+    scale = (x.std(axis=0) + 1e-6) / (cfg.dense_weight if cfg.backend != "embedding" else 1.0)
     xs = (x - mean) / scale
     yt = np.asarray(y)
+    lex = None
+    if cfg.backend != "embedding":
+        if len(texts) != len(yt):
+            raise ValueError("the lexical backends need the training texts")
+        lex = LexicalVectorizer(cfg.lexical).transform(texts)
+
+    def fit(rows: Any) -> Head:
+        if lex is None:
+            w, b = _fit_layers(xs[rows], yt[rows], cfg)
+            return Head(mean, scale, tuple(w), tuple(b))
+        return Head(mean, scale, **_fit_lexical(xs[rows], lex[rows], yt[rows], cfg))
+
     calib = np.array([int(k[8:16], 16) % 7 == 0 for k in keys])  # independent of the split
     temperature = 1.0
     if calib.sum() >= 50 and len(set(yt[~calib].tolist())) == len(TIERS):
-        w, b = _fit_layers(xs[~calib], yt[~calib], cfg)
-        probe = Head(mean, scale, tuple(w), tuple(b))
-        temperature = _fit_temperature(probe.logits(emb[calib], feats[calib]), yt[calib])
-    w, b = _fit_layers(xs, yt, cfg)
-    return Head(mean, scale, tuple(w), tuple(b), temperature=temperature)
+        probe = fit(~calib)
+        cal_texts = [t for t, c in zip(texts, calib, strict=True) if c] if lex is not None else None
+        logits = probe.logits(emb[calib], feats[calib], cal_texts)
+        temperature = _fit_temperature(logits, yt[calib])
+    head = fit(np.ones(len(yt), dtype=bool))
+    return replace(head, temperature=temperature)
 
 
 def baseline_length(
@@ -237,16 +294,20 @@ def train(
 
     ds = build_dataset(data, cfg)
     evals = [e for e in ds.eval if e.level is not None]
+    if (embedder.dim == 0) != (cfg.backend == "lexical"):
+        raise ValueError(f"backend {cfg.backend!r} does not fit embedder {embedder.name!r}")
     status(f"embedding {len(ds.train) + len(ds.test) + len(evals)} texts with {embedder.name}")
     emb = embed(embedder, [e.text for e in ds.train + ds.test + evals], progress, cache=cache)
     n_tr, n_te = len(ds.train), len(ds.test)
-    feats = text_features([window(e.text) for e in ds.train + ds.test + evals])
+    wins = [window(e.text) for e in ds.train + ds.test + evals]
+    feats = text_features(wins)
     y_tr, y_te = labels_of(ds.train), labels_of(ds.test)
-    status("fitting the head")
+    status(f"fitting the head ({cfg.backend})")
     keys = [text_hash(e.text) for e in ds.train]
-    head = fit_head(emb[:n_tr], feats[:n_tr], y_tr, keys, cfg)
-    p_te = head.predict_proba(emb[n_tr : n_tr + n_te], feats[n_tr : n_tr + n_te])
-    p_ev = head.predict_proba(emb[n_tr + n_te :], feats[n_tr + n_te :]) if evals else None
+    head = fit_head(emb[:n_tr], feats[:n_tr], y_tr, keys, cfg, wins[:n_tr])
+    te, ev = slice(n_tr, n_tr + n_te), slice(n_tr + n_te, None)
+    p_te = head.predict_proba(emb[te], feats[te], wins[te])
+    p_ev = head.predict_proba(emb[ev], feats[ev], wins[ev]) if evals else None
     levels = [e.level for e in evals if e.level is not None]
     status("fitting the baselines")
     tr_text, te_text, ev_text = ([e.text for e in s] for s in (ds.train, ds.test, evals))
@@ -268,10 +329,14 @@ def train(
         "name": "ttc-router difficulty head",
         "version": cfg.version,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "embedding_model": embedder.name,
+        "embedding_model": embedder.name if embedder.dim else None,
         "max_seq_length": getattr(embedder, "max_seq_length", None),
         "head": "logistic_regression" if cfg.hidden <= 0 else f"mlp_{cfg.hidden}",
-        "config": {**asdict(cfg), "solve_rate_thresholds": list(cfg.solve_rate_thresholds)},
+        "config": {
+            **asdict(cfg),
+            "solve_rate_thresholds": list(cfg.solve_rate_thresholds),
+            "lexical": cfg.lexical.as_card(),
+        },
         "label_mapping": "classifier/labels.py (SOURCES, solve_rate_tier)",
         "training_data": {
             "source": ds.source,
@@ -288,6 +353,5 @@ def train(
             f"{q:.2f}": float(np.quantile(conf, q)) for q in np.linspace(0, 1, 21)
         },
     }
-    head = Head(head.mean, head.scale, head.weights, head.biases, head.temperature, card, extra)
-    save_head(head, out)
+    save_head(replace(head, card=card, extra=extra), out)
     return metrics

@@ -13,6 +13,7 @@ import numpy.typing as npt
 
 from classifier.features import FEATURE_NAMES
 from classifier.head import Head
+from classifier.lexical import LexicalSpec
 from router.upstreams.base import (
     Capabilities,
     Choice,
@@ -90,4 +91,24 @@ def random_head(dim: int = 16, hidden: int = 0, seed: int = 0) -> Head:
         temperature=1.3,
         card={"embedding_model": "hash-embedder", "version": "test"},
         extra={"heldout_confidence": rng.random(50).astype(np.float32)},
+    )
+
+
+def random_lexical_head(dim: int = 16, seed: int = 0) -> Head:
+    """A "combined" head (dim > 0) or a "lexical" one (dim 0) with a small hashed map."""
+    rng = np.random.default_rng(seed)
+    base = random_head(dim=dim, seed=seed)
+    spec = LexicalSpec(word_ngrams=(1, 2), char_ngrams=(2, 3), bits=10)
+    rows = np.sort(rng.choice(spec.n_features, 300, replace=False)).astype(np.int32)
+    return Head(
+        mean=base.mean,
+        scale=base.scale,
+        weights=base.weights,
+        biases=base.biases,
+        temperature=base.temperature,
+        card=base.card,
+        extra=base.extra,
+        lexical=spec,
+        lex_rows=rows,
+        lex_weights=(3 * rng.standard_normal((len(rows), 4))).astype(np.float32),
     )

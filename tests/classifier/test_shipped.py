@@ -1,11 +1,17 @@
-"""The shipped artifact with the packaged MiniLM: loads offline and gets obvious cases right."""
+"""The shipped artifacts: load offline and get obvious cases right; lexical needs no torch."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 from classifier import classification_text, load_classifier
 from classifier.base import Tier
+from classifier.head import BACKENDS, DEFAULT_BACKEND, ArtifactError, packaged_artifact
 from router.upstreams.base import Message
 
 EASY = [
@@ -20,11 +26,24 @@ HARD = [
     "Find all functions $f:\\mathbb{R}\\to\\mathbb{R}$ such that "
     "$f(x^2 + y f(x)) = x f(x + y)$ for all real numbers $x, y$.",
 ]
+REPO = Path(__file__).resolve().parents[2]
 
 
-async def test_shipped_classifier_orders_obvious_cases() -> None:
-    clf = load_classifier()
+def test_every_packaged_backend_ships_a_small_artifact() -> None:
+    assert DEFAULT_BACKEND in BACKENDS
+    for backend in BACKENDS:
+        path = packaged_artifact(backend)
+        assert path.stat().st_size < 6 * 1024 * 1024, path
+    assert packaged_artifact() == packaged_artifact(DEFAULT_BACKEND)
+    with pytest.raises(ArtifactError, match="packaged"):
+        packaged_artifact("nonsense")
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+async def test_shipped_classifier_orders_obvious_cases(backend: str) -> None:
+    clf = load_classifier(backend=backend)
     try:
+        assert clf.head.backend == backend
         easy = await clf.classify(EASY)
         hard = await clf.classify(HARD)
         assert [s.tier for s in easy] == [Tier.EASY] * len(EASY), [s.as_dict() for s in easy]
@@ -42,3 +61,29 @@ async def test_shipped_classifier_orders_obvious_cases() -> None:
         assert huge[0].tier in Tier
     finally:
         await clf.aclose()
+
+
+def test_backend_and_artifact_must_agree() -> None:
+    with pytest.raises(ArtifactError, match="not 'combined'"):
+        load_classifier(None, packaged_artifact("lexical"), backend="combined", warmup=False)
+
+
+def test_lexical_backend_never_imports_torch() -> None:
+    code = (
+        "import asyncio, sys\n"
+        "from classifier import load_classifier\n"
+        "clf = load_classifier(backend='lexical')\n"
+        "async def main():\n"
+        "    [s] = await clf.classify(['What is the capital of Canada?'])\n"
+        "    await clf.aclose()\n"
+        "    return s\n"
+        "s = asyncio.run(main())\n"
+        "heavy = sorted(m for m in ('torch', 'sentence_transformers', 'transformers')"
+        " if m in sys.modules)\n"
+        "print(s.tier.value, heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["easy", "[]"], out.stdout
