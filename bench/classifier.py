@@ -137,7 +137,7 @@ async def measure(
     r["throughput"] = await throughput(clf, 8 if quick else 24)
     await clf.aclose()
     r["rss_mib"], r["torch"] = rss(artifact)
-    print(f"  measured {name} ({artifact.name}): load {r['load_s']:.1f} s", file=sys.stderr)
+    print(f"  measured {name}: load {r['load_s']:.1f} s", file=sys.stderr)
     return r
 
 

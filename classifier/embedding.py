@@ -150,7 +150,7 @@ def load_classifier(
     """Build the classifier once at start-up (blocking: loads the model, then one warm-up pass).
 
     `artifact` None = the packaged head for `backend` (`classifier.head.BACKENDS`; None:
-    `DEFAULT_BACKEND`, "combined"); a given `artifact` must be of `backend` when both are set.
+    `DEFAULT_BACKEND`, "lexical"); a given `artifact` must be of `backend` when both are set.
     `model` None = the embedding model named in the artifact's card (the packaged
     all-MiniLM-L6-v2, loaded offline); ignored by a lexical head, which loads no model.
     `max_wait_s` None = 2 ms for heads with an embedding model, 0 for lexical heads.

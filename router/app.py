@@ -42,7 +42,12 @@ async def _load_classifier(settings: Settings) -> tuple[Classifier, str | None]:
         from classifier import load_classifier
 
         clf = await asyncio.to_thread(
-            load_classifier, settings.classifier_model, settings.classifier_artifact
+            lambda: load_classifier(
+                settings.classifier_model,
+                settings.classifier_artifact,
+                backend=settings.classifier_backend if settings.classifier_artifact is None
+                else None,
+            )
         )
         return clf, None
     except Exception as exc:

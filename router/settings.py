@@ -40,8 +40,13 @@ class Settings(BaseSettings):
     classifier_model: str | None = Field(
         None, description="sentence-transformers model name/path; packaged MiniLM when unset"
     )
+    classifier_backend: Literal["lexical", "combined"] | None = Field(
+        None,
+        description="Packaged classifier head: lexical (hashed n-grams, no torch, ~2 ms) or "
+        "combined (+ MiniLM embedding); unset = lexical",
+    )
     classifier_artifact: Path | None = Field(
-        None, description="Classifier head artifact; the packaged one when unset"
+        None, description="Classifier head artifact (overrides the backend's packaged one)"
     )
     local_model_path: Path | None = Field(
         None, description="GGUF for the embedded upstream; assembled from the package when unset"
