@@ -25,8 +25,9 @@ shape; the classifier sees only the bare question (`47*8`). Steps:
 
 Prints the table; writes bench/out/allocation.{json,png} and the calibration report under
 bench/out/allocation/. The drawn samples are saved there too (`pools-*.json`): a rerun on the
-same questions reuses them (delete them to sample afresh), so a crash after sampling loses none. The exact checker is integer equality (same verdicts as math_reference
-on integer answers, without math-verify's parsing cost).
+same questions reuses them (delete them to sample afresh), so a crash after sampling loses none.
+The exact checker is integer equality (same verdicts as math_reference on integer answers,
+without math-verify's parsing cost).
 """
 
 from __future__ import annotations
