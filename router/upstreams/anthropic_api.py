@@ -21,7 +21,7 @@ from router.upstreams.base import (
     StreamDelta,
     Usage,
 )
-from router.upstreams.retry import CallGuard, Retryable
+from router.upstreams.retry import CallGuard, Retryable, parse_retry_after
 
 T = TypeVar("T")
 
@@ -38,11 +38,7 @@ def translate(exc: Exception, name: str) -> Exception:
     if isinstance(exc, anthropic.APIStatusError):
         status = exc.status_code
         if status == 429 or status >= 500:
-            raw = exc.response.headers.get("retry-after")
-            try:
-                retry_after = float(raw) if raw else None
-            except ValueError:
-                retry_after = None
+            retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
             return Retryable(f"upstream {name!r} answered {status}", retry_after)
         if status == 400:
             return InvalidRequest(f"upstream {name!r} rejected the request: {str(exc)[:300]}")

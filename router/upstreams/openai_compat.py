@@ -25,7 +25,7 @@ from router.upstreams.base import (
     StreamDelta,
     Usage,
 )
-from router.upstreams.retry import CallGuard, Retryable
+from router.upstreams.retry import CallGuard, Retryable, parse_retry_after
 
 T = TypeVar("T")
 
@@ -39,7 +39,7 @@ def translate(exc: Exception, name: str) -> Exception:
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         if status == 429 or status >= 500:
-            retry_after = _retry_after(exc.response.headers.get("retry-after"))
+            retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
             return Retryable(f"upstream {name!r} answered {status}", retry_after)
         if status == 400:
             return InvalidRequest(f"upstream {name!r} rejected the request: {_short(exc)}")
@@ -51,13 +51,6 @@ def translate(exc: Exception, name: str) -> Exception:
 
 def _short(exc: Exception) -> str:
     return str(exc)[:300]
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 class OpenAICompatUpstream:

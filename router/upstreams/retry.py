@@ -78,6 +78,14 @@ class CallGuard:
         return elapsed
 
 
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a `Retry-After` header (delta-seconds form); None when absent or a date."""
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
 def _retry_after(state: object) -> float:
     outcome = getattr(state, "outcome", None)
     exc = outcome.exception() if outcome is not None and outcome.failed else None
