@@ -242,7 +242,7 @@ async def retrain_and_predict(solve_rates: Path, artifact: Path, texts: list[str
     classifier (and says so) when the file cannot train one (e.g. a tier has no example)."""
     from classifier.embedder import SentenceTransformerEmbedder
     from classifier.embedding import EmbeddingClassifier
-    from classifier.head import ArtifactError, load_head
+    from classifier.head import ArtifactError, load_head, packaged_artifact
     from classifier.train import TrainConfig, train
 
     embedder = SentenceTransformerEmbedder(None)
@@ -255,9 +255,9 @@ async def retrain_and_predict(solve_rates: Path, artifact: Path, texts: list[str
         head = load_head(artifact)
     except Exception as exc:  # too few examples per tier, or a classifier module mid-change
         note = (f"NOT retrained ({type(exc).__name__}: {exc}); predicted tiers come from the "
-                "shipped classifier")
-        try:
-            head = load_head(None)
+                "shipped combined classifier")
+        try:  # the packaged head that uses this embedder
+            head = load_head(packaged_artifact("combined"))
         except ArtifactError as missing:
             return ["unknown"] * len(texts), f"{note}, which is missing ({missing}): " \
                 "every question gets the policy's all-items choice"
