@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import os
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -121,9 +122,17 @@ class PolicyHolder:
         from watchfiles import awatch
 
         # absolute(), not resolve(): the directory holding the (symlinked) file
-        directory = await asyncio.to_thread(lambda: Path(str(self.path)).absolute().parent)
-        async for _changes in awatch(directory, watch_filter=None, debounce=debounce_ms,
-                                     stop_event=stop_event, recursive=True):
+        path = await asyncio.to_thread(lambda: Path(str(self.path)).absolute())
+        name = path.name
+
+        def relevant(_change: object, changed: str) -> bool:
+            # The file itself, or a ConfigMap swap (`..data` and its timestamped targets);
+            # other files that share the directory (logs, say) do not trigger a re-read.
+            base = os.path.basename(changed)
+            return base == name or base.startswith("..")
+
+        async for _changes in awatch(path.parent, watch_filter=relevant, debounce=debounce_ms,
+                                     stop_event=stop_event, recursive=False):
             await self._reload_quietly("file")
 
     def _on_sighup(self, loop: asyncio.AbstractEventLoop) -> None:

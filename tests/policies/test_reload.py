@@ -140,6 +140,26 @@ async def test_watch_sees_configmap_symlink_swap(tmp_path: Path) -> None:
     await asyncio.wait_for(watcher, 10)
 
 
+async def test_watch_ignores_other_files_in_the_directory(tmp_path: Path) -> None:
+    """A log file written beside the policy must not make every write a policy re-read."""
+    policy = tmp_path / "policy.yaml"
+    write(policy, 1.0)
+    metrics = Metrics()
+    holder = PolicyHolder.load(policy, metrics)
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(holder.watch(stop, debounce_ms=50))
+    await asyncio.sleep(0.5)
+    for i in range(5):
+        (tmp_path / "router.log").write_text(f"line {i}\n")
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)
+    assert count(metrics, "ok") == 0  # nothing re-read
+    write(policy, 3.0)
+    await until(lambda: holder.current.policy.tenants["t"].daily_usd == 3.0)
+    stop.set()
+    await asyncio.wait_for(watcher, 10)
+
+
 async def test_sighup_reloads(tmp_path: Path) -> None:
     path = tmp_path / "policy.yaml"
     write(path, 1.0)
