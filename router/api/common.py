@@ -11,7 +11,8 @@ from router.planning import Decision
 from router.state import AppState
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    """Async on purpose: a sync dependency would cost a thread-pool hop per request."""
     state: AppState = request.app.state.ttc
     return state
 
