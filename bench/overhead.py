@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,11 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # run as `python bench/<script>.py`
+    sys.path.insert(0, str(REPO))
+
+from bench.processes import free_port, pct, start, stop, wait_ready  # noqa: E402
+
 POLICY = """
 models:
   stub: {{provider: openai, base_url: "{stub}/v1", model: stub, capabilities: {{chat: true}},
@@ -48,29 +52,6 @@ tenants:
   bench: {{daily_usd: 1000000}}
 anonymous_tenant: bench
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ready(url: str, timeout_s: float = 180) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"{url} not ready after {timeout_s}s")
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
 async def load(url: str, concurrency: int, total: int, tag: str) -> dict[str, float]:
@@ -109,19 +90,6 @@ async def load(url: str, concurrency: int, total: int, tag: str) -> dict[str, fl
     }
 
 
-def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    handle = log.open("wb")
-    return subprocess.Popen(cmd, env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=REPO)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
 LITELLM_VERSION = "1.81.13"  # pinned; releases 1.82.7/1.82.8 were compromised and yanked
 LITELLM_VENV = REPO / "bench" / ".venv-litellm"
 LITELLM_CONFIG = """
@@ -155,10 +123,23 @@ def start_litellm(exe: Path, stub: str, tmp: Path, env: dict[str, str]) -> tuple
     config = tmp / "litellm.yaml"
     config.write_text(LITELLM_CONFIG.format(stub=stub))
     lenv = {k: v for k, v in env.items() if k not in ("DATABASE_URL", "LITELLM_MASTER_KEY")}
-    lenv.update(LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_LOG="ERROR",
-                LITELLM_TELEMETRY="False", NO_DOCS="True")
-    cmd = [str(exe), "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
-           "--num_workers", "1"]
+    lenv.update(
+        LITELLM_LOCAL_MODEL_COST_MAP="True",
+        LITELLM_LOG="ERROR",
+        LITELLM_TELEMETRY="False",
+        NO_DOCS="True",
+    )
+    cmd = [
+        str(exe),
+        "--config",
+        str(config),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--num_workers",
+        "1",
+    ]
     return start(cmd, lenv, tmp / "litellm.log"), f"http://127.0.0.1:{port}"
 
 

@@ -23,9 +23,7 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -38,6 +36,10 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # run as `python bench/<script>.py`
+    sys.path.insert(0, str(REPO))
+
+from bench.processes import free_port, pct, start, stop, wait_ready  # noqa: E402
 
 POLICY = """
 models:
@@ -67,43 +69,6 @@ PROMPTS = [
     "How many primes are there below 100?",
     "Find all integer solutions of x^2 - y^2 = 2024 and explain why the list is complete.",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ready(url: str, timeout_s: float = 180) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"{url} not ready after {timeout_s}s")
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
-
-
-def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as handle:
-        return subprocess.Popen(cmd, env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=REPO)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @dataclass
@@ -148,8 +113,9 @@ async def one(client: httpx.AsyncClient, kind: str, i: int) -> tuple[bool, int]:
         clean = text.rstrip().endswith("data: [DONE]") and '"error"' not in text
         return r.status_code == 200 and clean, r.status_code
     r = await client.post("/v1/chat/completions", json={"messages": messages})
-    return r.status_code == 200 and bool(r.json()["choices"][0]["message"]["content"]), \
-        r.status_code
+    return r.status_code == 200 and bool(
+        r.json()["choices"][0]["message"]["content"]
+    ), r.status_code
 
 
 async def drive(url: str, concurrency: int, seconds: float, run: Run) -> None:
@@ -169,8 +135,9 @@ async def drive(url: str, concurrency: int, seconds: float, run: Run) -> None:
                     ok, status = False, 0
                     name = f"{kind}:{type(exc).__name__}"
                     run.errors[name] = run.errors.get(name, 0) + 1
-                run.records.append(Record(time.monotonic(), kind, (time.perf_counter() - began)
-                                          * 1000, ok, status))
+                run.records.append(
+                    Record(time.monotonic(), kind, (time.perf_counter() - began) * 1000, ok, status)
+                )
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
 
@@ -203,13 +170,22 @@ def summarise(run: Run, began: float, warmup_s: float, seconds: float) -> dict[s
     warm_mb = rss_warm[0] / 2**20
     end_mb = statistics.fmean(rss_end) / 2**20
     return {
-        "seconds": seconds, "warmup_s": warmup_s, "requests": len(run.records),
+        "seconds": seconds,
+        "warmup_s": warmup_s,
+        "requests": len(run.records),
         "rps": len(steady) / max(seconds - warmup_s, 1e-9),
-        "errors": len(failed), "error_statuses": sorted({r.status for r in failed}),
-        "exceptions": run.errors, "by_kind": by_kind,
-        "p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95), "p99_ms": pct(lat, 99),
-        "max_ms": max(lat), "mean_ms": statistics.fmean(lat),
-        "rss_start_mb": run.rss[0][1] / 2**20, "rss_warm_mb": warm_mb, "rss_end_mb": end_mb,
+        "errors": len(failed),
+        "error_statuses": sorted({r.status for r in failed}),
+        "exceptions": run.errors,
+        "by_kind": by_kind,
+        "p50_ms": pct(lat, 50),
+        "p95_ms": pct(lat, 95),
+        "p99_ms": pct(lat, 99),
+        "max_ms": max(lat),
+        "mean_ms": statistics.fmean(lat),
+        "rss_start_mb": run.rss[0][1] / 2**20,
+        "rss_warm_mb": warm_mb,
+        "rss_end_mb": end_mb,
         "rss_peak_mb": max(v for _, v in run.rss) / 2**20,
         "rss_growth_pct": (end_mb - warm_mb) / warm_mb * 100,
     }
@@ -220,13 +196,19 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     stub_port, router_port = free_port(), free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}"
-    stub = start([sys.executable, "-m", "bench.stub_upstream", "--port", str(stub_port)], env,
-                 tmp / "stub.log")
+    stub = start(
+        [sys.executable, "-m", "bench.stub_upstream", "--port", str(stub_port)],
+        env,
+        tmp / "stub.log",
+    )
     policy = tmp / "policy.yaml"
     policy.write_text(POLICY.format(stub=f"http://127.0.0.1:{stub_port}"))
     router_env = {
-        **env, "TTC_PORT": str(router_port), "TTC_POLICY_PATH": str(policy),
-        "TTC_DATA_DIR": str(tmp), "TTC_LOG_LEVEL": "warning",
+        **env,
+        "TTC_PORT": str(router_port),
+        "TTC_POLICY_PATH": str(policy),
+        "TTC_DATA_DIR": str(tmp),
+        "TTC_LOG_LEVEL": "warning",
         "TTC_REDIS_PREFIX": f"ttc-soak-{uuid.uuid4().hex[:8]}:",
     }
     if args.redis_url:
@@ -242,12 +224,12 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         not_ready = sorted(k for k, v in ready["checks"].items() if not v["ok"])
         if set(not_ready) - {"classifier"}:
             raise RuntimeError(f"router not ready: {ready}")
-        sampler = threading.Thread(target=sample_rss, args=(router.pid, run, stop_event),
-                                   daemon=True)
+        sampler = threading.Thread(
+            target=sample_rss, args=(router.pid, run, stop_event), daemon=True
+        )
         sampler.start()
         began = time.monotonic()
-        asyncio.run(drive(f"http://127.0.0.1:{router_port}", args.concurrency, args.duration,
-                          run))
+        asyncio.run(drive(f"http://127.0.0.1:{router_port}", args.concurrency, args.duration, run))
         seconds = time.monotonic() - began
         stop_event.set()
         sampler.join(timeout=5)
@@ -268,10 +250,15 @@ def table(r: dict[str, Any]) -> str:
         ("requests (after warm-up req/s)", f"{r['requests']} ({r['rps']:.0f} req/s)"),
         ("errors", f"{r['errors']} {r['error_statuses'] or ''} {r['exceptions'] or ''}".strip()),
         ("requests/errors by kind", kinds),
-        ("latency p50 / p95 / p99 / max", f"{r['p50_ms']:.1f} / {r['p95_ms']:.1f} / "
-                                          f"{r['p99_ms']:.1f} / {r['max_ms']:.1f} ms"),
-        ("router RSS start / warm / end / peak", f"{r['rss_start_mb']:.1f} / "
-         f"{r['rss_warm_mb']:.1f} / {r['rss_end_mb']:.1f} / {r['rss_peak_mb']:.1f} MiB"),
+        (
+            "latency p50 / p95 / p99 / max",
+            f"{r['p50_ms']:.1f} / {r['p95_ms']:.1f} / {r['p99_ms']:.1f} / {r['max_ms']:.1f} ms",
+        ),
+        (
+            "router RSS start / warm / end / peak",
+            f"{r['rss_start_mb']:.1f} / "
+            f"{r['rss_warm_mb']:.1f} / {r['rss_end_mb']:.1f} / {r['rss_peak_mb']:.1f} MiB",
+        ),
         ("RSS growth after warm-up", f"{r['rss_growth_pct']:+.2f} %"),
     ]
     if r["not_ready"]:  # e.g. no classifier artifact: requests go to the uniform fallback
@@ -283,17 +270,22 @@ def table(r: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="15 s of load, 5 s warm-up")
     parser.add_argument("--duration", type=float, default=180.0, help="seconds of load")
     parser.add_argument("--warmup", type=float, default=30.0, help="seconds before RSS baseline")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--redis-url", default=os.environ.get("TTC_REDIS_URL"),
-                        help="Redis for budgets/cache (default: the embedded one)")
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("TTC_REDIS_URL"),
+        help="Redis for budgets/cache (default: the embedded one)",
+    )
     parser.add_argument("--json", type=Path, help="also write the result as JSON here")
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 on any error or RSS growth over --max-growth")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 on any error or RSS growth over --max-growth"
+    )
     parser.add_argument("--max-growth", type=float, default=5.0, help="percent")
     args = parser.parse_args()
     if args.quick:
