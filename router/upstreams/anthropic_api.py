@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import anthropic
 
-from router.errors import InvalidRequest, UpstreamError, UpstreamTimeout
+from router.errors import UpstreamError, UpstreamTimeout
 from router.metrics import Metrics
 from router.upstreams.base import (
     Capabilities,
@@ -21,7 +21,7 @@ from router.upstreams.base import (
     StreamDelta,
     Usage,
 )
-from router.upstreams.retry import CallGuard, Retryable, parse_retry_after
+from router.upstreams.retry import CallGuard, Retryable, status_error
 
 T = TypeVar("T")
 
@@ -36,13 +36,9 @@ def translate(exc: Exception, name: str) -> Exception:
     if isinstance(exc, anthropic.APIConnectionError):
         return Retryable(f"upstream {name!r} unreachable: {exc.__class__.__name__}")
     if isinstance(exc, anthropic.APIStatusError):
-        status = exc.status_code
-        if status == 429 or status >= 500:
-            retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
-            return Retryable(f"upstream {name!r} answered {status}", retry_after)
-        if status == 400:
-            return InvalidRequest(f"upstream {name!r} rejected the request: {str(exc)[:300]}")
-        return UpstreamError(f"upstream {name!r} answered {status}: {str(exc)[:300]}")
+        return status_error(
+            name, exc.status_code, exc.response.headers.get("retry-after"), str(exc)
+        )
     return exc
 
 

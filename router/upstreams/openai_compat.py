@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import openai
 
-from router.errors import InvalidRequest, UpstreamError, UpstreamTimeout
+from router.errors import UpstreamError, UpstreamTimeout
 from router.metrics import Metrics
 from router.upstreams.base import (
     Capabilities,
@@ -25,7 +25,7 @@ from router.upstreams.base import (
     StreamDelta,
     Usage,
 )
-from router.upstreams.retry import CallGuard, Retryable, parse_retry_after
+from router.upstreams.retry import CallGuard, Retryable, status_error
 
 T = TypeVar("T")
 
@@ -37,20 +37,12 @@ def translate(exc: Exception, name: str) -> Exception:
     if isinstance(exc, openai.APIConnectionError):
         return Retryable(f"upstream {name!r} unreachable: {exc.__class__.__name__}")
     if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        if status == 429 or status >= 500:
-            retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
-            return Retryable(f"upstream {name!r} answered {status}", retry_after)
-        if status == 400:
-            return InvalidRequest(f"upstream {name!r} rejected the request: {_short(exc)}")
-        return UpstreamError(f"upstream {name!r} answered {status}: {_short(exc)}")
+        return status_error(
+            name, exc.status_code, exc.response.headers.get("retry-after"), str(exc)
+        )
     if isinstance(exc, openai.APIResponseValidationError | ValueError):
         return UpstreamError(f"upstream {name!r} sent a malformed response")
     return exc
-
-
-def _short(exc: Exception) -> str:
-    return str(exc)[:300]
 
 
 class OpenAICompatUpstream:

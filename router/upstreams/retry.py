@@ -14,7 +14,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from router.errors import UpstreamError
+from router.errors import InvalidRequest, RouterError, UpstreamError
 from router.metrics import Metrics
 
 T = TypeVar("T")
@@ -76,6 +76,16 @@ class CallGuard:
             self._metrics.upstream_calls.labels(upstream=self.name, outcome=outcome).inc()
             self._metrics.upstream_latency.labels(upstream=self.name).observe(elapsed)
         return elapsed
+
+
+def status_error(name: str, status: int, retry_after: str | None, detail: str) -> RouterError:
+    """An upstream's HTTP error status in our terms: 429 and 5xx are retryable, 400 is the
+    request's fault, anything else is an upstream error. Both SDK boundaries use this."""
+    if status == 429 or status >= 500:
+        return Retryable(f"upstream {name!r} answered {status}", parse_retry_after(retry_after))
+    if status == 400:
+        return InvalidRequest(f"upstream {name!r} rejected the request: {detail[:300]}")
+    return UpstreamError(f"upstream {name!r} answered {status}: {detail[:300]}")
 
 
 def parse_retry_after(value: str | None) -> float | None:
