@@ -331,15 +331,15 @@ def worst_case(policy: Policy, tier: Tier, prompt_tokens: int) -> tuple[float, i
     `token_budget` does not lower the bound: in-flight calls can overrun it. USD is rounded
     up to the next micro-dollar, the unit budgets are kept in.
     """
-    from strategies.cascade import Cascade
     from strategies.params import STEP
 
     tp = policy.tiers[tier]
     strategy = _strategy_registry()[tp.strategy]
     samples = max(1, int(strategy.max_samples(tp.params)))
     names = [tp.model]
-    if isinstance(strategy, Cascade):
-        names += strategy.models(tp.params)
+    other_models = getattr(strategy, "models", None)  # composite strategies (cascade, ...)
+    if other_models is not None:
+        names += other_models(tp.params)
     prices = [policy.models[n].price for n in names if n in policy.models]
     input_price = max(p.input_per_mtok for p in prices)
     output_price = max(p.output_per_mtok for p in prices)

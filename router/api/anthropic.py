@@ -17,6 +17,7 @@ from router.api.common import (
     request_headers,
     stream_headers,
     ttc_object,
+    wants_trace,
 )
 from router.api.errors import error_body
 from router.errors import InvalidRequest
@@ -49,6 +50,7 @@ def to_call(body: MessagesRequest, request: Request) -> Call:
         tier_hint=request.headers.get("x-ttc-tier")
         or str((body.metadata or {}).get("ttc_tier") or "")
         or None,
+        trace=wants_trace(request),
     )
 
 
