@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from classifier.base import TIERS, Tier, TierScores
+from router.cache import should_cache
 from router.errors import InvalidRequest, UpstreamTimeout
 from router.planning import Call, Decision, decide
 from router.state import AppState
@@ -133,7 +134,7 @@ async def lookup(
     policy = loaded.policy
     if call.trace:  # a traced run is never served from (or stored as) a plain cached answer
         return None, None
-    if not policy.cache.enabled or not (call.deterministic or policy.cache.cache_sampled):
+    if not should_cache(policy.cache, call.temperature, call.n):
         return None, None
     key = state.cache.key(tenant, call.model, call.messages, call.cache_params(), loaded.revision)
     return key, await state.cache.get(key)
