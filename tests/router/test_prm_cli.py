@@ -28,8 +28,13 @@ tiers:
   very_hard: {strategy: greedy, model: local}
 """
 ROWS = [
-    {"id": "a", "prompt": SHOTS + "5*3=15\nAnswer: 15\n\nQ: 3+3, then times 2\nA:",
-     "question": "3+3, then times 2", "reference": "12", "answer_format": "answer_line"},
+    {
+        "id": "a",
+        "prompt": SHOTS + "5*3=15\nAnswer: 15\n\nQ: 3+3, then times 2\nA:",
+        "question": "3+3, then times 2",
+        "reference": "12",
+        "answer_format": "answer_line",
+    },
 ]
 
 
@@ -44,9 +49,26 @@ def test_labels_steps_writes_a_summary_and_resumes(
     out = tmp_path / "labels.jsonl"
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY)
-    args = ["prm-labels", str(data), "--model", "local", "--out", str(out), "--chains", "1",
-            "--k", "2", "--max-tokens", "16", "--stop", "\\n\\n", "--step-delimiter", "\\n",
-            "--policy", str(policy)]
+    args = [
+        "prm-labels",
+        str(data),
+        "--model",
+        "local",
+        "--out",
+        str(out),
+        "--chains",
+        "1",
+        "--k",
+        "2",
+        "--max-tokens",
+        "16",
+        "--stop",
+        "\\n\\n",
+        "--step-delimiter",
+        "\\n",
+        "--policy",
+        str(policy),
+    ]
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]

@@ -52,9 +52,7 @@ async def test_labels_match_the_hand_computed_example() -> None:
 
 async def test_rollout_verifier_scores_with_the_same_estimator() -> None:
     p = problem("What is 2+3?", reference="5")
-    offline = await estimate(
-        ScriptedGenerator(SCRIPT), p, "a\n", 4, temperature=0.7, max_tokens=64
-    )
+    offline = await estimate(ScriptedGenerator(SCRIPT), p, "a\n", 4, temperature=0.7, max_tokens=64)
     online = await RolloutValue(ScriptedGenerator(SCRIPT), k=4).score(p, [["a\n"], ["a\n", "b\n"]])
     assert (offline.hits, offline.total, offline.soft) == (3, 4, 0.75)
     assert online == [[0.75], [0.0]]
@@ -62,6 +60,7 @@ async def test_rollout_verifier_scores_with_the_same_estimator() -> None:
 
 async def test_without_a_reference_the_value_is_the_majority_share() -> None:
     # no reference: the rollout target is the answer most completions agree on (7: 3 of 4)
-    v = await estimate(ScriptedGenerator(SCRIPT), problem("q"), "c\n", 4, temperature=0.7,
-                       max_tokens=64)
+    v = await estimate(
+        ScriptedGenerator(SCRIPT), problem("q"), "c\n", 4, temperature=0.7, max_tokens=64
+    )
     assert (v.hits, v.soft, v.hard) == (3, 0.75, True)
