@@ -18,7 +18,7 @@ from typing import Any
 
 from strategies.aggregate import aggregate
 from strategies.answers import extract_answer, has_final_answer
-from strategies.base import Candidate, Generator, Verifier
+from strategies.base import Candidate, Generator, Sample, Verifier
 from strategies.runtime import RunContext
 
 
@@ -71,22 +71,24 @@ async def expand(
         max_tokens=p["step_max_tokens"],
         stop=(delim, *p["stop"]) if delim else tuple(p["stop"]),
     )
-    children = []
-    for s in batch.samples:
-        text = s.text
-        ended = not text.strip()
-        steps = chain.steps if ended else (*chain.steps, text)
-        if p.get("terminal") == "stop":  # the model stopping by itself ends the solution
-            marker = s.finish_reason == "stop"
-        else:
-            marker = has_final_answer(text, ctx.fmt)
-        terminal = ended or marker or len(steps) >= p["max_depth"]
-        if not terminal and s.finish_reason == "stop" and delim:
-            steps = (*steps[:-1], text + delim)
-        children.append(
-            Chain(steps=steps, done=terminal, tokens=chain.tokens + s.tokens, origin=chain.origin)
-        )
-    return children
+    return [grow(chain, s, p, ctx.fmt) for s in batch.samples]
+
+
+def grow(chain: Chain, s: Sample, p: dict[str, Any], fmt: str) -> Chain:
+    """`chain` plus the step `s` (unscored): the delimiter the stop sequence cut is put back,
+    and the chain is marked done when the step is terminal."""
+    delim: str = p["step_delimiter"]
+    text = s.text
+    ended = not text.strip()
+    steps = chain.steps if ended else (*chain.steps, text)
+    if p.get("terminal") == "stop":  # the model stopping by itself ends the solution
+        marker = s.finish_reason == "stop"
+    else:
+        marker = has_final_answer(text, fmt)
+    terminal = ended or marker or len(steps) >= p["max_depth"]
+    if not terminal and s.finish_reason == "stop" and delim:
+        steps = (*steps[:-1], text + delim)
+    return Chain(steps=steps, done=terminal, tokens=chain.tokens + s.tokens, origin=chain.origin)
 
 
 async def score_chains(
