@@ -18,6 +18,7 @@ from router.state import AppState
 from router.upstreams.base import Usage
 from strategies import Result
 from strategies.generator import UpstreamGenerator
+from strategies.think import ThinkFilter, reasoning_share
 
 CHUNK_CHARS = 48  # a selected answer is sent in pieces of about this size
 
@@ -86,33 +87,42 @@ async def _token_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Ev
         tuple(params.get("stop", ())),
         params.get("seed"),
     )
-    pieces: list[str] = []
     usage = Usage(calls=1)
     finish_reason = "stop"
     began = time.perf_counter()
+    answer_only = ThinkFilter(template=upstream.capabilities.think_tags)  # thinking held back
+    shown_pieces: list[str] = []
     try:
         async for delta in upstream.stream(request):
-            if delta.text:
-                pieces.append(delta.text)
-                yield Text(delta.text)
+            if delta.text and (shown := answer_only.feed(delta.text)):
+                shown_pieces.append(shown)
+                yield Text(shown)
             if delta.usage is not None:
                 usage = delta.usage
             if delta.finish_reason:
                 finish_reason = delta.finish_reason
     finally:
         prepared.clock.upstream_s += time.perf_counter() - began
+    if rest := answer_only.finish():
+        shown_pieces.append(rest)
+        yield Text(rest)
+    answer, reasoning = "".join(shown_pieces), answer_only.reasoning or None
+    thought = reasoning_share(answer, reasoning, usage.completion_tokens)
+    if usage.reasoning_tokens:
+        thought = 0  # the upstream reported it
     usage = Usage(
         usage.prompt_tokens,
-        usage.completion_tokens,
-        usage.reasoning_tokens,
+        usage.completion_tokens - thought,
+        usage.reasoning_tokens + thought,
         usage.calls,
         time.perf_counter() - began,
     )
     outcome = Outcome(
         request_id=prepared.request_id,
         decision=d,
-        texts=["".join(pieces)],
+        texts=[answer],
         finish_reasons=[finish_reason],
+        reasonings=[reasoning],
         usage=usage,
         cost_usd=0.0,
         cache="miss" if prepared.cache_key else "bypass",
