@@ -43,7 +43,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # before bench/ itself, whose classifier.py shadows the package
+if sys.path[0] != str(REPO):  # bench/classifier.py must not shadow the package
+    sys.path.insert(0, str(REPO))
 
 from bench.allocation_pools import (  # noqa: E402
     MAX_TOKENS,

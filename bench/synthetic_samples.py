@@ -25,7 +25,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # before bench/ itself, whose classifier.py shadows the package
+if sys.path[0] != str(REPO):  # bench/classifier.py must not shadow the package
+    sys.path.insert(0, str(REPO))
 
 from classifier.base import TIERS, Tier  # noqa: E402
 from router.calibrate.samples import RecordedItem, RecordedSample, write_samples  # noqa: E402
