@@ -95,6 +95,8 @@ def policy_fragment(
             known = policy is not None and config.verifier in policy.verifiers
             if not known and config.verifier in INLINE_VERIFIERS:
                 inline.add(config.verifier)
+        if config.verifier in INLINE_VERIFIERS:  # requests without a reference / tests
+            entry["fallback"] = _fallback(result.points if result else [], cal.metric)
         entry["max_tokens"] = max_tokens
         if policy is not None and tier in policy.tiers:
             entry["deadline_s"] = policy.tiers[tier].deadline_s
@@ -106,6 +108,18 @@ def policy_fragment(
         lines.append("verifiers:")
         lines += _dump({name: {"kind": name} for name in sorted(inline)}, 2)
     return "\n".join([*lines, "tiers:", *tier_lines]) + "\n"
+
+
+def _fallback(points: Sequence[Point], metric: str) -> dict[str, Any]:
+    """The tier's most accurate configuration without a verifier (cheapest among equals)."""
+    plain = [p for p in points if p.config.verifier is None]
+    if not plain:
+        return {"strategy": "greedy"}
+    best = min(plain, key=lambda p: (-p.accuracy, p.cost(metric)))
+    out: dict[str, Any] = {"strategy": best.config.strategy}
+    if best.config.params:
+        out["params"] = best.config.params
+    return out
 
 
 def complete_policy(fragment: str, policy: Policy) -> str:

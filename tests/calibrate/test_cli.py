@@ -117,7 +117,8 @@ def test_policy_merge_round_trip(tmp_path: Path) -> None:
     fragment.write_text(
         "verifiers:\n  math_reference: {kind: math_reference}\n"
         "tiers:\n  hard: {strategy: best_of_n, params: {n: 4, mode: plain}, model: local,"
-        " verifier: math_reference, max_tokens: 64}\n")
+        " verifier: math_reference, max_tokens: 64,"
+            " fallback: {strategy: greedy}}\n")
     alone = CliRunner().invoke(app, ["policy", "validate", str(fragment)])
     assert alone.exit_code == 1  # a fragment is not a policy
     out = tmp_path / "merged.yaml"

@@ -81,6 +81,7 @@ async def test_outputs_policy_validates_and_solve_rates_train(tmp_path: Path) ->
     assert fragment["tiers"]["hard"] == {
         "strategy": "best_of_n", "params": {"mode": "plain", "n": 16}, "model": "local",
         "verifier": "math_reference", "max_tokens": 16,
+        "fallback": {"strategy": "self_consistency", "params": {"n": 16}},
         "deadline_s": loaded.policy.tiers[Tier.HARD].deadline_s,
     }
     assert fragment["verifiers"] == {"math_reference": {"kind": "math_reference"}}
