@@ -24,6 +24,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from classifier.base import TIERS, Tier
 from policies.schema import ModelSpec, Policy, TierPolicy, VerifierSpec
+from policies.verification import verification_problems
 from router.errors import PolicyError
 from router.upstreams.base import Capabilities
 
@@ -208,6 +209,7 @@ def _tier_problems(
     except Exception as exc:
         problems = [f"cannot be checked ({type(exc).__name__}: {exc})"]
     errors += _provider_problems(path, tp, models, strategy)
+    errors += verification_problems(path, tp, models, raw, capabilities_for)
     return errors + [f"{path}.strategy: {p}" for p in problems]
 
 

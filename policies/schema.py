@@ -93,6 +93,15 @@ class ClassifierPolicy(_Strict):
     fallback_timeout_s: float = Field(default=1.0, gt=0, le=60)
 
 
+class TierFallback(_Strict):
+    """What a tier runs for a request that lacks what its verifier needs (a reference answer,
+    code tests): another verifier (or none), and optionally another strategy."""
+
+    verifier: str | None = None
+    strategy: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
 class TierPolicy(_Strict):
     strategy: str = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
@@ -101,6 +110,7 @@ class TierPolicy(_Strict):
     max_tokens: int = Field(default=512, ge=1, le=1_000_000)  # per sample
     token_budget: int | None = Field(default=None, ge=1)  # whole request, every call
     deadline_s: float = Field(default=30.0, gt=0, le=3600)
+    fallback: TierFallback | None = None  # for requests without the verifier's inputs
 
 
 class BudgetPolicy(_Strict):
@@ -156,6 +166,7 @@ __all__ = [
     "Policy",
     "PriceSpec",
     "TenantPolicy",
+    "TierFallback",
     "TierPolicy",
     "VerifierSpec",
 ]

@@ -175,7 +175,7 @@ async def run(state: AppState, prepared: Prepared) -> list[Result]:
     strategy = d.strategy_impl
     generator = UpstreamGenerator(state.upstreams.get(d.model), resolve=state.upstreams.get)
     verifier = verifier_for(state, prepared.loaded, d.verifier)
-    problem = Problem(messages=prepared.call.messages)
+    problem = problem_for(prepared.call)
     params = {**d.params, "trace": True} if prepared.call.trace else d.params
     budget = Budget(
         max_tokens=d.token_budget, deadline_s=d.deadline_s, max_tokens_per_sample=d.max_tokens
@@ -215,7 +215,7 @@ async def finish(state: AppState, prepared: Prepared, results: list[Result]) -> 
         overhead_ms=0.0,
         candidates=sum(len(r.candidates) for r in results),
         anytime=any(r.anytime for r in results),
-        notes=tuple(n for r in results for n in r.notes),
+        notes=prepared.decision.notes + tuple(n for r in results for n in r.notes),
         revision=prepared.loaded.revision,
         traces=[r.trace for r in results] if prepared.call.trace else None,
     )
@@ -296,6 +296,22 @@ def _log_request(state: AppState, call: Call) -> None:
     if state.settings.log_prompts:
         fields["prompt"] = text
     log.info("request_received", **fields)
+
+
+def problem_for(call: Call) -> Problem:
+    """The strategies' problem: the conversation plus what the request carries to verify it
+    (tests make it a code problem: answers are the last fenced code block)."""
+    v = call.verification
+    if v is None:
+        return Problem(messages=call.messages)
+    return Problem(
+        messages=call.messages,
+        reference=v.reference,
+        tests=v.tests,
+        io_tests=v.io_tests,
+        entry_point=v.entry_point,
+        answer_format="code" if (v.tests or v.io_tests) else "auto",
+    )
 
 
 def check_limits(state: AppState, call: Call) -> None:

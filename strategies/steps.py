@@ -19,6 +19,7 @@ from typing import Any
 from strategies.aggregate import aggregate
 from strategies.answers import extract_answer, has_final_answer
 from strategies.base import Candidate, Generator, Sample, Verifier
+from strategies.params import Spec
 from strategies.runtime import RunContext
 
 
@@ -110,6 +111,30 @@ def rejected(chain: Chain, p: dict[str, Any]) -> bool:
     return (
         threshold is not None and len(chain.steps) >= p["reject_after"] and chain.value < threshold
     )
+
+
+RESAMPLE: dict[str, Spec] = {
+    "resample": Spec("bool", False),  # draw a fresh chain in place of each rejected one ...
+    "max_resamples": Spec("int", 8, 1, 1024),  # ... at most this many per search (subtree)
+}
+
+
+async def resample(
+    ctx: RunContext, generator: Generator, verifier: Verifier, p: dict[str, Any], want: int,
+    origin: int,
+) -> list[Chain]:
+    """Up to `want` fresh first steps (scored), in place of chains that speculative rejection
+    dropped, in one call. Budget-bounded: only as many as the tokens left cover at
+    `2 x step_max_tokens` each, so resampling does not starve the surviving chains."""
+    left = ctx.remaining_tokens()
+    if left is not None:
+        want = min(want, left // (2 * p["step_max_tokens"]))
+    if want <= 0:
+        return []
+    fresh = await expand(ctx, generator, p, Chain(origin=origin), want)
+    scored = await score_chains(ctx, verifier, fresh, p["aggregation"])
+    ctx.note(kind="resample", n=len(scored), scores=[round(c.value, 4) for c in scored])
+    return scored
 
 
 def need_verifier(name: str, verifier: Verifier | None) -> Verifier:

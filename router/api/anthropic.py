@@ -26,6 +26,7 @@ from router.planning import Call
 from router.schemas import MessagesRequest
 from router.state import AppState
 from router.streaming import Done, Failed, KeepAlive, Text, events
+from router.verification import parse as parse_verification
 
 router = APIRouter()
 
@@ -51,6 +52,9 @@ def to_call(body: MessagesRequest, request: Request) -> Call:
         or str((body.metadata or {}).get("ttc_tier") or "")
         or None,
         trace=wants_trace(request),
+        verification=parse_verification(
+            (body.metadata or {}).get("ttc"), body.metadata, "metadata.ttc"
+        ),
     )
 
 
