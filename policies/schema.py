@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from classifier.base import Tier
 from router.upstreams.base import Capabilities, Price
+from router.upstreams.prompting import PROMPT_FORMATS
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
@@ -58,7 +59,14 @@ class PriceSpec(_Strict):
 
 
 class ModelSpec(_Strict):
-    """One upstream model. `api_key_env` names an environment variable, never the key."""
+    """One upstream model. `api_key_env` names an environment variable, never the key.
+
+    `base_url` unset means the provider's own API (api.openai.com / api.anthropic.com, or the
+    SDK's `OPENAI_BASE_URL` / `ANTHROPIC_BASE_URL`); the embedded `local` model ignores it.
+    `prompt_format` says how a conversation becomes a raw prompt on `/v1/completions` and where
+    the answer ends (`router.upstreams.prompting`); unset: `qa` (one-line answers) for the
+    embedded base model, `transcript` otherwise.
+    """
 
     provider: Literal["openai", "anthropic", "local"]
     base_url: str | None = None
@@ -69,6 +77,14 @@ class ModelSpec(_Strict):
     timeout_s: float = Field(default=60.0, gt=0, le=3600)
     max_concurrency: int = Field(default=8, ge=1, le=4096)
     max_retries: int = Field(default=2, ge=0, le=10)
+    prompt_format: str | None = None
+
+    @field_validator("prompt_format")
+    @classmethod
+    def _known_format(cls, value: str | None) -> str | None:
+        if value is not None and value not in PROMPT_FORMATS:
+            raise ValueError(f"unknown prompt format {value!r}; valid: {', '.join(PROMPT_FORMATS)}")
+        return value
 
     @field_validator("base_url")
     @classmethod
