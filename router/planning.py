@@ -43,6 +43,7 @@ class Call:
     stream: bool = False
     include_usage: bool = False
     tier_hint: str | None = None
+    latency: str | None = None  # "interactive" caps the plan (router.overrides)
 
     @property
     def deterministic(self) -> bool:
@@ -64,6 +65,7 @@ class Call:
             "reasoning_effort": self.reasoning_effort,
             "thinking": self.thinking_budget,
             "tier_hint": self.tier_hint,
+            "latency": self.latency,
             "endpoint": self.endpoint,
         }
 
@@ -86,6 +88,11 @@ class Decision:
     passthrough: bool = False
     classify_ms: float = 0.0
     extra: Mapping[str, Any] = field(default_factory=dict)
+    overrides: tuple[str, ...] = ()  # task / latency changes to the tier's plan
+
+    @property
+    def task(self) -> str | None:
+        return self.scores.task if self.scores is not None else None
 
     @property
     def strategy_impl(self) -> Strategy:
@@ -155,8 +162,13 @@ def worst_case(
 
 
 def plan_tier(policy: Policy, tier: Tier, call: Call, base: Decision | None = None) -> Decision:
-    """The policy's plan for `tier`, with the client's sampling knobs where they apply."""
-    tp = policy.tiers[tier]
+    """The policy's plan for `tier` (task and latency overrides applied: `router.overrides`),
+    with the client's sampling knobs where they apply."""
+    from router.overrides import effective_plan
+
+    tp, notes = effective_plan(policy, tier, call.latency, base.scores if base else None)
+    if notes:  # the reservation prices the plan that runs
+        policy = policy.model_copy(update={"tiers": {**policy.tiers, tier: tp}})
     params = dict(tp.params)
     if tp.strategy == "greedy":
         # A single sample honours the client's sampling parameters.
@@ -189,6 +201,7 @@ def plan_tier(policy: Policy, tier: Tier, call: Call, base: Decision | None = No
         worst_tokens=tokens,
         classified_tier=base.classified_tier if base else tier,
         classify_ms=base.classify_ms if base else 0.0,
+        overrides=notes,
     )
 
 
@@ -203,7 +216,8 @@ async def classify(
     scores = (await state.classifier.classify([text]))[0]
     state.metrics.classifier_latency.observe(time.perf_counter() - began)
     cp = loaded.policy.classifier
-    if scores.confidence < cp.confidence_threshold and cp.fallback_model:
+    # the LLM backend has asked already; other scores go to it when unsure
+    if scores.source != "llm" and scores.confidence < cp.confidence_threshold and cp.fallback_model:
         fallback = fallback_for(state, cp.fallback_model, cp.fallback_timeout_s)
         scores = await fallback.refine(text, scores)
     return scores

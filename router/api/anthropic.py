@@ -15,6 +15,7 @@ from router.api.common import (
     outcome_headers,
     record_request,
     request_headers,
+    request_latency,
     stream_headers,
     ttc_object,
 )
@@ -47,6 +48,7 @@ def to_call(body: MessagesRequest, request: Request) -> Call:
         tier_hint=request.headers.get("x-ttc-tier")
         or str((body.metadata or {}).get("ttc_tier") or "")
         or None,
+        latency=request_latency(request, body.metadata),
     )
 
 

@@ -15,6 +15,7 @@ from router.api.common import (
     outcome_headers,
     record_request,
     request_headers,
+    request_latency,
     stream_headers,
     ttc_object,
 )
@@ -47,6 +48,7 @@ def to_call(body: ChatCompletionRequest, request: Request) -> Call:
         stream=body.stream,
         include_usage=bool(body.stream_options and body.stream_options.include_usage),
         tier_hint=request.headers.get("x-ttc-tier") or (body.metadata or {}).get("ttc_tier"),
+        latency=request_latency(request, body.metadata),
     )
 
 
