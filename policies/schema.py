@@ -69,6 +69,9 @@ class ModelSpec(_Strict):
     timeout_s: float = Field(default=60.0, gt=0, le=3600)
     max_concurrency: int = Field(default=8, ge=1, le=4096)
     max_retries: int = Field(default=2, ge=0, le=10)
+    # llama.cpp servers report `usage.completion_tokens` for the first of `n` choices only:
+    # true asks for logprobs and counts every choice's tokens (the embedded model always does)
+    count_choice_tokens: bool = False
 
     @field_validator("base_url")
     @classmethod
@@ -90,6 +93,15 @@ class ClassifierPolicy(_Strict):
     fallback_timeout_s: float = Field(default=1.0, gt=0, le=60)
 
 
+class TierFallback(_Strict):
+    """What a tier runs for a request that lacks what its verifier needs (a reference answer,
+    code tests): another verifier (or none), and optionally another strategy."""
+
+    verifier: str | None = None
+    strategy: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
 class TierPolicy(_Strict):
     strategy: str = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
@@ -98,6 +110,7 @@ class TierPolicy(_Strict):
     max_tokens: int = Field(default=512, ge=1, le=1_000_000)  # per sample
     token_budget: int | None = Field(default=None, ge=1)  # whole request, every call
     deadline_s: float = Field(default=30.0, gt=0, le=3600)
+    fallback: TierFallback | None = None  # for requests without the verifier's inputs
 
 
 TaskName = Literal[
@@ -144,11 +157,6 @@ class TenantPolicy(_Strict):
     tier_remap: dict[TierName, TierName] = Field(default_factory=dict)
     allow_tier_hint: bool = False
 
-    @property
-    def has_caps(self) -> bool:
-        caps = (self.daily_usd, self.monthly_usd, self.daily_tokens, self.monthly_tokens)
-        return any(c is not None for c in caps)
-
 
 class CachePolicy(_Strict):
     enabled: bool = True
@@ -169,9 +177,6 @@ class Policy(_Strict):
     cache: CachePolicy = CachePolicy()
     tasks: dict[TaskName, TaskOverride] = Field(default_factory=dict)
     latency: LatencyPolicy = LatencyPolicy()
-
-    def tier(self, tier: Tier) -> TierPolicy:
-        return self.tiers[tier]
 
     def tenant(self, name: str) -> TenantPolicy | None:
         return self.tenants.get(name)
@@ -194,6 +199,7 @@ __all__ = [
     "PriceSpec",
     "TaskOverride",
     "TenantPolicy",
+    "TierFallback",
     "TierPolicy",
     "VerifierSpec",
 ]

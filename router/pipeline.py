@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from classifier.base import TIERS, Tier, TierScores
+from router.cache import should_cache
 from router.errors import InvalidRequest, UpstreamTimeout
 from router.planning import Call, Decision, decide
 from router.state import AppState
@@ -75,6 +76,8 @@ class Outcome:
     anytime: bool = False
     notes: tuple[str, ...] = ()
     revision: str = ""
+    model_usage: dict[str, Usage] = field(default_factory=dict)  # other policy models' share
+    traces: list[Any] | None = None  # strategy traces, when the client asked (x-ttc-trace)
 
 
 async def handle(state: AppState, call: Call, headers: Mapping[str, str]) -> Outcome:
@@ -129,7 +132,9 @@ async def lookup(
 ) -> tuple[str | None, Mapping[str, Any] | None]:
     """The cache key for this request (None: not cacheable) and the cached value, if any."""
     policy = loaded.policy
-    if not policy.cache.enabled or not (call.deterministic or policy.cache.cache_sampled):
+    if call.trace:  # a traced run is never served from (or stored as) a plain cached answer
+        return None, None
+    if not should_cache(policy.cache, call.temperature, call.n):
         return None, None
     key = state.cache.key(tenant, call.model, call.messages, call.cache_params(), loaded.revision)
     return key, await state.cache.get(key)
@@ -170,7 +175,8 @@ async def run(state: AppState, prepared: Prepared) -> list[Result]:
     strategy = d.strategy_impl
     generator = UpstreamGenerator(state.upstreams.get(d.model), resolve=state.upstreams.get)
     verifier = verifier_for(state, prepared.loaded, d.verifier)
-    problem = Problem(messages=prepared.call.messages)
+    problem = problem_for(prepared.call)
+    params = {**d.params, "trace": True} if prepared.call.trace else d.params
     budget = Budget(
         max_tokens=d.token_budget, deadline_s=d.deadline_s, max_tokens_per_sample=d.max_tokens
     )
@@ -180,7 +186,7 @@ async def run(state: AppState, prepared: Prepared) -> list[Result]:
         async with asyncio.timeout(hard_limit):
             results = await asyncio.gather(
                 *(
-                    strategy.run(problem, generator, verifier, d.params, budget)
+                    strategy.run(problem, generator, verifier, params, budget)
                     for _ in range(prepared.call.n)
                 )
             )
@@ -209,16 +215,24 @@ async def finish(state: AppState, prepared: Prepared, results: list[Result]) -> 
         overhead_ms=0.0,
         candidates=sum(len(r.candidates) for r in results),
         anytime=any(r.anytime for r in results),
-        notes=tuple(n for r in results for n in r.notes),
+        notes=prepared.decision.notes + tuple(n for r in results for n in r.notes),
         revision=prepared.loaded.revision,
+        traces=[r.trace for r in results] if prepared.call.trace else None,
     )
+    for r in results:
+        for name, u in r.model_usage.items():
+            outcome.model_usage[name] = outcome.model_usage.get(name, Usage()) + u
     return await settle(state, prepared, outcome)
 
 
 async def settle(state: AppState, prepared: Prepared, outcome: Outcome) -> Outcome:
     d = prepared.decision
-    spec = prepared.loaded.policy.models[d.model]
-    outcome.cost_usd = spec.price.to_price().cost(outcome.usage)
+    models = prepared.loaded.policy.models
+    own = models[d.model].price.to_price()
+    outcome.cost_usd = own.cost(outcome.usage)
+    for name, u in outcome.model_usage.items():  # re-price other models' share at their price
+        if name in models and name != d.model:
+            outcome.cost_usd += models[name].price.to_price().cost(u) - own.cost(u)
     if prepared.reservation is not None:
         await state.budgets.settle(
             prepared.reservation,
@@ -282,6 +296,22 @@ def _log_request(state: AppState, call: Call) -> None:
     if state.settings.log_prompts:
         fields["prompt"] = text
     log.info("request_received", **fields)
+
+
+def problem_for(call: Call) -> Problem:
+    """The strategies' problem: the conversation plus what the request carries to verify it
+    (tests make it a code problem: answers are the last fenced code block)."""
+    v = call.verification
+    if v is None:
+        return Problem(messages=call.messages)
+    return Problem(
+        messages=call.messages,
+        reference=v.reference,
+        tests=v.tests,
+        io_tests=v.io_tests,
+        entry_point=v.entry_point,
+        answer_format="code" if (v.tests or v.io_tests) else "auto",
+    )
 
 
 def check_limits(state: AppState, call: Call) -> None:
