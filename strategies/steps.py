@@ -63,12 +63,17 @@ async def expand(
 ) -> list[Chain]:
     """`m` one-step continuations of `chain` (unscored)."""
     delim: str = p["step_delimiter"]
+    step_tokens: int = p["step_max_tokens"]
+    left = ctx.answer_tokens_left(chain.tokens)  # the client's max_tokens bounds the chain
+    if left is not None and left <= 0:
+        return [Chain(chain.steps, chain.step_scores, chain.value, True, chain.tokens,
+                      chain.origin)]
     batch = await ctx.extend(
         generator,
         chain.text,
         m,
         temperature=p["temperature"],
-        max_tokens=p["step_max_tokens"],
+        max_tokens=step_tokens if left is None else min(step_tokens, left),
         stop=(delim, *p["stop"]) if delim else tuple(p["stop"]),
     )
     children = []
@@ -80,7 +85,8 @@ async def expand(
             marker = s.finish_reason == "stop"
         else:
             marker = has_final_answer(text, ctx.fmt)
-        terminal = ended or marker or len(steps) >= p["max_depth"]
+        full = left is not None and s.tokens >= left
+        terminal = ended or marker or full or len(steps) >= p["max_depth"]
         if not terminal and s.finish_reason == "stop" and delim:
             steps = (*steps[:-1], text + delim)
         children.append(

@@ -28,7 +28,7 @@ from router.streaming import Done, Failed, KeepAlive, Text, events
 
 router = APIRouter()
 
-STOP_REASONS = {"stop": "end_turn", "length": "max_tokens"}
+STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "deadline": "deadline"}
 
 
 def to_call(body: MessagesRequest, request: Request) -> Call:
