@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
+if sys.path[0] != str(REPO):
     sys.path.insert(0, str(REPO))
 
 from bench.allocation_pools import (  # noqa: E402

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
+if sys.path[0] != str(REPO):
     sys.path.insert(0, str(REPO))
 
 from router.upstreams.base import Message, Upstream, Usage  # noqa: E402

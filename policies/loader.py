@@ -24,6 +24,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from classifier.base import TIERS, Tier
 from policies.schema import ModelSpec, Policy, TierPolicy, VerifierSpec
+from policies.verification import verification_problems
 from router.errors import PolicyError
 from router.upstreams.base import Capabilities
 
@@ -207,7 +208,34 @@ def _tier_problems(
                                   has_verifier=tp.verifier is not None)
     except Exception as exc:
         problems = [f"cannot be checked ({type(exc).__name__}: {exc})"]
+    errors += _provider_problems(path, tp, models, strategy)
+    errors += verification_problems(path, tp, models, raw, capabilities_for)
     return errors + [f"{path}.strategy: {p}" for p in problems]
+
+
+def _provider_problems(
+    path: str, tp: TierPolicy, models: Mapping[str, ModelSpec], strategy: Any
+) -> list[str]:
+    """The hosted API's own limits (Anthropic) for the tier and each stage of a cascade."""
+    from router.upstreams.anthropic_limits import tier_problems
+    from strategies.cascade import Cascade
+
+    stages: list[tuple[str, Any, Mapping[str, Any], str | None]] = [
+        ("", strategy, tp.params, None)
+    ]
+    if isinstance(strategy, Cascade):
+        for key in ("draft", "escalate"):
+            sub, sub_params, model = strategy.stage(tp.params, key)
+            stages.append((f"params.{key}.", sub, sub_params, model))
+    errors = []
+    for prefix, sub, params, model in stages:
+        spec = models.get(model or tp.model)
+        if spec is None or spec.provider != "anthropic":
+            continue
+        for where, reason in tier_problems(sub.name, sub.step_level, params, tp.max_tokens):
+            field = where if where == "max_tokens" else prefix + where
+            errors.append(f"{path}.{field}: {reason}")
+    return errors
 
 
 def _section_names(raw: Mapping[str, Any], key: str) -> set[str]:

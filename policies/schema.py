@@ -72,6 +72,9 @@ class ModelSpec(_Strict):
     # the upstream's context window in tokens: a prompt that cannot fit gets 400 before any
     # call (local: unset = TTC_LOCAL_CTX_PER_SLOT x TTC_LOCAL_PARALLEL, llama.cpp's window)
     context_tokens: int | None = Field(default=None, ge=1)
+    # llama.cpp servers report `usage.completion_tokens` for the first of `n` choices only:
+    # true asks for logprobs and counts every choice's tokens (the embedded model always does)
+    count_choice_tokens: bool = False
 
     @field_validator("base_url")
     @classmethod
@@ -93,6 +96,15 @@ class ClassifierPolicy(_Strict):
     fallback_timeout_s: float = Field(default=1.0, gt=0, le=60)
 
 
+class TierFallback(_Strict):
+    """What a tier runs for a request that lacks what its verifier needs (a reference answer,
+    code tests): another verifier (or none), and optionally another strategy."""
+
+    verifier: str | None = None
+    strategy: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
 class TierPolicy(_Strict):
     strategy: str = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
@@ -101,6 +113,7 @@ class TierPolicy(_Strict):
     max_tokens: int = Field(default=512, ge=1, le=1_000_000)  # per sample
     token_budget: int | None = Field(default=None, ge=1)  # whole request, every call
     deadline_s: float = Field(default=30.0, gt=0, le=3600)
+    fallback: TierFallback | None = None  # for requests without the verifier's inputs
 
 
 class BudgetPolicy(_Strict):
@@ -118,11 +131,6 @@ class TenantPolicy(_Strict):
     max_tier: TierName | None = None
     tier_remap: dict[TierName, TierName] = Field(default_factory=dict)
     allow_tier_hint: bool = False
-
-    @property
-    def has_caps(self) -> bool:
-        caps = (self.daily_usd, self.monthly_usd, self.daily_tokens, self.monthly_tokens)
-        return any(c is not None for c in caps)
 
 
 class CachePolicy(_Strict):
@@ -143,9 +151,6 @@ class Policy(_Strict):
     anonymous_tenant: Name | None = "default"
     cache: CachePolicy = CachePolicy()
 
-    def tier(self, tier: Tier) -> TierPolicy:
-        return self.tiers[tier]
-
     def tenant(self, name: str) -> TenantPolicy | None:
         return self.tenants.get(name)
 
@@ -164,6 +169,7 @@ __all__ = [
     "Policy",
     "PriceSpec",
     "TenantPolicy",
+    "TierFallback",
     "TierPolicy",
     "VerifierSpec",
 ]

@@ -16,6 +16,7 @@ from router.api import anthropic as anthropic_api
 from router.api import errors as error_handlers
 from router.api import meta
 from router.api import openai as openai_api
+from router.api.admin import admin_router
 from router.logging import configure_logging
 from router.metrics import Metrics
 from router.middleware import RequestContext
@@ -138,10 +139,5 @@ def create_app(
     app.include_router(openai_api.router)
     app.include_router(anthropic_api.router)
     app.include_router(meta.router)
-    try:
-        from router.api.admin import admin_router
-
-        app.include_router(admin_router)
-    except ImportError:  # pragma: no cover - the admin API ships with the store
-        pass
+    app.include_router(admin_router)
     return app

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from classifier.base import TIERS, Tier, TierScores
+from router.cache import should_cache
 from router.errors import InvalidRequest, RouterError, UpstreamTimeout
 from router.limits import annotate, check_context, no_answer
 from router.planning import Call, Decision, decide
@@ -154,7 +155,7 @@ async def lookup(
     policy = loaded.policy
     if call.trace:  # a traced run is never served from (or stored as) a plain cached answer
         return None, None
-    if not policy.cache.enabled or not (call.deterministic or policy.cache.cache_sampled):
+    if not should_cache(policy.cache, call.temperature, call.n):
         return None, None
     key = state.cache.key(tenant, call.model, call.messages, call.cache_params(), loaded.revision)
     return key, await state.cache.get(key)
@@ -195,7 +196,7 @@ async def run(state: AppState, prepared: Prepared) -> list[Result]:
     strategy = d.strategy_impl
     generator = UpstreamGenerator(state.upstreams.get(d.model), resolve=state.upstreams.get)
     verifier = verifier_for(state, prepared.loaded, d.verifier)
-    problem = Problem(messages=prepared.call.messages)
+    problem = problem_for(prepared.call)
     params = {**d.params, "trace": True} if prepared.call.trace else d.params
     budget = Budget(
         max_tokens=d.token_budget, deadline_s=d.deadline_s, max_tokens_per_sample=d.max_tokens,
@@ -236,7 +237,7 @@ async def finish(state: AppState, prepared: Prepared, results: list[Result]) -> 
         overhead_ms=0.0,
         candidates=sum(len(r.candidates) for r in results),
         anytime=any(r.anytime for r in results),
-        notes=tuple(n for r in results for n in r.notes),
+        notes=prepared.decision.notes + tuple(n for r in results for n in r.notes),
         revision=prepared.loaded.revision,
         traces=[r.trace for r in results] if prepared.call.trace else None,
         stopped=next((r.stopped for r in results if r.stopped), None),
@@ -322,6 +323,22 @@ def _log_request(state: AppState, call: Call) -> None:
     if state.settings.log_prompts:
         fields["prompt"] = text
     log.info("request_received", **fields)
+
+
+def problem_for(call: Call) -> Problem:
+    """The strategies' problem: the conversation plus what the request carries to verify it
+    (tests make it a code problem: answers are the last fenced code block)."""
+    v = call.verification
+    if v is None:
+        return Problem(messages=call.messages)
+    return Problem(
+        messages=call.messages,
+        reference=v.reference,
+        tests=v.tests,
+        io_tests=v.io_tests,
+        entry_point=v.entry_point,
+        answer_format="code" if (v.tests or v.io_tests) else "auto",
+    )
 
 
 def check_limits(state: AppState, call: Call) -> None:

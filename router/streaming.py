@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from router.errors import RouterError, UpstreamError
 from router.limits import no_answer
-from router.pipeline import Outcome, Prepared, finish, release, run, settle
+from router.pipeline import Outcome, Prepared, finish, problem_for, release, run, settle
 from router.state import AppState
 from router.upstreams.base import Usage
-from strategies import Problem, Result
+from strategies import Result
 from strategies.generator import UpstreamGenerator
 
 CHUNK_CHARS = 48  # a selected answer is sent in pieces of about this size
@@ -79,7 +79,7 @@ async def _token_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Ev
     generator = UpstreamGenerator(upstream)
     params = d.params
     request = generator.request_for(
-        Problem(messages=prepared.call.messages),
+        problem_for(prepared.call),
         "",
         1,
         float(params.get("temperature", 0.0)),
@@ -133,6 +133,7 @@ async def _token_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Ev
         cache="miss" if prepared.cache_key else "bypass",
         overhead_ms=0.0,
         candidates=1,
+        notes=d.notes,
         revision=prepared.loaded.revision,
         anytime=stopped is not None,
         stopped=stopped,

@@ -20,9 +20,15 @@ class Problem:
     """What to solve: the conversation, plus optional ground truth for checkers."""
 
     messages: tuple[Message, ...]
-    reference: str | None = None  # reference answer (calibration, benchmarks)
-    tests: str | None = None  # code tests run by the sandbox checker
+    reference: str | None = None  # reference answer (calibration, benchmarks, requests)
+    tests: str | None = None  # code tests run by the sandbox checker (a Python snippet)
+    io_tests: tuple[tuple[str, str], ...] = ()  # code tests as (stdin, expected stdout) pairs
+    entry_point: str | None = None  # the function a HumanEval-style `check(candidate)` tests
     answer_format: str = "auto"  # answer extractor name
+
+    @property
+    def has_tests(self) -> bool:
+        return bool(self.tests) or bool(self.io_tests)
 
     @property
     def question(self) -> str:
@@ -99,6 +105,7 @@ class Scored:
 
     scores: list[list[float]]
     usage: Usage = field(default_factory=Usage)
+    notes: tuple[str, ...] = ()  # what the client should know (e.g. a sandbox limit reached)
 
 
 @runtime_checkable

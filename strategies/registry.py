@@ -11,6 +11,7 @@ from strategies.beam_search import BeamSearch
 from strategies.best_of_n import BestOfN
 from strategies.cascade import Cascade
 from strategies.decompose import Decompose
+from strategies.draft_target import DraftTarget
 from strategies.dvts import DVTS
 from strategies.greedy import Greedy
 from strategies.mcts import MCTS
@@ -28,6 +29,7 @@ def build_registry() -> dict[str, Strategy]:
         DVTS(),
         MCTS(),
         Thinking(),
+        DraftTarget(),
     ):
         registry[strategy.name] = strategy
     registry["cascade"] = Cascade(registry)

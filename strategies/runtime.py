@@ -74,6 +74,7 @@ class RunContext:
         self.samples_lost = 0
         self.trace_on = bool(params.get("trace", False))
         self.events: list[dict[str, Any]] = []
+        self.verifier_notes: list[str] = []
         self.fmt: str = params.get("answer_format") or problem.answer_format
         cap = params.get("max_tokens")
         self.sample_tokens = (
@@ -209,6 +210,7 @@ class RunContext:
         if isinstance(verifier, AccountedVerifier):
             scored = await self._timed(verifier.score_accounted(self.problem, candidates))
             self.account(scored.usage)
+            self.verifier_notes.extend(n for n in scored.notes if n not in self.verifier_notes)
             scores = scored.scores
         else:
             scores = await self._timed(verifier.score(self.problem, candidates))
@@ -254,7 +256,7 @@ class RunContext:
             )
         if self.stopped and self.stopped != "upstream":
             extra.append(f"stopped early: {self.stopped} budget")
-        all_notes = tuple(notes) + tuple(extra)
+        all_notes = tuple(notes) + tuple(self.verifier_notes) + tuple(extra)
         return Result(
             text=best.text if best else "",
             strategy=self.strategy,
