@@ -28,9 +28,10 @@ reward-guided speculative decoding for reasoning (Liao et al., 2025).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from router.upstreams.base import Capabilities
 from strategies.aggregate import aggregate
 from strategies.base import (
     Budget,
@@ -74,6 +75,24 @@ class DraftTarget:
 
     def check_params(self, params: Mapping[str, Any]) -> list[str]:
         return check(params, SPECS)
+
+    def check_capabilities(
+        self,
+        params: Mapping[str, Any],
+        capabilities_for: Callable[[str | None], Capabilities | None],
+        has_verifier: bool,
+    ) -> list[str]:
+        """Load-time checks: the logprob scorer needs a draft upstream that returns
+        log-probabilities; the verifier scorer needs a verifier."""
+        if params.get("scorer", "logprob") == "verifier":
+            return [] if has_verifier else ["scorer: verifier needs a verifier on the tier"]
+        model = params.get("draft_model")
+        caps = capabilities_for(model)
+        if caps is not None and not caps.logprobs:
+            where = f"model {model!r}" if model else "the tier's model"
+            return [f"scorer: logprob needs log-probabilities; {where} does not return them "
+                    "(capabilities.logprobs)"]
+        return []
 
     def stages(self, params: Mapping[str, Any]) -> list[tuple[str, Strategy, str | None]]:
         model = params.get("draft_model")

@@ -60,6 +60,9 @@ def check_strategy(
     substages = getattr(strategy, "stages", None)  # composite strategies name their parts
     if substages is not None:
         stages += [(f"{label}: ", sub, model) for label, sub, model in substages(params)]
+    own_check = getattr(strategy, "check_capabilities", None)  # what only it knows to check
+    if own_check is not None:
+        errors += own_check(params, capabilities_for, has_verifier)
     for prefix, sub, model in stages:
         caps = capabilities_for(model)
         if caps is None:

@@ -134,7 +134,7 @@ async def test_logprob_scorer_needs_logprobs() -> None:
 
 
 def test_policy_checks_the_draft_model_can_continue_steps() -> None:
-    chat_only = Capabilities(chat=True, completions=False, prefill=False)
+    chat_only = Capabilities(chat=True, completions=False, prefill=False, logprobs=True)
 
     def caps(name: str | None) -> Capabilities | None:
         return {None: CAPS, "small": chat_only}.get(name)
@@ -142,6 +142,14 @@ def test_policy_checks_the_draft_model_can_continue_steps() -> None:
     errors = check_strategy(REGISTRY, "draft_target", {"draft_model": "small"}, caps)
     assert len(errors) == 1 and "draft: strategy 'draft_target' searches over steps" in errors[0]
     assert check_strategy(REGISTRY, "draft_target", {}, caps) == []
+    no_logprobs = Capabilities(chat=False, completions=True, logprobs=False)
+    assert check_strategy(REGISTRY, "draft_target", {}, lambda name: no_logprobs) == [
+        "scorer: logprob needs log-probabilities; the tier's model does not return them "
+        "(capabilities.logprobs)"
+    ]
+    assert check_strategy(
+        REGISTRY, "draft_target", {"scorer": "verifier"}, caps, has_verifier=False
+    ) == ["scorer: verifier needs a verifier on the tier"]
     assert REGISTRY["draft_target"].check_params({"scorer": "prm"}) == [
         "scorer must be one of logprob, verifier, got 'prm'"
     ]
