@@ -69,6 +69,9 @@ class ModelSpec(_Strict):
     timeout_s: float = Field(default=60.0, gt=0, le=3600)
     max_concurrency: int = Field(default=8, ge=1, le=4096)
     max_retries: int = Field(default=2, ge=0, le=10)
+    # the upstream's context window in tokens: a prompt that cannot fit gets 400 before any
+    # call (local: unset = TTC_LOCAL_CTX_PER_SLOT x TTC_LOCAL_PARALLEL, llama.cpp's window)
+    context_tokens: int | None = Field(default=None, ge=1)
     # llama.cpp servers report `usage.completion_tokens` for the first of `n` choices only:
     # true asks for logprobs and counts every choice's tokens (the embedded model always does)
     count_choice_tokens: bool = False

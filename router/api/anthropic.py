@@ -31,7 +31,7 @@ from router.verification import parse as parse_verification
 
 router = APIRouter()
 
-STOP_REASONS = {"stop": "end_turn", "length": "max_tokens"}
+STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "deadline": "deadline"}
 
 
 def to_call(body: MessagesRequest, request: Request) -> Call:

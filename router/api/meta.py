@@ -10,7 +10,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from router.api.common import StateDep, decision_headers, request_headers, request_latency
+from router.api.common import StateDep, request_headers, request_latency
+from router.headers import routed_headers
 from router.pipeline import Clock, check_limits
 from router.planning import TIER_MODELS, Call, decide
 from router.schemas import RouteRequest
@@ -75,9 +76,8 @@ async def route(body: RouteRequest, request: Request, state: StateDep) -> JSONRe
         "overrides": list(d.overrides),
     }
     rid = headers.get("x-request-id") or uuid.uuid4().hex
-    out = decision_headers(d, rid)
-    out["x-ttc-overhead-ms"] = f"{clock.overhead_ms:.2f}"
-    out["x-ttc-cost-usd"] = "0"
+    out = routed_headers(d, rid, cost_usd=0.0, overhead_ms=clock.overhead_ms, cache="bypass",
+                         revision=loaded.revision)
     return JSONResponse(payload, headers=out)
 
 
