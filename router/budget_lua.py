@@ -16,6 +16,18 @@ from __future__ import annotations
 
 SEP = "\x1f"  # unit separator inside reservation records
 
+# Every amount goes to HINCRBY through these: it takes only integer strings, never "-0" (what
+# `-tonumber("0")` prints: settling a zero-cost request failed on it) nor "1.5". `neg` is
+# 0 - x, which is +0 for x = 0. Amounts arrive as integers; fractions round to nearest.
+INTEGERS = r"""
+local function int(v)
+  local n = tonumber(v) or 0
+  if n < 0 then return string.format('%d', -math.floor(-n + 0.5)) end
+  return string.format('%d', math.floor(n + 0.5))
+end
+local function neg(v) return int(0 - (tonumber(v) or 0)) end
+"""
+
 # KEYS: day, month, res, resd
 # ARGV: now_ms, ttl_ms, id, cap_day_usd, cap_month_usd, cap_day_tok, cap_month_tok (-1 = none),
 #       n, then n pairs (usd_micro, tokens), most capable plan first.
@@ -24,7 +36,7 @@ SEP = "\x1f"  # unit separator inside reservation records
 # Returns {chosen (1-based, 0 = none), reclaimed, rem_day_usd, rem_month_usd, rem_day_tok,
 #          rem_month_tok}; a remaining is nil where there is no cap, and is measured after the
 # reservation when one was made.
-RESERVE = r"""
+RESERVE = INTEGERS + r"""
 local now = tonumber(ARGV[1])
 local reclaimed = 0
 local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 256)
@@ -33,8 +45,8 @@ for _, rid in ipairs(expired) do
   if rec then
     local u, t, dk, mk = string.match(rec, '^([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)$')
     for _, k in ipairs({dk, mk}) do
-      redis.call('HINCRBY', k, 'rusd', -tonumber(u))
-      redis.call('HINCRBY', k, 'rtok', -tonumber(t))
+      redis.call('HINCRBY', k, 'rusd', neg(u))
+      redis.call('HINCRBY', k, 'rtok', neg(t))
     end
     redis.call('HDEL', KEYS[4], rid)
     reclaimed = reclaimed + 1
@@ -65,8 +77,8 @@ for c = 1, n do
 end
 if chosen > 0 then
   for _, k in ipairs({KEYS[1], KEYS[2]}) do
-    redis.call('HINCRBY', k, 'rusd', eu)
-    redis.call('HINCRBY', k, 'rtok', et)
+    redis.call('HINCRBY', k, 'rusd', int(eu))
+    redis.call('HINCRBY', k, 'rtok', int(et))
   end
   redis.call('PEXPIRE', KEYS[1], 40 * 86400000)
   redis.call('PEXPIRE', KEYS[2], 400 * 86400000)
@@ -88,14 +100,14 @@ return out
 # ARGV: id, usd_micro, tokens, tier, strategy, commit (1 = settle, 0 = release only)
 # Releases the reservation (if still live) and commits the actual cost with its breakdown.
 # Returns {live (0 = had expired or never existed), day_usd, day_tok, month_usd, month_tok}.
-SETTLE = r"""
+SETTLE = INTEGERS + r"""
 local live = 0
 local rec = redis.call('HGET', KEYS[4], ARGV[1])
 if rec then
   local u, t = string.match(rec, '^([^\31]*)\31([^\31]*)\31')
   for _, k in ipairs({KEYS[1], KEYS[2]}) do
-    redis.call('HINCRBY', k, 'rusd', -tonumber(u))
-    redis.call('HINCRBY', k, 'rtok', -tonumber(t))
+    redis.call('HINCRBY', k, 'rusd', neg(u))
+    redis.call('HINCRBY', k, 'rtok', neg(t))
   end
   redis.call('HDEL', KEYS[4], ARGV[1])
   live = 1
@@ -104,12 +116,12 @@ redis.call('ZREM', KEYS[3], ARGV[1])
 if ARGV[6] == '1' then
   local u, t = tonumber(ARGV[2]), tonumber(ARGV[3])
   for _, k in ipairs({KEYS[1], KEYS[2]}) do
-    redis.call('HINCRBY', k, 'usd', u)
-    redis.call('HINCRBY', k, 'tok', t)
+    redis.call('HINCRBY', k, 'usd', int(u))
+    redis.call('HINCRBY', k, 'tok', int(t))
     for _, dim in ipairs({{'tier', ARGV[4]}, {'strategy', ARGV[5]}}) do
       if dim[2] ~= '' then
-        redis.call('HINCRBY', k, 'usd:' .. dim[1] .. ':' .. dim[2], u)
-        redis.call('HINCRBY', k, 'tok:' .. dim[1] .. ':' .. dim[2], t)
+        redis.call('HINCRBY', k, 'usd:' .. dim[1] .. ':' .. dim[2], int(u))
+        redis.call('HINCRBY', k, 'tok:' .. dim[1] .. ':' .. dim[2], int(t))
         redis.call('HINCRBY', k, 'n:' .. dim[1] .. ':' .. dim[2], 1)
       end
     end

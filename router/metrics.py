@@ -76,6 +76,11 @@ class Metrics:
             "ttc_budget_reservations_reclaimed", "Expired budget reservations reclaimed",
             registry=r,
         )
+        self.budget_settle_failures = Counter(
+            "ttc_budget_settle_failures",
+            "Settles that failed: spend not recorded, reservation held until it expires",
+            registry=r,
+        )
         self.policy_reloads = Counter(
             "ttc_policy_reloads", "Policy reload attempts", ["outcome"], registry=r
         )  # ok | error

@@ -20,9 +20,15 @@ class Problem:
     """What to solve: the conversation, plus optional ground truth for checkers."""
 
     messages: tuple[Message, ...]
-    reference: str | None = None  # reference answer (calibration, benchmarks)
-    tests: str | None = None  # code tests run by the sandbox checker
+    reference: str | None = None  # reference answer (calibration, benchmarks, requests)
+    tests: str | None = None  # code tests run by the sandbox checker (a Python snippet)
+    io_tests: tuple[tuple[str, str], ...] = ()  # code tests as (stdin, expected stdout) pairs
+    entry_point: str | None = None  # the function a HumanEval-style `check(candidate)` tests
     answer_format: str = "auto"  # answer extractor name
+
+    @property
+    def has_tests(self) -> bool:
+        return bool(self.tests) or bool(self.io_tests)
 
     @property
     def question(self) -> str:
@@ -38,6 +44,7 @@ class Sample:
     text: str
     tokens: int
     finish_reason: str = "stop"
+    token_logprobs: tuple[float, ...] | None = None  # only from a `LogprobGenerator`
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,7 @@ class Scored:
 
     scores: list[list[float]]
     usage: Usage = field(default_factory=Usage)
+    notes: tuple[str, ...] = ()  # what the client should know (e.g. a sandbox limit reached)
 
 
 @runtime_checkable
@@ -134,6 +142,14 @@ class MultiModelGenerator(Generator, Protocol):
     def with_model(self, name: str) -> Generator: ...
 
 
+@runtime_checkable
+class LogprobGenerator(Generator, Protocol):
+    """A generator that can hand out a twin whose samples carry per-token log-probabilities
+    (`Sample.token_logprobs`; the draft/target strategy scores draft steps with them)."""
+
+    def with_logprobs(self) -> Generator: ...
+
+
 @dataclass(frozen=True)
 class Budget:
     """Hard limits for one run. `None` means unlimited."""
@@ -141,6 +157,9 @@ class Budget:
     max_tokens: int | None = None  # total tokens over every call of the run
     deadline_s: float | None = None  # wall-clock seconds from the start of the run
     max_tokens_per_sample: int = 512
+    # the client's own limit on the answer (`max_tokens`): step-level strategies end a chain of
+    # steps there, so a search answer is never longer than a single sample could be
+    max_answer_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -155,7 +174,8 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Result:
-    """What a strategy returns. `anytime` is True when a budget or deadline cut the run."""
+    """What a strategy returns. `anytime` is True when a budget or deadline cut the run;
+    `stopped` says which ("deadline", "tokens", "upstream": samples lost to upstream errors)."""
 
     text: str
     strategy: str
@@ -167,6 +187,10 @@ class Result:
     trace: Mapping[str, Any] | None = None
     notes: tuple[str, ...] = ()
     score: float | None = None  # the chosen answer's score (verifier score or vote share)
+    # usage spent on policy models other than the request's own, by model name (also counted
+    # in `usage`); the pipeline bills each at its own price
+    model_usage: Mapping[str, Usage] = field(default_factory=dict)
+    stopped: str | None = None
 
 
 class Strategy(Protocol):

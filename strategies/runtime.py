@@ -68,11 +68,13 @@ class RunContext:
         self.problem = problem
         self.started = time.monotonic()
         self.usage = Usage()
+        self.model_usage: dict[str, Usage] = {}  # calls on other policy models, by name
         self.stopped: str | None = None
         self.samples_seen = 0
         self.samples_lost = 0
         self.trace_on = bool(params.get("trace", False))
         self.events: list[dict[str, Any]] = []
+        self.verifier_notes: list[str] = []
         self.fmt: str = params.get("answer_format") or problem.answer_format
         cap = params.get("max_tokens")
         self.sample_tokens = (
@@ -84,6 +86,11 @@ class RunContext:
         if self.budget.deadline_s is None:
             return None
         return self.budget.deadline_s - (time.monotonic() - self.started)
+
+    def answer_tokens_left(self, used: int) -> int | None:
+        """What the client's `max_tokens` leaves for a chain that holds `used` tokens."""
+        cap = self.budget.max_answer_tokens
+        return None if cap is None else cap - used
 
     def remaining_tokens(self) -> int | None:
         if self.budget.max_tokens is None:
@@ -112,15 +119,32 @@ class RunContext:
         except TimeoutError:
             raise OutOfBudget("deadline") from None
 
-    def account(self, usage: Usage) -> None:
+    def account(self, usage: Usage, model: str | None = None) -> None:
+        """Add `usage` to the run's; `model` names another policy model that spent it (billed
+        at that model's price)."""
         self.usage = self.usage + usage
+        if model is not None:
+            self.model_usage[model] = self.model_usage.get(model, Usage()) + usage
+
+    def absorb(self, result: Result, model: str | None = None) -> None:
+        """Account a sub-run's result (composite strategies): its usage and its own
+        other-model usage; `model` when the whole sub-run ran on another policy model."""
+        self.account(result.usage, model)
+        for name, usage in result.model_usage.items():
+            if name != model:
+                self.model_usage[name] = self.model_usage.get(name, Usage()) + usage
 
     # -- calls --------------------------------------------------------------------------
     async def call(
-        self, make: Callable[[int, int], Awaitable[Batch]], n: int, max_tokens: int
+        self,
+        make: Callable[[int, int], Awaitable[Batch]],
+        n: int,
+        max_tokens: int,
+        model: str | None = None,
     ) -> Batch:
         """Run one generator call `make(n, max_tokens)` within the budget (which may lower
-        both), under the deadline, and account its usage."""
+        both), under the deadline, and account its usage (to `model` when another policy model
+        ran it)."""
         from router.errors import UpstreamError, UpstreamTimeout
 
         n, mt = self._admit(n, max_tokens)
@@ -132,7 +156,7 @@ class RunContext:
             # Some samples are in hand: stop searching and answer from them (anytime).
             self.samples_lost += n
             raise OutOfBudget("upstream") from None
-        self.account(batch.usage)
+        self.account(batch.usage, model)
         self.samples_seen += len(batch.samples)
         self.samples_lost += batch.failed
         return batch
@@ -164,6 +188,7 @@ class RunContext:
         temperature: float,
         max_tokens: int,
         stop: Sequence[str] = (),
+        model: str | None = None,
     ) -> Batch:
         return await self.call(
             lambda k, mt: generator.extend(
@@ -171,6 +196,7 @@ class RunContext:
             ),
             n,
             max_tokens,
+            model,
         )
 
     async def score(
@@ -184,6 +210,7 @@ class RunContext:
         if isinstance(verifier, AccountedVerifier):
             scored = await self._timed(verifier.score_accounted(self.problem, candidates))
             self.account(scored.usage)
+            self.verifier_notes.extend(n for n in scored.notes if n not in self.verifier_notes)
             scores = scored.scores
         else:
             scores = await self._timed(verifier.score(self.problem, candidates))
@@ -216,6 +243,11 @@ class RunContext:
                 trace["tree"] = tree
         cut = self.stopped is not None and self.stopped != "upstream"
         reason = finish_reason or ("length" if cut else "stop")
+        left = self.answer_tokens_left(best.tokens) if best else None
+        if left is not None and left <= 0:
+            reason = "length"  # the client's max_tokens ended the answer
+        if self.stopped == "deadline":
+            reason = "deadline"  # the best answer so far, never mistaken for a finished one
         extra: list[str] = []
         if self.samples_lost:
             extra.append(
@@ -224,7 +256,7 @@ class RunContext:
             )
         if self.stopped and self.stopped != "upstream":
             extra.append(f"stopped early: {self.stopped} budget")
-        all_notes = tuple(notes) + tuple(extra)
+        all_notes = tuple(notes) + tuple(self.verifier_notes) + tuple(extra)
         return Result(
             text=best.text if best else "",
             strategy=self.strategy,
@@ -236,4 +268,6 @@ class RunContext:
             trace=trace,
             notes=all_notes,
             score=best.score if best else None,
+            model_usage=dict(self.model_usage),
+            stopped=self.stopped,
         )
