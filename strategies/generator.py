@@ -20,9 +20,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
-from router.upstreams.base import Capabilities, Generation, GenerationRequest, Upstream
+from router.upstreams.base import Capabilities, Generation, GenerationRequest, Message, Upstream
 from router.upstreams.prompting import prompt_format
 from strategies.base import Batch, Problem, Sample
+
+
+def render_transcript(messages: Sequence[Message], fmt: str | None = None) -> str:
+    """Raw-prompt form of a conversation in prompt format `fmt` (default: `transcript`)."""
+    return prompt_format(fmt).render(messages)
 
 
 class UpstreamGenerator:
