@@ -19,6 +19,8 @@ def decision_headers(decision: Decision, request_id: str) -> dict[str, str]:
     }
     if decision.downgraded_from is not None:
         h["x-ttc-downgraded-from"] = decision.downgraded_from.value
+    if decision.task is not None:
+        h["x-ttc-task"] = decision.task
     return h
 
 

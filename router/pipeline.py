@@ -367,6 +367,7 @@ def _cache_value(outcome: Outcome) -> dict[str, Any]:
         "model": d.model,
         "confidence": d.confidence,
         "source": d.source,
+        "task": d.task,
         "candidates": outcome.candidates,
     }
 
@@ -376,7 +377,8 @@ def _from_cache(request_id: str, hit: Mapping[str, Any], clock: Clock, revision:
     tier = hit["tier"]
     probs = tuple(1.0 if t.value == tier else 0.0 for t in TIERS)
     scores = (
-        TierScores(probs, Tier(tier), float(hit["confidence"]), source=hit["source"])
+        TierScores(probs, Tier(tier), float(hit["confidence"]), source=hit["source"],
+                   task=hit.get("task"))
         if tier in {t.value for t in TIERS}
         else None
     )

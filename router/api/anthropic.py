@@ -15,6 +15,7 @@ from router.api.common import (
     outcome_headers,
     record_request,
     request_headers,
+    request_latency,
     stream_headers,
     ttc_object,
     wants_trace,
@@ -55,6 +56,7 @@ def to_call(body: MessagesRequest, request: Request) -> Call:
         verification=parse_verification(
             (body.metadata or {}).get("ttc"), body.metadata, "metadata.ttc"
         ),
+        latency=request_latency(request, body.metadata),
     )
 
 

@@ -26,6 +26,17 @@ def request_headers(request: Request) -> dict[str, str]:
     return headers
 
 
+def request_latency(request: Request, metadata: Any) -> str | None:
+    """`x-ttc-latency` header, else `metadata.ttc_latency`; unknown values are a 400."""
+    from router.overrides import parse_latency
+
+    header = request.headers.get("x-ttc-latency")
+    if header:
+        return parse_latency(header, "x-ttc-latency")
+    value = metadata.get("ttc_latency") if isinstance(metadata, dict) else None
+    return parse_latency(value, "metadata.ttc_latency")
+
+
 def outcome_headers(outcome: Outcome) -> dict[str, str]:
     h = routed_headers(
         outcome.decision, outcome.request_id, cost_usd=outcome.cost_usd,
@@ -67,6 +78,8 @@ def ttc_object(outcome: Outcome) -> dict[str, Any]:
         "overhead_ms": round(outcome.overhead_ms, 2),
         "cache": outcome.cache,
         "downgraded_from": d.downgraded_from.value if d.downgraded_from else None,
+        "task": d.task,
+        "overrides": list(d.overrides),
         "anytime": outcome.anytime,
         "stopped": outcome.stopped,
         "notes": list(outcome.notes),
