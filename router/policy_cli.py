@@ -56,6 +56,10 @@ def validate(file: Annotated[Path, typer.Argument(help="Policy YAML to check")])
         typer.echo(exc.message, err=True)
         raise typer.Exit(1) from None
     typer.echo(f"ok: {file} revision {loaded.revision}")
+    from policies.advice import policy_warnings
+
+    for warning in policy_warnings(loaded.policy):
+        typer.echo(f"warning: {warning}", err=True)
 
 
 @policy_app.command("show")
