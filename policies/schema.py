@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from classifier.base import Tier
 from router.upstreams.base import Capabilities, Price
+from router.upstreams.prompting import PROMPT_FORMATS
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
@@ -59,7 +60,14 @@ class PriceSpec(_Strict):
 
 
 class ModelSpec(_Strict):
-    """One upstream model. `api_key_env` names an environment variable, never the key."""
+    """One upstream model. `api_key_env` names an environment variable, never the key.
+
+    `base_url` unset means the provider's own API (api.openai.com / api.anthropic.com, or the
+    SDK's `OPENAI_BASE_URL` / `ANTHROPIC_BASE_URL`); the embedded `local` model ignores it.
+    `prompt_format` says how a conversation becomes a raw prompt on `/v1/completions` and where
+    the answer ends (`router.upstreams.prompting`); unset: `qa` (one-line answers) for the
+    embedded base model, `transcript` otherwise.
+    """
 
     provider: Literal["openai", "anthropic", "local"]
     base_url: str | None = None
@@ -70,9 +78,20 @@ class ModelSpec(_Strict):
     timeout_s: float = Field(default=60.0, gt=0, le=3600)
     max_concurrency: int = Field(default=8, ge=1, le=4096)
     max_retries: int = Field(default=2, ge=0, le=10)
+    # the upstream's context window in tokens: a prompt that cannot fit gets 400 before any
+    # call (local: unset = TTC_LOCAL_CTX_PER_SLOT x TTC_LOCAL_PARALLEL, llama.cpp's window)
+    context_tokens: int | None = Field(default=None, ge=1)
     # llama.cpp servers report `usage.completion_tokens` for the first of `n` choices only:
     # true asks for logprobs and counts every choice's tokens (the embedded model always does)
     count_choice_tokens: bool = False
+    prompt_format: str | None = None
+
+    @field_validator("prompt_format")
+    @classmethod
+    def _known_format(cls, value: str | None) -> str | None:
+        if value is not None and value not in PROMPT_FORMATS:
+            raise ValueError(f"unknown prompt format {value!r}; valid: {', '.join(PROMPT_FORMATS)}")
+        return value
 
     @field_validator("base_url")
     @classmethod
@@ -114,6 +133,34 @@ class TierPolicy(_Strict):
     fallback: TierFallback | None = None  # for requests without the verifier's inputs
 
 
+TaskName = Literal[
+    "maths", "code", "logic", "planning", "factual", "creative", "rewrite", "chat", "other"
+]  # classifier.labels.TASKS
+
+
+class TaskOverride(_Strict):
+    """Replaces parts of the tier's plan for one task type (`router.overrides`)."""
+
+    strategy: str | None = Field(default=None, min_length=1)
+    params: dict[str, Any] | None = None  # None: the tier's (or {} when strategy changes)
+    model: str | None = Field(default=None, min_length=1)
+    verifier: str | None = None
+    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    min_confidence: float = Field(default=0.0, ge=0, le=1)  # task head's confidence needed
+
+
+class InteractivePolicy(_Strict):
+    """Caps for requests marked `x-ttc-latency: interactive` (or metadata.ttc_latency)."""
+
+    deadline_s: float = Field(default=2.0, gt=0, le=3600)
+    strategies: list[str] = Field(default_factory=lambda: ["greedy"], min_length=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+
+
+class LatencyPolicy(_Strict):
+    interactive: InteractivePolicy = InteractivePolicy()
+
+
 class BudgetPolicy(_Strict):
     on_exceeded: Literal["downgrade", "reject"] = "downgrade"
     reservation_ttl_s: int = Field(default=300, ge=1, le=86_400)
@@ -148,6 +195,8 @@ class Policy(_Strict):
     tenants: dict[Name, TenantPolicy] = Field(default_factory=dict)
     anonymous_tenant: Name | None = "default"
     cache: CachePolicy = CachePolicy()
+    tasks: dict[TaskName, TaskOverride] = Field(default_factory=dict)
+    latency: LatencyPolicy = LatencyPolicy()
 
     def tenant(self, name: str) -> TenantPolicy | None:
         return self.tenants.get(name)
@@ -163,9 +212,12 @@ __all__ = [
     "CachePolicy",
     "CapabilitiesSpec",
     "ClassifierPolicy",
+    "InteractivePolicy",
+    "LatencyPolicy",
     "ModelSpec",
     "Policy",
     "PriceSpec",
+    "TaskOverride",
     "TenantPolicy",
     "TierFallback",
     "TierPolicy",

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from router.errors import RouterError, UpstreamError
+from router.limits import no_answer
 from router.pipeline import Outcome, Prepared, finish, problem_for, release, run, settle
 from router.state import AppState
 from router.upstreams.base import Usage
@@ -87,29 +88,46 @@ async def _token_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Ev
         tuple(params.get("stop", ())),
         params.get("seed"),
     )
+    pieces: list[str] = []
     usage = Usage(calls=1)
     finish_reason = "stop"
     began = time.perf_counter()
+    stopped: str | None = None
     answer_only = ThinkFilter(template=upstream.capabilities.think_tags)  # thinking held back
     shown_pieces: list[str] = []
+    deltas = upstream.stream(request)
     try:
-        async for delta in upstream.stream(request):
-            if delta.text and (shown := answer_only.feed(delta.text)):
-                shown_pieces.append(shown)
-                yield Text(shown)
+        while True:  # the tier's deadline holds here too (router.limits: the contract)
+            left = d.deadline_s - (time.perf_counter() - began)
+            try:
+                delta = await asyncio.wait_for(anext(deltas), max(left, 0.0))
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                stopped, finish_reason = "deadline", "deadline"
+                usage = Usage(usage.prompt_tokens, usage.completion_tokens or len(pieces), 0, 1)
+                break
+            if delta.text:
+                pieces.append(delta.text)
+                if shown := answer_only.feed(delta.text):
+                    shown_pieces.append(shown)
+                    yield Text(shown)
             if delta.usage is not None:
                 usage = delta.usage
             if delta.finish_reason:
                 finish_reason = delta.finish_reason
     finally:
         prepared.clock.upstream_s += time.perf_counter() - began
+        closing = getattr(deltas, "aclose", None)
+        if closing is not None:
+            await closing()
     if rest := answer_only.finish():
         shown_pieces.append(rest)
         yield Text(rest)
     answer, reasoning = "".join(shown_pieces), answer_only.reasoning or None
-    thought = reasoning_share(answer, reasoning, usage.completion_tokens)
-    if usage.reasoning_tokens:
-        thought = 0  # the upstream reported it
+    thought = (
+        0 if usage.reasoning_tokens else reasoning_share(answer, reasoning, usage.completion_tokens)
+    )
     usage = Usage(
         usage.prompt_tokens,
         usage.completion_tokens - thought,
@@ -130,8 +148,13 @@ async def _token_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Ev
         candidates=1,
         notes=d.notes,
         revision=prepared.loaded.revision,
+        anytime=stopped is not None,
+        stopped=stopped,
     )
-    yield Done(await settle(state, prepared, outcome))
+    outcome = await settle(state, prepared, outcome)
+    if (error := no_answer(outcome.texts, stopped, d)) is not None:
+        raise error
+    yield Done(outcome)
 
 
 async def _search_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Event]:

@@ -15,6 +15,7 @@ from router.api.common import (
     outcome_headers,
     record_request,
     request_headers,
+    request_latency,
     stream_headers,
     ttc_object,
     wants_trace,
@@ -31,7 +32,7 @@ from router.verification import parse as parse_verification
 
 router = APIRouter()
 
-STOP_REASONS = {"stop": "end_turn", "length": "max_tokens"}
+STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "deadline": "deadline"}
 
 
 def to_call(body: MessagesRequest, request: Request) -> Call:
@@ -57,6 +58,7 @@ def to_call(body: MessagesRequest, request: Request) -> Call:
             (body.metadata or {}).get("ttc"), body.metadata, "metadata.ttc"
         ),
         include_reasoning=budget is not None or wants_reasoning(request),
+        latency=request_latency(request, body.metadata),
     )
 
 

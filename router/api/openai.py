@@ -15,6 +15,7 @@ from router.api.common import (
     outcome_headers,
     record_request,
     request_headers,
+    request_latency,
     stream_headers,
     ttc_object,
     wants_trace,
@@ -54,6 +55,7 @@ def to_call(body: ChatCompletionRequest, request: Request) -> Call:
             (body.model_extra or {}).get("ttc"), body.metadata, "ttc"
         ),
         include_reasoning=wants_reasoning(request),
+        latency=request_latency(request, body.metadata),
     )
 
 
