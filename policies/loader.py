@@ -263,6 +263,9 @@ def _policy_checks(policy: Policy, model_names: str) -> list[str]:
                       f"the longest tier deadline ({longest:g}s), or reservations expire mid-run")
     if len(set(policy.logical_models)) != len(policy.logical_models):
         errors.append("logical_models: duplicate names")
+    from router.overrides import check_overrides
+
+    errors.extend(check_overrides(policy))
     return errors
 
 

@@ -35,7 +35,11 @@ class UnavailableClassifier:
     async def classify(self, texts: Any) -> list[Any]:
         from classifier.base import TIERS, TierScores
 
-        return [TierScores.from_probabilities([1 / len(TIERS)] * len(TIERS)) for _ in texts]
+        uniform = [1 / len(TIERS)] * len(TIERS)
+        return [TierScores.from_probabilities(uniform, source="unavailable") for _ in texts]
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": "unavailable", "embedding_model": None}
 
 
 async def _load_classifier(settings: Settings) -> tuple[Classifier, str | None]:
@@ -54,6 +58,25 @@ async def _load_classifier(settings: Settings) -> tuple[Classifier, str | None]:
     except Exception as exc:
         log.error("classifier_unavailable", error=str(exc))
         return UnavailableClassifier(), f"{type(exc).__name__}: {exc}"
+
+
+def _llm_classifier(app: FastAPI, holder: Any) -> tuple[Classifier, str | None]:
+    """The LLM-prompt classifier on the policy's `classifier.fallback_model` (read per query)."""
+    from classifier.llm_backend import LLMClassifier
+
+    def resolve() -> Any:
+        state = app.state.ttc
+        cp = state.policy.current.policy.classifier
+        if not cp.fallback_model:
+            return None
+        from router.planning import fallback_for
+
+        return fallback_for(state, cp.fallback_model, cp.fallback_timeout_s)
+
+    error = None
+    if not holder.current.policy.classifier.fallback_model:
+        error = "TTC_CLASSIFIER_BACKEND=llm needs classifier.fallback_model in the policy"
+    return LLMClassifier(resolve), error
 
 
 def create_app(
@@ -84,6 +107,8 @@ def create_app(
             await pool.rebuild(holder.current.policy.models)
             if classifier is not None:
                 clf, clf_error = classifier, None
+            elif settings.classifier_backend == "llm":
+                clf, clf_error = _llm_classifier(app, holder)
             else:
                 clf, clf_error = await _load_classifier(settings)
             state = AppState(

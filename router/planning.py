@@ -46,6 +46,7 @@ class Call:
     tier_hint: str | None = None
     trace: bool = False  # the client asked for the strategy's trace in `ttc` (x-ttc-trace)
     verification: Verification | None = None  # reference / tests / verifier hint (not logged)
+    latency: str | None = None  # "interactive" caps the plan (router.overrides)
 
     @property
     def deterministic(self) -> bool:
@@ -67,6 +68,7 @@ class Call:
             "reasoning_effort": self.reasoning_effort,
             "thinking": self.thinking_budget,
             "tier_hint": self.tier_hint,
+            "latency": self.latency,
             "endpoint": self.endpoint,
             "verification": self.verification.digest() if self.verification else None,
         }
@@ -91,6 +93,11 @@ class Decision:
     classify_ms: float = 0.0
     extra: Mapping[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # what planning changed for this request (ttc.notes)
+    overrides: tuple[str, ...] = ()  # task / latency changes to the tier's plan (also in notes)
+
+    @property
+    def task(self) -> str | None:
+        return self.scores.task if self.scores is not None else None
 
     @property
     def strategy_impl(self) -> Strategy:
@@ -160,10 +167,14 @@ def worst_case(
 
 
 def plan_tier(policy: Policy, tier: Tier, call: Call, base: Decision | None = None) -> Decision:
-    """The policy's plan for `tier`, with the client's sampling knobs where they apply."""
+    """The policy's plan for `tier` (task and latency overrides applied: `router.overrides`),
+    with the client's sampling knobs where they apply."""
+    from router.overrides import effective_plan
     from router.verification import choose
 
-    tp = policy.tiers[tier]
+    tp, overrides = effective_plan(policy, tier, call.latency, base.scores if base else None)
+    if overrides:  # the reservation prices the plan that runs
+        policy = policy.model_copy(update={"tiers": {**policy.tiers, tier: tp}})
     chosen = choose(policy, tp, call.verification)  # the verifier the request can feed
     strategy, params = chosen.strategy, dict(chosen.params)
     if strategy == "greedy":
@@ -193,7 +204,8 @@ def plan_tier(policy: Policy, tier: Tier, call: Call, base: Decision | None = No
         params=params,
         model=tp.model,
         verifier=chosen.verifier,
-        notes=chosen.notes,
+        notes=(*overrides, *chosen.notes),
+        overrides=overrides,
         max_tokens=max_tokens,
         token_budget=tp.token_budget,
         deadline_s=tp.deadline_s,
@@ -215,7 +227,8 @@ async def classify(
     scores = (await state.classifier.classify([text]))[0]
     state.metrics.classifier_latency.observe(time.perf_counter() - began)
     cp = loaded.policy.classifier
-    if scores.confidence < cp.confidence_threshold and cp.fallback_model:
+    # the LLM backend has asked already; other scores go to it when unsure
+    if scores.source != "llm" and scores.confidence < cp.confidence_threshold and cp.fallback_model:
         fallback = fallback_for(state, cp.fallback_model, cp.fallback_timeout_s)
         scores = await fallback.refine(text, scores)
     return scores

@@ -157,6 +157,9 @@ class Budget:
     max_tokens: int | None = None  # total tokens over every call of the run
     deadline_s: float | None = None  # wall-clock seconds from the start of the run
     max_tokens_per_sample: int = 512
+    # the client's own limit on the answer (`max_tokens`): step-level strategies end a chain of
+    # steps there, so a search answer is never longer than a single sample could be
+    max_answer_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -171,7 +174,8 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Result:
-    """What a strategy returns. `anytime` is True when a budget or deadline cut the run."""
+    """What a strategy returns. `anytime` is True when a budget or deadline cut the run;
+    `stopped` says which ("deadline", "tokens", "upstream": samples lost to upstream errors)."""
 
     text: str
     strategy: str
@@ -186,6 +190,7 @@ class Result:
     # usage spent on policy models other than the request's own, by model name (also counted
     # in `usage`); the pipeline bills each at its own price
     model_usage: Mapping[str, Usage] = field(default_factory=dict)
+    stopped: str | None = None
 
 
 class Strategy(Protocol):

@@ -217,13 +217,16 @@ class MCTS:
             node = max(node.children, key=lambda n: (n.visits, n.mean))
         if node is root:
             return None
+        left = ctx.answer_tokens_left(node.chain.tokens)  # the client's max_tokens
+        if left is not None and left <= 0:
+            return node
         try:
             batch = await ctx.extend(
                 generator,
                 node.chain.text,
                 1,
                 temperature=p["temperature"],
-                max_tokens=ctx.sample_tokens,
+                max_tokens=ctx.sample_tokens if left is None else min(ctx.sample_tokens, left),
                 stop=tuple(p["stop"]),
             )
             s = batch.samples[0]

@@ -87,6 +87,11 @@ class RunContext:
             return None
         return self.budget.deadline_s - (time.monotonic() - self.started)
 
+    def answer_tokens_left(self, used: int) -> int | None:
+        """What the client's `max_tokens` leaves for a chain that holds `used` tokens."""
+        cap = self.budget.max_answer_tokens
+        return None if cap is None else cap - used
+
     def remaining_tokens(self) -> int | None:
         if self.budget.max_tokens is None:
             return None
@@ -238,6 +243,11 @@ class RunContext:
                 trace["tree"] = tree
         cut = self.stopped is not None and self.stopped != "upstream"
         reason = finish_reason or ("length" if cut else "stop")
+        left = self.answer_tokens_left(best.tokens) if best else None
+        if left is not None and left <= 0:
+            reason = "length"  # the client's max_tokens ended the answer
+        if self.stopped == "deadline":
+            reason = "deadline"  # the best answer so far, never mistaken for a finished one
         extra: list[str] = []
         if self.samples_lost:
             extra.append(
@@ -259,4 +269,5 @@ class RunContext:
             notes=all_notes,
             score=best.score if best else None,
             model_usage=dict(self.model_usage),
+            stopped=self.stopped,
         )

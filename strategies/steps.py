@@ -64,20 +64,28 @@ async def expand(
 ) -> list[Chain]:
     """`m` one-step continuations of `chain` (unscored)."""
     delim: str = p["step_delimiter"]
+    step_tokens: int = p["step_max_tokens"]
+    left = ctx.answer_tokens_left(chain.tokens)  # the client's max_tokens bounds the chain
+    if left is not None and left <= 0:
+        return [Chain(chain.steps, chain.step_scores, chain.value, True, chain.tokens,
+                      chain.origin)]
     batch = await ctx.extend(
         generator,
         chain.text,
         m,
         temperature=p["temperature"],
-        max_tokens=p["step_max_tokens"],
+        max_tokens=step_tokens if left is None else min(step_tokens, left),
         stop=(delim, *p["stop"]) if delim else tuple(p["stop"]),
     )
-    return [grow(chain, s, p, ctx.fmt) for s in batch.samples]
+    return [grow(chain, s, p, ctx.fmt, left) for s in batch.samples]
 
 
-def grow(chain: Chain, s: Sample, p: dict[str, Any], fmt: str) -> Chain:
+def grow(
+    chain: Chain, s: Sample, p: dict[str, Any], fmt: str, left: int | None = None
+) -> Chain:
     """`chain` plus the step `s` (unscored): the delimiter the stop sequence cut is put back,
-    and the chain is marked done when the step is terminal."""
+    and the chain is marked done when the step is terminal (or, with `left`, the tokens the
+    client's max_tokens left for the chain, when the step used them up)."""
     delim: str = p["step_delimiter"]
     text = s.text
     ended = not text.strip()
@@ -86,7 +94,8 @@ def grow(chain: Chain, s: Sample, p: dict[str, Any], fmt: str) -> Chain:
         marker = s.finish_reason == "stop"
     else:
         marker = has_final_answer(text, fmt)
-    terminal = ended or marker or len(steps) >= p["max_depth"]
+    full = left is not None and s.tokens >= left
+    terminal = ended or marker or full or len(steps) >= p["max_depth"]
     if not terminal and s.finish_reason == "stop" and delim:
         steps = (*steps[:-1], text + delim)
     return Chain(steps=steps, done=terminal, tokens=chain.tokens + s.tokens, origin=chain.origin)

@@ -15,6 +15,7 @@ from router.api.common import (
     outcome_headers,
     record_request,
     request_headers,
+    request_latency,
     stream_headers,
     ttc_object,
     wants_trace,
@@ -30,7 +31,7 @@ from router.verification import parse as parse_verification
 
 router = APIRouter()
 
-STOP_REASONS = {"stop": "end_turn", "length": "max_tokens"}
+STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "deadline": "deadline"}
 
 
 def to_call(body: MessagesRequest, request: Request) -> Call:
@@ -55,6 +56,7 @@ def to_call(body: MessagesRequest, request: Request) -> Call:
         verification=parse_verification(
             (body.metadata or {}).get("ttc"), body.metadata, "metadata.ttc"
         ),
+        latency=request_latency(request, body.metadata),
     )
 
 

@@ -15,6 +15,7 @@ from router.api.common import (
     outcome_headers,
     record_request,
     request_headers,
+    request_latency,
     stream_headers,
     ttc_object,
     wants_trace,
@@ -53,6 +54,7 @@ def to_call(body: ChatCompletionRequest, request: Request) -> Call:
         verification=parse_verification(
             (body.model_extra or {}).get("ttc"), body.metadata, "ttc"
         ),
+        latency=request_latency(request, body.metadata),
     )
 
 
