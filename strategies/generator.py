@@ -1,9 +1,9 @@
 """`UpstreamGenerator`: the `Generator` that strategies use, over any `Upstream`.
 
 Prompt format: chat upstreams get the conversation as messages. Completion-only upstreams
-(base models served through `/v1/completions`) get a raw prompt: a lone user message is sent
-verbatim (so few-shot prompts continue naturally); a longer conversation is rendered as a
-`Role: content` transcript ending in `Assistant:`.
+(base models served through `/v1/completions`) get a raw prompt rendered by the upstream's
+`prompt_format` (`router.upstreams.prompting`), with that format's stop sequences added so the
+model ends its turn instead of inventing the next one.
 
 `n > 1` is one call when the upstream supports `n` (the choices share the prompt's KV cache),
 otherwise `n` concurrent calls.
@@ -21,15 +21,13 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from router.upstreams.base import Capabilities, Generation, GenerationRequest, Message, Upstream
+from router.upstreams.prompting import prompt_format
 from strategies.base import Batch, Problem, Sample
 
 
-def render_transcript(messages: Sequence[Message]) -> str:
-    """Raw-prompt form of a conversation for completion-only upstreams."""
-    if len(messages) == 1 and messages[0].role == "user":
-        return messages[0].content
-    lines = [f"{m.role.capitalize()}: {m.content}" for m in messages]
-    return "\n\n".join(lines) + "\n\nAssistant:"
+def render_transcript(messages: Sequence[Message], fmt: str | None = None) -> str:
+    """Raw-prompt form of a conversation in prompt format `fmt` (default: `transcript`)."""
+    return prompt_format(fmt).render(messages)
 
 
 class UpstreamGenerator:
@@ -106,12 +104,13 @@ class UpstreamGenerator:
                 seed=seed,
                 logprobs=self._logprobs,
             )
+        fmt = prompt_format(getattr(self.upstream, "prompt_format", None))
         return GenerationRequest(
-            prompt=render_transcript(problem.messages) + prefix,
+            prompt=fmt.render(problem.messages) + prefix,
             n=n,
             temperature=temperature,
             max_tokens=max_tokens,
-            stop=stops,
+            stop=tuple(dict.fromkeys((*stops, *fmt.stop))),
             seed=seed,
             logprobs=self._logprobs,
         )

@@ -25,6 +25,7 @@ from router.upstreams.base import (
     StreamDelta,
     Usage,
 )
+from router.upstreams.prompting import DEFAULT_FORMAT
 from router.upstreams.retry import CallGuard, Retryable, status_error
 
 T = TypeVar("T")
@@ -50,7 +51,7 @@ class OpenAICompatUpstream:
         self,
         name: str,
         *,
-        base_url: str,
+        base_url: str | None,
         model: str,
         api_key: str | None = None,
         capabilities: Capabilities | None = None,
@@ -60,9 +61,11 @@ class OpenAICompatUpstream:
         metrics: Metrics | None = None,
         count_choice_tokens: bool = False,
         extra_body: dict[str, Any] | None = None,
+        prompt_format: str | None = None,
     ) -> None:
         self.name = name
         self.model = model
+        self.prompt_format = prompt_format or DEFAULT_FORMAT  # raw prompts: see .prompting
         self.capabilities = capabilities or Capabilities()
         self._client = openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key or "unused", timeout=timeout_s, max_retries=0
