@@ -103,6 +103,7 @@ def create_app(
         pool = UpstreamPool(settings, metrics, overrides=upstreams)
         stop = asyncio.Event()
         watcher: asyncio.Task[None] | None = None
+        supervisor: asyncio.Task[None] | None = None
         try:
             await pool.rebuild(holder.current.policy.models)
             if classifier is not None:
@@ -129,6 +130,13 @@ def create_app(
                 state.verifiers.clear()
 
             holder.on_change.append(on_change)
+            if store.embedded is not None:  # restart it if it dies (router.supervise)
+                from router.supervise import EmbeddedHealth, supervise
+
+                state.embedded_redis = EmbeddedHealth()
+                supervisor = asyncio.create_task(
+                    supervise(store.embedded, state.embedded_redis, stop)
+                )
             if settings.policy_path is not None:
                 watcher = asyncio.create_task(holder.watch(stop))
             holder.install_sighup()
@@ -142,6 +150,9 @@ def create_app(
             yield
         finally:
             stop.set()
+            if supervisor is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await supervisor
             if watcher is not None:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
