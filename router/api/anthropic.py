@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,13 +18,14 @@ from router.api.common import (
     ttc_object,
 )
 from router.api.errors import error_body
+from router.jsonfast import FastJSONResponse, FastJSONRoute, dumps
 from router.pipeline import Outcome, Prepared, handle, prepare
 from router.planning import Call
 from router.schemas import MessagesRequest
 from router.state import AppState
 from router.streaming import Done, Failed, KeepAlive, Text, events
 
-router = APIRouter()
+router = APIRouter(route_class=FastJSONRoute)
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens"}
 
@@ -90,11 +90,11 @@ async def messages(
         )
     outcome = await handle(state, call, headers)
     record_request(state, "messages", outcome, time.perf_counter() - started)
-    return JSONResponse(_message(outcome, call.model), headers=outcome_headers(outcome))
+    return FastJSONResponse(_message(outcome, call.model), headers=outcome_headers(outcome))
 
 
 def _event(name: str, data: dict[str, Any]) -> str:
-    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
+    return f"event: {name}\ndata: {dumps(data).decode()}\n\n"
 
 
 def _start(request_id: str, model: str) -> list[str]:

@@ -8,14 +8,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from router.api.common import StateDep, decision_headers, request_headers
+from router.jsonfast import FastJSONResponse, FastJSONRoute
 from router.pipeline import Clock, check_limits
 from router.planning import TIER_MODELS, Call, decide
 from router.schemas import RouteRequest
 
-router = APIRouter()
+router = APIRouter(route_class=FastJSONRoute)
 
 
 @router.get("/v1/models")
@@ -73,7 +73,7 @@ async def route(body: RouteRequest, request: Request, state: StateDep) -> JSONRe
     out = decision_headers(d, rid)
     out["x-ttc-overhead-ms"] = f"{clock.overhead_ms:.2f}"
     out["x-ttc-cost-usd"] = "0"
-    return JSONResponse(payload, headers=out)
+    return FastJSONResponse(payload, headers=out)
 
 
 @router.get("/healthz")
@@ -109,4 +109,7 @@ async def readyz(state: StateDep) -> JSONResponse:
 
 @router.get("/metrics")
 async def metrics(state: StateDep) -> Response:
-    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    from router.metrics import exposition
+
+    body, content_type = exposition(state.metrics)
+    return Response(body, media_type=content_type)
