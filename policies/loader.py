@@ -207,7 +207,33 @@ def _tier_problems(
                                   has_verifier=tp.verifier is not None)
     except Exception as exc:
         problems = [f"cannot be checked ({type(exc).__name__}: {exc})"]
+    errors += _provider_problems(path, tp, models, strategy)
     return errors + [f"{path}.strategy: {p}" for p in problems]
+
+
+def _provider_problems(
+    path: str, tp: TierPolicy, models: Mapping[str, ModelSpec], strategy: Any
+) -> list[str]:
+    """The hosted API's own limits (Anthropic) for the tier and each stage of a cascade."""
+    from router.upstreams.anthropic_limits import tier_problems
+    from strategies.cascade import Cascade
+
+    stages: list[tuple[str, Any, Mapping[str, Any], str | None]] = [
+        ("", strategy, tp.params, None)
+    ]
+    if isinstance(strategy, Cascade):
+        for key in ("draft", "escalate"):
+            sub, sub_params, model = strategy.stage(tp.params, key)
+            stages.append((f"params.{key}.", sub, sub_params, model))
+    errors = []
+    for prefix, sub, params, model in stages:
+        spec = models.get(model or tp.model)
+        if spec is None or spec.provider != "anthropic":
+            continue
+        for where, reason in tier_problems(sub.name, sub.step_level, params, tp.max_tokens):
+            field = where if where == "max_tokens" else prefix + where
+            errors.append(f"{path}.{field}: {reason}")
+    return errors
 
 
 def _section_names(raw: Mapping[str, Any], key: str) -> set[str]:
@@ -305,15 +331,15 @@ def worst_case(policy: Policy, tier: Tier, prompt_tokens: int) -> tuple[float, i
     `token_budget` does not lower the bound: in-flight calls can overrun it. USD is rounded
     up to the next micro-dollar, the unit budgets are kept in.
     """
-    from strategies.cascade import Cascade
     from strategies.params import STEP
 
     tp = policy.tiers[tier]
     strategy = _strategy_registry()[tp.strategy]
     samples = max(1, int(strategy.max_samples(tp.params)))
     names = [tp.model]
-    if isinstance(strategy, Cascade):
-        names += strategy.models(tp.params)
+    other_models = getattr(strategy, "models", None)  # composite strategies (cascade, ...)
+    if other_models is not None:
+        names += other_models(tp.params)
     prices = [policy.models[n].price for n in names if n in policy.models]
     input_price = max(p.input_per_mtok for p in prices)
     output_price = max(p.output_per_mtok for p in prices)

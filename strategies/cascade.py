@@ -60,6 +60,14 @@ class Cascade:
         spec = dict(params.get(key) or SPECS[key].default)
         return self._registry[spec["strategy"]], dict(spec.get("params") or {}), spec.get("model")
 
+    def stages(self, params: Mapping[str, Any]) -> list[tuple[str, Strategy, str | None]]:
+        """(label, strategy, model) of each stage, for the loader's capability checks."""
+        out: list[tuple[str, Strategy, str | None]] = []
+        for key in ("draft", "escalate"):
+            sub, _, model = self.stage(params, key)
+            out.append((key, sub, model))
+        return out
+
     def models(self, params: Mapping[str, Any]) -> list[str]:
         """Policy model names this cascade escalates to (for the loader to check)."""
         esc = params.get("escalate", SPECS["escalate"].default)
@@ -110,7 +118,7 @@ class Cascade:
             if p["answer_format"]:
                 sub.setdefault("answer_format", p["answer_format"])
         draft = await d_strategy.run(problem, generator, verifier, d_params, self._rest(ctx))
-        ctx.account(draft.usage)
+        ctx.absorb(draft)
         score = draft.score
         if verifier is not None and draft.text:
             try:
@@ -141,7 +149,7 @@ class Cascade:
             )
             return self._merge(ctx, draft, None, score, "no budget left to escalate")
         escalated = await e_strategy.run(problem, target, verifier, e_params, rest)
-        ctx.account(escalated.usage)
+        ctx.absorb(escalated, e_model)  # billed at the escalation model's price
         why = f"escalated to {e_strategy.name}" + (f" on {e_model}" if e_model else "")
         why += f": draft score {score} < {threshold}" if score is not None else ": draft unscored"
         return self._merge(ctx, draft, escalated, score, why)
@@ -179,4 +187,5 @@ class Cascade:
             trace=trace,
             notes=(why, *draft.notes, *(escalated.notes if escalated else ())),
             score=final.score if final is escalated else score,
+            model_usage=dict(ctx.model_usage),
         )

@@ -10,8 +10,9 @@ otherwise `n` concurrent calls.
 
 `resolve` (optional) looks up another upstream by its policy model name; with it the generator
 is a `MultiModelGenerator` and `with_model(name)` returns a generator for that model (the
-cascade strategy escalates through it). `think` passes a native thinking budget / reasoning
-effort to upstreams with `Capabilities.thinking`.
+cascade strategy escalates through it). `with_logprobs()` returns a twin that asks for
+per-token log-probabilities and puts them on each `Sample` (a `LogprobGenerator`). `think`
+passes a native thinking budget / reasoning effort to upstreams with `Capabilities.thinking`.
 """
 
 from __future__ import annotations
@@ -38,11 +39,19 @@ class UpstreamGenerator:
         *,
         extra_stop: Sequence[str] = (),
         resolve: Callable[[str], Upstream] | None = None,
+        logprobs: bool = False,
     ) -> None:
         self.upstream = upstream
         self.capabilities: Capabilities = upstream.capabilities
         self._extra_stop = tuple(extra_stop)
         self._resolve = resolve
+        self._logprobs = logprobs
+
+    def with_logprobs(self) -> UpstreamGenerator:
+        """This generator, asking for per-token log-probabilities (`Sample.token_logprobs`)."""
+        return UpstreamGenerator(
+            self.upstream, extra_stop=self._extra_stop, resolve=self._resolve, logprobs=True
+        )
 
     def with_model(self, name: str) -> UpstreamGenerator:
         """A generator for another model of the policy (same prompt handling)."""
@@ -95,6 +104,7 @@ class UpstreamGenerator:
                 max_tokens=max_tokens,
                 stop=stops,
                 seed=seed,
+                logprobs=self._logprobs,
             )
         return GenerationRequest(
             prompt=render_transcript(problem.messages) + prefix,
@@ -103,6 +113,7 @@ class UpstreamGenerator:
             max_tokens=max_tokens,
             stop=stops,
             seed=seed,
+            logprobs=self._logprobs,
         )
 
     async def _run(self, request: GenerationRequest) -> Batch:
@@ -124,7 +135,12 @@ class UpstreamGenerator:
                     raise e
             failed = len(errors)
         samples = tuple(
-            Sample(text=c.text, tokens=c.completion_tokens, finish_reason=c.finish_reason)
+            Sample(
+                text=c.text,
+                tokens=c.completion_tokens,
+                finish_reason=c.finish_reason,
+                token_logprobs=c.token_logprobs if request.logprobs else None,
+            )
             for g in gens
             for c in g.choices
         )

@@ -17,7 +17,6 @@ class Greedy:
     name = "greedy"
     step_level = False
     requires_verifier = False
-    allowed_params = frozenset(SPECS)
 
     def check_params(self, params: Mapping[str, Any]) -> list[str]:
         return check(params, SPECS)

@@ -10,6 +10,7 @@ from strategies.base import Strategy
 from strategies.beam_search import BeamSearch
 from strategies.best_of_n import BestOfN
 from strategies.cascade import Cascade
+from strategies.decompose import Decompose
 from strategies.dvts import DVTS
 from strategies.greedy import Greedy
 from strategies.mcts import MCTS
@@ -30,6 +31,7 @@ def build_registry() -> dict[str, Strategy]:
     ):
         registry[strategy.name] = strategy
     registry["cascade"] = Cascade(registry)
+    registry["decompose"] = Decompose(registry)
     return registry
 
 
@@ -53,10 +55,9 @@ def check_strategy(
     if errors:
         return errors
     stages: list[tuple[str, Strategy, str | None]] = [("", strategy, None)]
-    if isinstance(strategy, Cascade):
-        for key in ("draft", "escalate"):
-            sub, _, model = strategy.stage(params, key)
-            stages.append((f"{key}: ", sub, model))
+    substages = getattr(strategy, "stages", None)  # composite strategies name their parts
+    if substages is not None:
+        stages += [(f"{label}: ", sub, model) for label, sub, model in substages(params)]
     for prefix, sub, model in stages:
         caps = capabilities_for(model)
         if caps is None:

@@ -68,6 +68,7 @@ class RunContext:
         self.problem = problem
         self.started = time.monotonic()
         self.usage = Usage()
+        self.model_usage: dict[str, Usage] = {}  # calls on other policy models, by name
         self.stopped: str | None = None
         self.samples_seen = 0
         self.samples_lost = 0
@@ -112,15 +113,32 @@ class RunContext:
         except TimeoutError:
             raise OutOfBudget("deadline") from None
 
-    def account(self, usage: Usage) -> None:
+    def account(self, usage: Usage, model: str | None = None) -> None:
+        """Add `usage` to the run's; `model` names another policy model that spent it (billed
+        at that model's price)."""
         self.usage = self.usage + usage
+        if model is not None:
+            self.model_usage[model] = self.model_usage.get(model, Usage()) + usage
+
+    def absorb(self, result: Result, model: str | None = None) -> None:
+        """Account a sub-run's result (composite strategies): its usage and its own
+        other-model usage; `model` when the whole sub-run ran on another policy model."""
+        self.account(result.usage, model)
+        for name, usage in result.model_usage.items():
+            if name != model:
+                self.model_usage[name] = self.model_usage.get(name, Usage()) + usage
 
     # -- calls --------------------------------------------------------------------------
     async def call(
-        self, make: Callable[[int, int], Awaitable[Batch]], n: int, max_tokens: int
+        self,
+        make: Callable[[int, int], Awaitable[Batch]],
+        n: int,
+        max_tokens: int,
+        model: str | None = None,
     ) -> Batch:
         """Run one generator call `make(n, max_tokens)` within the budget (which may lower
-        both), under the deadline, and account its usage."""
+        both), under the deadline, and account its usage (to `model` when another policy model
+        ran it)."""
         from router.errors import UpstreamError, UpstreamTimeout
 
         n, mt = self._admit(n, max_tokens)
@@ -132,7 +150,7 @@ class RunContext:
             # Some samples are in hand: stop searching and answer from them (anytime).
             self.samples_lost += n
             raise OutOfBudget("upstream") from None
-        self.account(batch.usage)
+        self.account(batch.usage, model)
         self.samples_seen += len(batch.samples)
         self.samples_lost += batch.failed
         return batch
@@ -164,6 +182,7 @@ class RunContext:
         temperature: float,
         max_tokens: int,
         stop: Sequence[str] = (),
+        model: str | None = None,
     ) -> Batch:
         return await self.call(
             lambda k, mt: generator.extend(
@@ -171,6 +190,7 @@ class RunContext:
             ),
             n,
             max_tokens,
+            model,
         )
 
     async def score(
@@ -236,4 +256,5 @@ class RunContext:
             trace=trace,
             notes=all_notes,
             score=best.score if best else None,
+            model_usage=dict(self.model_usage),
         )

@@ -16,8 +16,10 @@ from router.api.common import (
     request_headers,
     stream_headers,
     ttc_object,
+    wants_trace,
 )
 from router.api.errors import error_body
+from router.errors import InvalidRequest
 from router.jsonfast import FastJSONResponse, FastJSONRoute, dumps
 from router.pipeline import Outcome, Prepared, handle, prepare
 from router.planning import Call
@@ -34,6 +36,7 @@ def to_call(body: MessagesRequest, request: Request) -> Call:
     budget = None
     if body.thinking is not None and body.thinking.type == "enabled":
         budget = body.thinking.budget_tokens
+        check_thinking_budget(budget, body.max_tokens)
     return Call(
         endpoint="messages",
         model=body.model,
@@ -47,7 +50,23 @@ def to_call(body: MessagesRequest, request: Request) -> Call:
         tier_hint=request.headers.get("x-ttc-tier")
         or str((body.metadata or {}).get("ttc_tier") or "")
         or None,
+        trace=wants_trace(request),
     )
+
+
+def check_thinking_budget(budget: int | None, max_tokens: int) -> None:
+    """The Messages API's rule for `thinking.budget_tokens`: at least 1024, below max_tokens."""
+    from router.upstreams.anthropic_limits import MIN_THINKING_BUDGET
+
+    if budget is None or budget < MIN_THINKING_BUDGET:
+        raise InvalidRequest(
+            f"thinking.budget_tokens must be at least {MIN_THINKING_BUDGET}",
+            param="thinking.budget_tokens",
+        )
+    if budget >= max_tokens:
+        raise InvalidRequest(
+            "thinking.budget_tokens must be less than max_tokens", param="thinking.budget_tokens"
+        )
 
 
 def _message(outcome: Outcome, model: str, text: str | None = None) -> dict[str, Any]:

@@ -83,7 +83,28 @@ def ttc_object(outcome: Outcome) -> dict[str, Any]:
         "anytime": outcome.anytime,
         "notes": list(outcome.notes),
         "policy_revision": outcome.revision,
+        **_extras(outcome),
     }
+
+
+def _extras(outcome: Outcome) -> dict[str, Any]:
+    """Optional `ttc` fields: other models' token usage, and the strategy traces when the
+    client sent `x-ttc-trace: 1`."""
+    out: dict[str, Any] = {}
+    if outcome.model_usage:
+        out["model_usage"] = {
+            name: {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
+                   "calls": u.calls}
+            for name, u in outcome.model_usage.items()
+        }
+    if outcome.traces is not None:
+        out["trace"] = outcome.traces
+    return out
+
+
+def wants_trace(request: Request) -> bool:
+    """`x-ttc-trace: 1` (or true/yes) asks for the strategy's trace in the `ttc` object."""
+    return request.headers.get("x-ttc-trace", "").strip().lower() in ("1", "true", "yes")
 
 
 def record_request(state: AppState, endpoint: str, outcome: Outcome, seconds: float) -> None:

@@ -99,6 +99,8 @@ async def readyz(state: StateDep) -> JSONResponse:
     began = time.perf_counter()
     store_ok = await state.store.ping()
     checks["store"] = {"ok": store_ok, "ms": round((time.perf_counter() - began) * 1000, 2)}
+    # Informational: a failed settle leaves the replica able to serve (alert TTCBudgetSettleFailed).
+    checks["budgets"] = {"ok": True, **state.budgets.settle_health.as_dict()}
     checks["upstreams"] = {
         "ok": bool(state.upstreams.names()),
         "models": {name: {"provider_model": up.model} for name, up in state.upstreams.items()},

@@ -16,6 +16,7 @@ from router.api.common import (
     request_headers,
     stream_headers,
     ttc_object,
+    wants_trace,
 )
 from router.api.errors import error_body
 from router.errors import InvalidRequest
@@ -47,6 +48,7 @@ def to_call(body: ChatCompletionRequest, request: Request) -> Call:
         stream=body.stream,
         include_usage=bool(body.stream_options and body.stream_options.include_usage),
         tier_hint=request.headers.get("x-ttc-tier") or (body.metadata or {}).get("ttc_tier"),
+        trace=wants_trace(request),
     )
 
 

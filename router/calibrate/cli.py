@@ -144,13 +144,12 @@ async def _main(
 def _needed(policy: Any, model: str, configs: Any) -> set[str]:
     """Policy models the grid calls: the model, verifier models, cascade stages."""
     from strategies import REGISTRY, VERIFIERS
-    from strategies.cascade import Cascade
 
     names = {model}
     for c in configs:
-        strategy = REGISTRY[c.strategy]
-        if isinstance(strategy, Cascade):
-            names.update(strategy.models(c.params))
+        other_models = getattr(REGISTRY[c.strategy], "models", None)
+        if other_models is not None:
+            names.update(other_models(c.params))
         spec = policy.verifiers.get(c.verifier) if c.verifier else None
         if spec is not None:
             options = dict(spec.options)

@@ -1,7 +1,18 @@
 """Anthropic Messages upstream via `anthropic.AsyncAnthropic`, incl. extended thinking.
 
 No `n`: several samples are concurrent calls (the generator does that). Assistant prefill
-continues a partial solution, so step-level strategies can run here.
+continues a partial solution, so step-level strategies can run here. The API refuses a prefill
+that ends in whitespace, so the trailing whitespace (a step delimiter such as a blank line) is
+stripped before the call and re-added to the continuation (`split_prefill`, `rejoin`).
+
+Extended thinking: `GenerationRequest.max_tokens` counts thinking and answer together, as the
+API's `max_tokens` does; the budget must stay >= 1024 and below it (`thinking_request`).
+Thinking blocks never reach the answer text: they come back as `Choice.reasoning`, and
+`usage.output_tokens_details.thinking_tokens` becomes `Usage.reasoning_tokens` (billed with
+the output tokens, of which the API counts them a part).
+
+No `temperature`/`top_p`: the SDK's `messages.create` (2.x) has no sampling parameters, so
+samples are drawn at the API's default temperature (what best-of-N and voting want).
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ import anthropic
 
 from router.errors import UpstreamError, UpstreamTimeout
 from router.metrics import Metrics
+from router.upstreams.anthropic_limits import MIN_THINKING_BUDGET
 from router.upstreams.base import (
     Capabilities,
     Choice,
@@ -40,6 +52,44 @@ def translate(exc: Exception, name: str) -> Exception:
             name, exc.status_code, exc.response.headers.get("retry-after"), str(exc)
         )
     return exc
+
+
+def split_prefill(prefill: str) -> tuple[str, str]:
+    """(prefill without trailing whitespace, the whitespace taken off)."""
+    stripped = prefill.rstrip()
+    return stripped, prefill[len(stripped) :]
+
+
+def rejoin(tail: str, text: str) -> str:
+    """The continuation of `stripped + tail` given the model's continuation of `stripped`:
+    the part of `tail` the model wrote again is dropped, and when it wrote something else the
+    leading whitespace goes (the stripped delimiter stands in for it)."""
+    k = 0
+    while k < min(len(tail), len(text)) and text[k] == tail[k]:
+        k += 1
+    return text[k:] if k == len(tail) else text[k:].lstrip()
+
+
+def thinking_request(max_tokens: int, budget: int | None) -> tuple[int, dict[str, Any] | None]:
+    """(max_tokens, thinking block) for a request of `max_tokens` in all with a thinking
+    `budget`: the budget shrinks to half of `max_tokens` when it would not fit below it, and
+    thinking is off when even that is under the API's floor."""
+    if not budget:
+        return max_tokens, None
+    if budget >= max_tokens:
+        budget = max_tokens // 2
+    if budget < MIN_THINKING_BUDGET:
+        return max_tokens, None
+    return max_tokens, {"type": "enabled", "budget_tokens": budget}
+
+
+def output_split(usage: Any) -> tuple[int, int]:
+    """(answer tokens, thinking tokens) of an API usage object."""
+    out = int(getattr(usage, "output_tokens", 0) or 0)
+    details = getattr(usage, "output_tokens_details", None)
+    thinking = int(getattr(details, "thinking_tokens", 0) or 0) if details is not None else 0
+    thinking = min(thinking, out)
+    return out - thinking, thinking
 
 
 class AnthropicUpstream:
@@ -85,7 +135,9 @@ class AnthropicUpstream:
         if r.prompt is not None:
             messages = [{"role": "user", "content": r.prompt}]
         if r.prefill:
-            messages.append({"role": "assistant", "content": r.prefill})
+            stripped, _ = split_prefill(r.prefill)
+            if stripped:
+                messages.append({"role": "assistant", "content": stripped})
         kwargs: dict[str, Any] = {
             "model": self.model,
             "messages": messages,
@@ -95,13 +147,9 @@ class AnthropicUpstream:
             kwargs["system"] = system
         if r.stop:
             kwargs["stop_sequences"] = list(r.stop)
-        if r.thinking_budget:
-            kwargs["thinking"] = {"type": "enabled", "budget_tokens": r.thinking_budget}
-            kwargs["max_tokens"] = r.max_tokens + r.thinking_budget
-        else:
-            kwargs["temperature"] = min(r.temperature, 1.0)
-            if r.top_p is not None:
-                kwargs["top_p"] = r.top_p
+        kwargs["max_tokens"], thinking = thinking_request(r.max_tokens, r.thinking_budget)
+        if thinking is not None and not r.prefill:
+            kwargs["thinking"] = thinking  # the API takes no prefill while thinking
         return kwargs
 
     async def generate(self, request: GenerationRequest) -> Generation:
@@ -122,10 +170,12 @@ class AnthropicUpstream:
         thinking = "".join(
             getattr(b, "thinking", "") for b in resp.content if getattr(b, "type", "") == "thinking"
         )
+        if r.prefill:
+            text = rejoin(split_prefill(r.prefill)[1], text)
         finish = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}.get(
             resp.stop_reason or "end_turn", "stop"
         )
-        out = resp.usage.output_tokens
+        out, thought = output_split(resp.usage)
         return Generation(
             choices=(
                 Choice(
@@ -135,7 +185,7 @@ class AnthropicUpstream:
                     reasoning=thinking or None,
                 ),
             ),
-            usage=Usage(resp.usage.input_tokens, out, 0, calls=1),
+            usage=Usage(resp.usage.input_tokens, out, thought, calls=1),
             model=resp.model,
         )
 
@@ -147,7 +197,7 @@ class AnthropicUpstream:
             lambda: self._sdk(lambda: self._client.messages.create(**kwargs))
         )
         prompt_tokens = 0
-        output_tokens = 0
+        output_tokens = thinking_tokens = 0
         finish = "stop"
         try:
             async for event in stream:
@@ -160,9 +210,10 @@ class AnthropicUpstream:
                 ):
                     yield StreamDelta(text=event.delta.text)
                 elif kind == "message_delta":
-                    output_tokens = event.usage.output_tokens
+                    output_tokens, thinking_tokens = output_split(event.usage)
                     if event.delta.stop_reason == "max_tokens":
                         finish = "length"
         except anthropic.AnthropicError as exc:
             raise translate(exc, self.name) from exc
-        yield StreamDelta(finish_reason=finish, usage=Usage(prompt_tokens, output_tokens, calls=1))
+        usage = Usage(prompt_tokens, output_tokens, thinking_tokens, calls=1)
+        yield StreamDelta(finish_reason=finish, usage=usage)

@@ -9,7 +9,7 @@ inside the implementation, at this boundary.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 Role = Literal["system", "user", "assistant"]
@@ -133,8 +133,3 @@ class Price:
         out = usage.completion_tokens + usage.reasoning_tokens
         return (usage.prompt_tokens * self.input_per_mtok + out * self.output_per_mtok) / 1e6
 
-
-@dataclass
-class UpstreamHealth:
-    ok: bool
-    detail: dict[str, object] = field(default_factory=dict)

@@ -102,7 +102,7 @@ class UpstreamPool:
             max_concurrency=spec.max_concurrency,
             max_retries=spec.max_retries,
             metrics=self._metrics,
-            count_choice_tokens=bool(getattr(spec, "count_choice_tokens", False)),
+            count_choice_tokens=spec.count_choice_tokens,
         )
 
     async def _local_server(self) -> LocalModelServer:

@@ -134,6 +134,17 @@ def test_cache_hit_on_repeat(router_server: Running) -> None:
     assert float(second.headers["x-ttc-cost-usd"]) == 0.0
 
 
+def test_several_choices_are_not_cached_by_default(router_server: Running) -> None:
+    # n > 1 at temperature 0 is still a sampled result: `cache_sampled` is off in this policy
+    messages = [{"role": "user", "content": "cache me not: name two colours"}]
+    create = client(router_server).chat.completions.with_raw_response.create
+    first = create(model="ttc-auto", messages=messages, n=2, temperature=0)
+    calls = router_server.stub.requests
+    second = create(model="ttc-auto", messages=messages, n=2, temperature=0)
+    assert first.headers["x-ttc-cache"] == second.headers["x-ttc-cache"] == "bypass"
+    assert router_server.stub.requests > calls
+
+
 def test_tenant_key_and_tier_hint(router_server: Running) -> None:
     acme = client(router_server, ACME_KEY)
     raw = acme.chat.completions.with_raw_response.create(

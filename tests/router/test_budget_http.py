@@ -180,3 +180,53 @@ def test_downgrade_picks_the_most_capable_tier_that_fits(
     assert r.headers["x-ttc-tier"] == "medium"
     assert r.headers["x-ttc-downgraded-from"] == "hard"
     assert r.json()["ttc"]["downgraded_from"] == "hard"
+
+
+ZERO_PRICE_POLICY = """
+models:
+  free: {{provider: openai, base_url: "{stub}/v1", model: stub, capabilities: {{chat: true}},
+          price: {{input_per_mtok: 0, output_per_mtok: 0}}}}
+tiers:
+  easy: {{strategy: greedy, model: free, max_tokens: 16, deadline_s: 1}}
+  medium: {{strategy: greedy, model: free, max_tokens: 16, deadline_s: 1}}
+  hard: {{strategy: greedy, model: free, max_tokens: 16, deadline_s: 1}}
+  very_hard: {{strategy: greedy, model: free, max_tokens: 16, deadline_s: 1}}
+budgets: {{reservation_ttl_s: 2}}
+cache: {{enabled: false}}
+tenants:
+  shared: {{api_key_sha256: ["{key}"], daily_tokens: 200000, allow_tier_hint: true}}
+anonymous_tenant: null
+"""
+
+
+def test_zero_price_model_settles_past_the_reservation_ttl(
+    stub_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """Issue 11: a zero-cost settle failed in Redis (`-0`), so no tokens were recorded and, once
+    the reservation TTL passed, reclaiming it failed too: every request of a token-capped tenant
+    got 503 while Redis was up and /readyz said ready."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(ZERO_PRICE_POLICY.format(stub=stub_url, key=sha(KEY)))
+    prefix = f"ttc-test-{uuid.uuid4().hex[:8]}:"
+    procs = [_spawn(policy, redis_url, prefix, tmp_path) for _ in range(3)]
+    urls = [url for _, url in procs]
+    try:
+        for proc, url in procs:
+            _wait(url, proc)
+        first = asyncio.run(_fire(urls, 6))
+        time.sleep(2.5)  # past reservation_ttl_s: the next reserve reclaims what is left held
+        second = asyncio.run(_fire(urls, 6))
+        ready = [httpx.get(f"{url}/readyz", timeout=10).json() for url in urls]
+    finally:
+        for proc, _ in procs:
+            proc.terminate()
+            proc.wait(timeout=20)
+    responses = first + second
+    assert [r.status_code for r in responses] == [200] * 12, [r.text for r in responses]
+    spend = asyncio.run(_spend(redis_url, prefix))
+    used = sum(r.json()["usage"]["total_tokens"] for r in responses)
+    assert used > 0 and spend["tokens"] == used  # every request's tokens committed
+    assert spend["usd"] == 0 and spend["requests"] == 12
+    assert spend["reserved_usd"] == 0 and spend["reserved_tokens"] == 0
+    for detail in ready:
+        assert detail["checks"]["budgets"]["settle_failures"] == 0, detail

@@ -21,6 +21,7 @@ NAMES = {
     "mcts",
     "thinking",
     "cascade",
+    "decompose",
 }
 
 
