@@ -46,6 +46,10 @@ class Settings(BaseSettings):
         None, description="Trusted-gateway mode: take the tenant from this header"
     )
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    max_inflight: int = Field(
+        256, ge=0, description="Generation requests one worker serves at once; past it 503 "
+        "with retry-after (0 = unbounded)",
+    )
     max_messages: int = Field(1000, ge=1)
     max_n: int = Field(16, ge=1)
     max_tokens_limit: int = Field(32768, ge=1)
