@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 
@@ -80,6 +81,8 @@ class RequestContext:
             except Exception:
                 if not rejected:
                     raise  # after our 413 the app's complaint about the cut body is moot
+        if not log.is_enabled_for(logging.INFO):
+            return
         log.info(
             "request",
             method=scope.get("method"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 import uuid
 from collections.abc import Mapping
@@ -284,7 +285,10 @@ def _record(state: AppState, prepared: Prepared, outcome: Outcome) -> None:
 
 
 def _log_request(state: AppState, call: Call) -> None:
-    """Prompts are logged only with TTC_LOG_PROMPTS; otherwise a hash and a length."""
+    """Prompts are logged only with TTC_LOG_PROMPTS; otherwise a hash and a length. Costs
+    nothing (no join, no hash) when the info level is off."""
+    if not log.is_enabled_for(logging.INFO):
+        return
     text = "\n".join(f"{m.role}: {m.content}" for m in call.messages)
     fields: dict[str, Any] = {
         "endpoint": call.endpoint,
