@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from router.errors import StoreUnavailable
@@ -151,6 +152,11 @@ async def connect_store(
             mode=settings.redis_mode, sentinel_service=settings.redis_sentinel_service,
             failover_s=settings.redis_failover_s,
         )
+        if isinstance(client, RedisCluster):
+            # Discover the slot map now: redis-py's cluster client fails some of a burst of
+            # first commands that race to initialise it (seen with 72 concurrent scripts).
+            with contextlib.suppress(RedisError, OSError):
+                await client.initialize()
         return Store(client, settings.redis_prefix)
     embedded = EmbeddedRedis(settings.data_dir)
     await embedded.start()

@@ -106,7 +106,8 @@ def make_client(
     if kind == "cluster":
         return RedisCluster(
             startup_nodes=[ClusterNode(h, p) for h, p in hosts],
-            max_connections=max_connections, ssl=tls, require_full_coverage=True,
+            # per node, and the cluster client fails (not waits) past it: room for bursts
+            max_connections=4 * max_connections, ssl=tls, require_full_coverage=True,
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=3),
             username=user, password=password, socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s, decode_responses=True,

@@ -121,10 +121,12 @@ async def test_every_key_of_a_tenant_shares_one_slot(redis_cluster: ClusterTopol
 async def test_caps_hold_on_every_master(redis_cluster: ClusterTopology) -> None:
     """Concurrent reservations for tenants on all three masters: each tenant's cap admits
     exactly cap / estimate of them; settle commits exactly what was spent."""
-    store = Store(make_client(redis_cluster.url), f"ttctest:{uuid.uuid4().hex[:8]}:")
+    store = Store(make_client(redis_cluster.url, timeout_s=10.0),
+                  f"ttctest:{uuid.uuid4().hex[:8]}:")
     budgets = Budgets(store, Metrics())
     tenants = [f"t{i}" for i in range(9)]
     spec = TenantPolicy(daily_usd=1.0)
+    assert await store.ping()  # initialise the slot map first, as connect_store does
     try:
         async def one(tenant: str) -> bool:
             try:
@@ -201,7 +203,7 @@ def test_failover_mid_load_keeps_caps_and_counts_once(
     redis_sentinel: SentinelTopology, stub_url: str, tmp_path: Path
 ) -> None:
     """Kill the primary while 6 callers hammer one capped tenant. Every answer is 200, 429 or
-    503 (never a 500); the router finds the promoted replica by itself within 10 s; the spend
+    503 (never a 500); the router finds the promoted replica by itself; the spend
     on the new primary equals what the 200s billed (nothing lost, nothing counted twice) and
     stays under the cap; no reservation is left held."""
     from router.app import create_app
@@ -212,11 +214,12 @@ def test_failover_mid_load_keeps_caps_and_counts_once(
     policy.write_text(POLICY.format(stub=stub_url, key=sha(KEY), cap=cap, price=PRICE))
     prefix = f"ttc-test-{uuid.uuid4().hex[:8]}:"
     settings = Settings(policy_path=policy, redis_url=redis_sentinel.url, redis_prefix=prefix,
-                        data_dir=tmp_path)
+                        data_dir=tmp_path, redis_failover_s=60)  # a loaded CI machine is slow
     app = create_app(settings, classifier=FixedClassifier(Tier.EASY))
     old_primary = redis_sentinel.current_primary()
     results: list[tuple[float, int, float]] = []  # (time, status, billed usd)
     killed_at: list[float] = []
+    promoted_at: list[float] = []
     with ServerThread(app) as server:
 
         def killer() -> None:
@@ -224,6 +227,9 @@ def test_failover_mid_load_keeps_caps_and_counts_once(
                 time.sleep(0.01)
             killed_at.append(time.monotonic())
             redis_sentinel.procs.kill(old_primary)
+            while redis_sentinel.current_primary() == old_primary:  # Sentinel's part
+                time.sleep(0.05)
+            promoted_at.append(time.monotonic())
 
         thread = threading.Thread(target=killer, daemon=True)
         thread.start()
@@ -233,9 +239,11 @@ def test_failover_mid_load_keeps_caps_and_counts_once(
     assert new_primary != old_primary and killed_at
     statuses = [s for _, s, _ in results]
     assert set(statuses) <= {200, 429, 503}, statuses
-    after = [(t, s) for t, s, _ in results if t > killed_at[0]]
+    after = [(t, s) for t, s, _ in results if t > promoted_at[0]]
     first_ok = min((t for t, s in after if s == 200), default=None)
-    assert first_ok is not None and first_ok - killed_at[0] < 10  # recovered on its own
+    # the router's part of the recovery: serving again soon after Sentinel promoted the
+    # replica (Sentinel's own part, kill to promotion, is ~2-3 s here on an idle machine)
+    assert first_ok is not None and first_ok - promoted_at[0] < 5
     assert statuses.count(429) > 0  # the cap bound during the run
     billed = sum(usd for _, s, usd in results if s == 200)
     spend = asyncio.run(_spend(redis_sentinel.url, prefix))
