@@ -40,10 +40,11 @@ RUN if [ "${WITH_LOCAL_MODEL}" = "true" ]; then extra="[local]"; else extra=""; 
     && pip install --no-cache-dir "/src${extra}" \
     && pip check
 
-# Fail the build, not the first start, if the baked-in classifier (packaged head + the MiniLM
-# embedding model) cannot load with the Hugging Face hub offline.
-RUN HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HOME=/tmp/hf \
-    python -c "from classifier import load_classifier; load_classifier()"
+# Export MiniLM to ONNX (fp32 + int8, from the packaged weights, offline) into the image, then
+# fail the build, not the first start, if the default classifier cannot load.
+RUN HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HOME=/tmp/hf TTC_ONNX_DIR=/opt/venv/ttc-onnx \
+    ttc-router classifier export-onnx \
+    && TTC_ONNX_DIR=/opt/venv/ttc-onnx python -c "from classifier import load_classifier; load_classifier()"
 
 
 FROM ${PYTHON_IMAGE} AS runtime
@@ -69,6 +70,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     XDG_CACHE_HOME=/tmp/cache \
     HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1 \
+    TTC_ONNX_DIR=/opt/venv/ttc-onnx \
     TTC_HOST=0.0.0.0 \
     TTC_PORT=8080 \
     TTC_DATA_DIR=/var/lib/ttc-router

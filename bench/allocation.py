@@ -1,8 +1,7 @@
 """Adaptive against uniform test-time compute on a real model: the closed loop.
 
-    python bench/allocation.py            # full run (5 families x 30 train + 30 held-out)
-    python bench/allocation.py --train 8 --test 8   # the size measured in docs/benchmarks.md
-    python bench/allocation.py --quick    # reduced run (< 60 s), used by the test suite
+    python bench/allocation.py --train 24 --test 24   # the run in docs/benchmarks.md
+    python bench/allocation.py --quick                # reduced run (< 60 s), used by the tests
 
 All on the embedded Gemma 3 270M base model (xllamacpp, raw completions). Task family with
 graded difficulty and exact answers: few-shot arithmetic in five shapes (`bench.strategies`
@@ -10,50 +9,45 @@ TIERS: 1d+1d, 2d+1d, 2dx1d, 2d+-2d, 2dx2d); the prompt has 8 worked examples of 
 shape; the classifier sees only the bare question (`47*8`). Steps:
 
 1. Per question, one greedy call (T = 0) and a pool of 16 samples (T = 0.7, one n=16 call);
-   held-out questions get a second, independent pool of 8 for their oracle difficulty.
-2. Calibrate on the training part (`router.calibrate`): the grid greedy, self-consistency
-   N = 4, 8, 16 and best-of-N with an exact checker N = 1, 2, 4, 8, 16; every run is served from
-   the question's pool (each N sees the first N samples) and charged what the live call would
-   cost. Tiers = the questions' solve rates through the classifier's thresholds. Policy: per
-   tier the cheapest configuration within `--target` accuracy of the best (generated tokens).
-3. Retrain the classifier on the calibration's solve-rate file (`classifier.train.train`).
-4. Held-out: uniform greedy, uniform self-consistency and best-of-N at each N, and the
-   calibrated policy with oracle tiers (solve rate on the independent pool) and with tiers
-   predicted by the retrained classifier. Accuracy and tokens per question, and the compute
-   ratio: generated tokens uniform best-of-N needs (log-linear interpolation between its
-   measured N) to match the adaptive policy's accuracy, over what the adaptive policy spends.
+   held-out questions get a second, independent pool of 8 for their oracle difficulty. The
+   pools are written as a recorded-samples file (`samples-{train,test}.jsonl`, the format
+   `ttc-router calibrate --samples` replays): answer = the first line's number, correct =
+   integer equality with the reference.
+2. Replay the grid (`router.calibrate.replay`: unbiased estimates over subsets of each pool):
+   greedy; majority vote, adaptive-stop self-consistency (stop when decided, or at 75%
+   agreement) and the agreement cascade at N up to 16 -- selection the router can do when
+   serving -- and best-of-N with the exact checker (pass@N: an oracle, shown as the ceiling).
+3. Calibrate on the training part: tiers = solve-rate bins (the oracle) and tiers predicted by
+   the classifier retrained on the training part's solve rates; the exact allocation frontier
+   over serve-time configurations; the knee is the policy (and `--budget` picks another point).
+4. Held-out: every uniform curve and both adaptive curves with 95% bootstrap intervals, the
+   compute ratio at matched accuracy (generated tokens) with its interval, and where the saving
+   comes from (prior tier vs posterior evidence).
 
-Prints the table; writes bench/out/allocation.{json,png} and the calibration report under
+Prints the tables; writes bench/out/allocation.{json,png} and the calibration report under
 bench/out/allocation/. The drawn samples are saved there too (`pools-*.json`): a rerun on the
 same questions reuses them (delete them to sample afresh), so a crash after sampling loses none.
-The exact checker is integer equality (same verdicts as math_reference on integer answers,
-without math-verify's parsing cost).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
-import math
 import random
+import shutil
 import sys
 import time
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
+if sys.path[0] != str(REPO):  # bench/classifier.py must not shadow the package
     sys.path.insert(0, str(REPO))
 
 from bench.allocation_pools import (  # noqa: E402
     MAX_TOKENS,
-    IntegerChecker,
-    IntegerExact,
-    PoolGenerator,
     Pools,
     as_int,
     draw,
@@ -61,33 +55,24 @@ from bench.allocation_pools import (  # noqa: E402
     save_pools,
 )
 from bench.strategies import TIERS as FAMILIES  # noqa: E402
+from classifier.base import Tier  # noqa: E402
 from router.calibrate import (  # noqa: E402
     EvalItem,
-    GridConfig,
+    Evaluation,
+    GridRun,
     Options,
-    Record,
-    ResultCache,
-    StrategyRunner,
     analyse,
-    expand,
-    run_grid,
+    evaluate_holdout,
     write_outputs,
+    write_solve_rates,
 )
-from router.upstreams.base import Capabilities, Message  # noqa: E402
-from strategies import Batch, Budget  # noqa: E402
+from router.calibrate.replay import replay, replay_grid  # noqa: E402
+from router.calibrate.samples import RecordedItem, RecordedSample, write_samples  # noqa: E402
+from router.upstreams.base import Message  # noqa: E402
+from strategies import Batch  # noqa: E402
 from strategies.answers import extract_answer  # noqa: E402
 
-SAMPLING = {"temperature": 0.7, "stop": ["\n"], "answer_format": "number"}
-
-
-def grid(ns: Sequence[int]) -> list[GridConfig]:
-    sc = [n for n in ns if n >= 4]
-    return [
-        GridConfig.make("greedy", {"temperature": 0.0, "stop": ["\n"], "answer_format": "number"}),
-        *expand("self_consistency", {**SAMPLING, "n": sc, "round_size": 4}),
-        *expand("best_of_n", {**SAMPLING, "n": list(ns), "mode": "plain"},
-                "math_reference"),
-    ]
+THRESHOLDS = (0.8, 0.5, 0.2)
 
 
 def make_items(per_family: int, seed: int, split: str) -> list[EvalItem]:
@@ -107,128 +92,81 @@ def make_items(per_family: int, seed: int, split: str) -> list[EvalItem]:
             seen.add(q)
             n = sum(it.id.startswith(family) for it in items)
             items.append(EvalItem(f"{family}/{split}{n}", q, (Message("user", prefix + q + "="),),
-                                  str(a), answer_format="number"))
+                                  str(a), answer_format="number", answer_from="first_line"))
     return items
 
 
-async def run_all(items: Sequence[EvalItem], configs: Sequence[GridConfig], pools: Pools,
-                  caps: Capabilities) -> list[Record]:
-    exact = IntegerExact()
-    checker = IntegerChecker()
-    budget = Budget(max_tokens_per_sample=MAX_TOKENS, deadline_s=300)
-
-    async def run(config: GridConfig, item: EvalItem, repeat: int) -> Any:
-        gen = PoolGenerator(caps, pools.greedy[item.key], pools.sampled[item.key])
-        runner = StrategyRunner(gen, lambda name: exact if name else None, budget=budget,
-                                checker=checker)
-        return await runner(config, item, repeat)
-
-    out = await run_grid(items, configs, run, ResultCache(None), model="local",
-                         max_tokens=MAX_TOKENS, concurrency=8)
-    if out.errors:
-        raise RuntimeError("; ".join(out.errors[:3]))
-    return out.records
+def recorded(items: Sequence[EvalItem], pools: Pools) -> list[RecordedItem]:
+    """The pools as recorded samples: the greedy sample flagged, then the sampled pool."""
+    out = []
+    for it in items:
+        ref = as_int(it.reference)
+        greedy, pool = pools.greedy[it.key], pools.sampled[it.key]
+        samples = []
+        for j, s in enumerate((*greedy.samples[:1], *pool.samples)):
+            answer = extract_answer(s.text, "first_line:number")
+            samples.append(RecordedSample(answer, as_int(answer) == ref and ref is not None,
+                                          s.tokens, greedy=j == 0))
+        out.append(RecordedItem(it.id, it.question, tuple(samples), it.reference,
+                                prompt_tokens=pool.usage.prompt_tokens))
+    return out
 
 
-def oracle_tier(batch: Batch, reference: str, thresholds: tuple[float, float, float]) -> str:
+def oracle_tier(batch: Batch, reference: str) -> Tier:
     from classifier.labels import solve_rate_tier
 
     ref = as_int(reference)
-    good = sum(as_int(extract_answer(s.text, "number")) == ref for s in batch.samples)
-    return solve_rate_tier(good / max(1, len(batch.samples)), thresholds).value
+    good = sum(as_int(extract_answer(s.text, "first_line:number")) == ref for s in batch.samples)
+    return solve_rate_tier(good / max(1, len(batch.samples)), THRESHOLDS)
 
 
-async def retrain_and_predict(solve_rates: Path, artifact: Path, texts: list[str],
-                              thresholds: tuple[float, float, float]) -> tuple[list[str], str]:
-    """Retrain the head on the solve-rate file, classify `texts`; falls back to the shipped
-    classifier (and says so) when the file cannot train one (e.g. a tier has no example)."""
+async def retrain_and_predict(solve_rates: Path, artifact: Path, texts: list[str]
+                              ) -> tuple[list[Tier] | None, str]:
+    """Retrain the head on the solve-rate file and classify `texts` (None when it cannot be
+    trained here, e.g. a tier without examples: then there is no predicted-tier curve)."""
     from classifier.embedder import SentenceTransformerEmbedder
     from classifier.embedding import EmbeddingClassifier
-    from classifier.head import ArtifactError, load_head, packaged_artifact
+    from classifier.head import load_head
     from classifier.train import TrainConfig, train
 
     embedder = SentenceTransformerEmbedder(None)
     try:
         metrics = await asyncio.to_thread(
-            train, solve_rates, artifact, embedder, TrainConfig(solve_rate_thresholds=thresholds))
+            train, solve_rates, artifact, embedder, TrainConfig(solve_rate_thresholds=THRESHOLDS))
         m = metrics["model"]
         note = (f"retrained on {solve_rates.name}: held-out accuracy {m['accuracy']:.2f}, "
                 f"macro-F1 {m['macro_f1']:.2f}, within-one-tier {m['within_one']:.2f}")
         head = load_head(artifact)
     except Exception as exc:  # too few examples per tier, or a classifier module mid-change
-        note = (f"NOT retrained ({type(exc).__name__}: {exc}); predicted tiers come from the "
-                "shipped combined classifier")
-        try:  # the packaged head that uses this embedder
-            head = load_head(packaged_artifact("combined"))
-        except ArtifactError as missing:
-            return ["unknown"] * len(texts), f"{note}, which is missing ({missing}): " \
-                "every question gets the policy's all-items choice"
+        return None, f"NOT retrained ({type(exc).__name__}: {exc})"
     clf = EmbeddingClassifier(embedder, head)
     try:
         scores = await clf.classify(texts)
     finally:
         await clf.aclose()
-    return [s.tier.value for s in scores], note
+    return [s.tier for s in scores], note
 
 
-def arm(name: str, chosen: Sequence[GridConfig], items: Sequence[EvalItem],
-        table: dict[tuple[str, str], Record], keys: dict[GridConfig, str]) -> dict[str, Any]:
-    rows = [table[(keys[c], it.key)] for c, it in zip(chosen, items, strict=True)]
-    n = len(rows)
-    return {"arm": name, "accuracy": sum(r.correct for r in rows) / n,
-            "tokens": sum(r.tokens for r in rows) / n,
-            "generated": sum(r.generated for r in rows) / n, "questions": n}
+async def sample_pools(train: list[EvalItem], test: list[EvalItem], n: int, oracle: int,
+                       outdir: Path) -> tuple[Pools, Pools]:
+    from router.upstreams.local import LocalModelConfig, LocalModelServer, LocalUpstream
 
-
-def tokens_to_match(curve: Sequence[dict[str, Any]], accuracy: float, key: str) -> float | None:
-    """Tokens uniform best-of-N needs for `accuracy` (log-linear between measured N)."""
-    pts = sorted((p[key], p["accuracy"]) for p in curve)
-    if accuracy <= pts[0][1]:
-        return float(pts[0][0])
-    for (x0, y0), (x1, y1) in itertools.pairwise(pts):
-        if y0 < accuracy <= y1:
-            f = (accuracy - y0) / (y1 - y0)
-            return math.exp(math.log(x0) + f * (math.log(x1) - math.log(x0)))
-    return None
-
-
-def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for prefix, style in (("best-of-N", "o-"), ("self-consistency", "s-")):
-        pts = sorted((r["generated"], r["accuracy"], r["arm"]) for r in rows
-                     if r["arm"].startswith(prefix))
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=f"uniform {prefix}")
-        for x, y, name in pts:
-            ax.annotate(name.split("N=")[-1], (x, y), fontsize=7, xytext=(3, -9),
-                        textcoords="offset points")
-    for r, marker in zip([r for r in rows if r["arm"].startswith(("greedy", "adaptive"))],
-                         ("D", "*", "P"), strict=False):
-        ax.plot([r["generated"]], [r["accuracy"]], marker, ms=12, label=r["arm"])
-        if r.get("match_generated"):
-            ax.plot([r["generated"], r["match_generated"]], [r["accuracy"]] * 2, ":", lw=1,
-                    color="grey")
-    ax.set_xscale("log")
-    ax.set_xlabel("generated tokens per question (log)")
-    ax.set_ylabel("held-out accuracy")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def fmt_ratio(r: dict[str, Any], key: str) -> str:
-    match = r.get(f"match_{key}")
-    if match is None:
-        return f"> {r[f'bon_max_{key}'] / r[key]:.1f}x (not reached)"
-    return f"{match / r[key]:.2f}x"
+    cached = [load_pools(outdir / f"pools-{part}.json", its)
+              for part, its in (("train", train), ("test", test))]
+    if cached[0] is not None and cached[1] is not None:
+        return cached[0], cached[1]
+    server = LocalModelServer(LocalModelConfig(data_dir=REPO / ".ttc", parallel=16,
+                                               ctx_per_slot=512))
+    await server.astart()
+    upstream = LocalUpstream("local", server, timeout_s=900)  # a loaded machine queues calls
+    try:
+        train_pools = cached[0] or await draw(upstream, train, n, 0)
+        save_pools(train_pools, outdir / "pools-train.json")
+        test_pools = cached[1] or await draw(upstream, test, n, oracle)
+        save_pools(test_pools, outdir / "pools-test.json")
+    finally:
+        await upstream.aclose()
+    return train_pools, test_pools
 
 
 async def main(argv: list[str] | None = None) -> int:
@@ -236,117 +174,116 @@ async def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="reduced run (< 60 s)")
     ap.add_argument("--train", type=int, help="training questions per family")
     ap.add_argument("--test", type=int, help="held-out questions per family")
-    ap.add_argument("--target", type=float, default=0.02, help="target-mode accuracy slack")
+    ap.add_argument("--budget", type=float, help="policy at this many generated tokens/query")
+    ap.add_argument("--boots", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
     args = ap.parse_args(argv)
     n_train = args.train or (2 if args.quick else 30)
-    n_test = args.test or (1 if args.quick else 30)
-    ns = [1, 2, 4, 8] if args.quick else [1, 2, 4, 8, 16]
-    thresholds = (0.8, 0.5, 0.2)
+    n_test = args.test or (2 if args.quick else 30)
+    pool_n = 8 if args.quick else 16
     stem = "allocation-quick" if args.quick else "allocation"
     outdir = args.out / stem
-    train_items, test_items = make_items(n_train, args.seed, "train"), \
-        make_items(n_test, args.seed, "test")
-    configs = grid(ns)
-    keys = {c: c.key("local", MAX_TOKENS) for c in configs}
-
-    from router.upstreams.local import LocalModelConfig, LocalModelServer, LocalUpstream
-
+    train_items = make_items(n_train, args.seed, "train")
+    test_items = make_items(n_test, args.seed, "test")
     t0 = time.monotonic()
-    server = LocalModelServer(LocalModelConfig(data_dir=REPO / ".ttc", parallel=16,
-                                               ctx_per_slot=512))
-    await server.astart()
-    upstream = LocalUpstream("local", server, timeout_s=900)  # a loaded machine queues calls
-    caps = upstream.capabilities
-    try:
-        print(f"model up in {time.monotonic() - t0:.1f} s", flush=True)
-        cached = [load_pools(outdir / f"pools-{part}.json", its)
-                  for part, its in (("train", train_items), ("test", test_items))]
-        train_pools = cached[0] or await draw(upstream, train_items, max(ns), 0)
-        save_pools(train_pools, outdir / "pools-train.json")
-        test_pools = cached[1] or await draw(upstream, test_items, max(ns),
-                                             0 if args.quick else 8)
-        save_pools(test_pools, outdir / "pools-test.json")
-        print(f"sampled {len(train_items) + len(test_items)} questions "
-              f"({time.monotonic() - t0:.0f} s)", flush=True)
-    finally:
-        await upstream.aclose()
-
-    train_records = await run_all(train_items, configs, train_pools, caps)
-    opts = Options(target=args.target, metric="generated", tier_from="solve_rate",
-                   thresholds=thresholds, max_tokens=MAX_TOKENS)
-    from router.calibrate.runner import GridRun
-
-    cal = analyse(train_items, configs, GridRun(train_records), "local", opts)
-    paths = write_outputs(cal, train_items, outdir, model="local", opts=opts,
-                          title="allocation bench: calibration on the training part",
-                          settings=[("task", "few-shot arithmetic, 5 shapes"),
-                                    ("samples per question", str(max(ns)))])
-    policy = {t: r.target.point.config for t, r in cal.tiers.items() if r.target}
-    print(f"calibrated ({time.monotonic() - t0:.0f} s): "
-          + ", ".join(f"{t}: {c.label}" for t, c in policy.items()), flush=True)
-
+    train_pools, test_pools = await sample_pools(train_items, test_items, pool_n,
+                                                 4 if args.quick else 8, outdir)
+    print(f"sampled {len(train_items) + len(test_items)} questions "
+          f"({time.monotonic() - t0:.0f} s)", flush=True)
+    rec_train, rec_test = recorded(train_items, train_pools), recorded(test_items, test_pools)
+    write_samples(rec_train, outdir / "samples-train.jsonl")
+    write_samples(rec_test, outdir / "samples-test.jsonl")
+    configs = replay_grid(pool_n, scores=False)
+    records, _ = replay([*rec_train, *rec_test], configs, model="local", max_tokens=MAX_TOKENS,
+                        seed=args.seed)
+    train_eval = [r.eval_item() for r in rec_train]
+    test_eval = [r.eval_item() for r in rec_test]
+    opts = Options(budget=args.budget, metric="generated", tier_from="solve_rate",
+                   thresholds=THRESHOLDS, max_tokens=MAX_TOKENS, boots=args.boots)
+    run = GridRun([r for r in records])
+    cals = {"oracle (solve-rate bins)": analyse(train_eval, configs, run, "local", opts)}
+    rates = outdir / "solve_rates.jsonl"
+    write_solve_rates(cals["oracle (solve-rate bins)"], train_eval, rates)
     predicted, clf_note = await retrain_and_predict(
-        paths["solve_rates"], outdir / "head.npz", [it.question for it in test_items], thresholds)
+        rates, outdir / "head.npz", [it.question for it in train_eval + test_eval])
     print(f"classifier {clf_note} ({time.monotonic() - t0:.0f} s)", flush=True)
-
-    test_records = await run_all(test_items, configs, test_pools, caps)
-    table = {(r.config, r.item): r for r in test_records}
-    oracle = [oracle_tier(test_pools.oracle[it.key], it.reference or "", thresholds)
-              for it in test_items]
-    fallback = policy["all"]
-    rows: list[dict[str, Any]] = []
-    for c in configs:
-        name = {"greedy": "greedy", "self_consistency": "self-consistency",
-                "best_of_n": "best-of-N exact"}[c.strategy]
-        suffix = "" if c.strategy == "greedy" else f" N={c.params['n']}"
-        rows.append(arm(name + suffix, [c] * len(test_items), test_items, table, keys))
-    for label, tiers in (("adaptive, oracle tiers", oracle), ("adaptive, predicted tiers",
-                                                             predicted)):
-        chosen = [policy.get(t, fallback) for t in tiers]
-        rows.append(arm(label, chosen, test_items, table, keys))
-    bon = [r for r in rows if r["arm"].startswith("best-of-N")]
-    for r in rows:
-        if r["arm"].startswith("adaptive"):
-            for key in ("generated", "tokens"):
-                r[f"match_{key}"] = tokens_to_match(bon, r["accuracy"], key)
-                r[f"bon_max_{key}"] = max(b[key] for b in bon)
-    report(rows, policy, cal, clf_note, oracle, predicted, test_items, args, t0, paths)
+    tiers: dict[str, dict[str, Tier]] = {"oracle (solve-rate bins)": {
+        it.key: oracle_tier(test_pools.oracle[orig.key], orig.reference or "")
+        for it, orig in zip(test_eval, test_items, strict=True)}}
+    if predicted is not None:
+        pred = dict(zip([it.key for it in train_eval + test_eval], predicted, strict=True))
+        cals["predicted"] = analyse(train_eval, configs, run, "local", opts,
+                                    tier_of={it.key: pred[it.key] for it in train_eval})
+        tiers["predicted"] = {it.key: pred[it.key] for it in test_eval}
+    keys = {c: c.key("local", MAX_TOKENS) for c in configs}
+    holdout = evaluate_holdout(cals, test_eval, configs, records, keys, tiers, boots=args.boots,
+                               seed=args.seed)
+    main_source = "predicted" if "predicted" in cals else "oracle (solve-rate bins)"
+    ev = Evaluation(cals[main_source], main_source, cals, holdout, len(train_eval),
+                    len(test_eval))
+    paths = write_outputs(ev, train_eval + test_eval, outdir, model="local", opts=opts,
+                          title="allocation bench: Gemma 3 270M, few-shot arithmetic",
+                          settings=[("task", "few-shot arithmetic, 5 shapes"),
+                                    ("samples per question", f"1 greedy + {pool_n}"),
+                                    ("classifier", clf_note)])
+    report(ev, clf_note, time.monotonic() - t0, paths)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{stem}.json").write_text(json.dumps(
-        {"rows": rows, "policy": {t: c.label for t, c in policy.items()},
-         "classifier": clf_note}, indent=1))
-    plot(rows, args.out / f"{stem}.png",
-         f"Gemma 3 270M, few-shot arithmetic: {len(test_items)} held-out questions")
-    print(f"wrote {args.out / (stem + '.png')} and {outdir}/")
+    (args.out / f"{stem}.json").write_text(json.dumps(summary_json(ev, clf_note), indent=1))
+    if "plot" in paths:
+        shutil.copy(paths["plot"], args.out / f"{stem}.png")
+    print(f"wrote {args.out / (stem + '.json')} and {outdir}/")
     return 0
 
 
-def report(rows: list[dict[str, Any]], policy: dict[str, GridConfig], cal: Any, clf_note: str,
-           oracle: list[str], predicted: list[str], items: Sequence[EvalItem],
-           args: argparse.Namespace, t0: float, paths: dict[str, Path]) -> None:
-    print("\ncalibrated policy (training part, target mode, cost = generated tokens):")
-    for tier, config in policy.items():
-        r = cal.tiers[tier]
-        print(f"  {tier:10} {r.items:4} questions  {config.label}  "
-              f"(acc {r.target.point.accuracy:.2f}, best {r.target.best_accuracy:.2f})")
+def summary_json(ev: Evaluation, clf_note: str) -> dict[str, Any]:
+    h = ev.holdout
+    assert h is not None
+    return {
+        "policy": {t: c.label for t, c in ev.cal.policy.items()},
+        "policy_source": ev.source,
+        "classifier": clf_note,
+        "curves": [{"name": cv.name, "kind": cv.kind, "arms": [
+            {"arm": a.name, "accuracy": a.accuracy, "generated": a.cost,
+             "accuracy_ci": a.accuracy_ci, "generated_ci": a.cost_ci} for a in cv.arms]}
+            for cv in h.curves],
+        "ratios": [{"arm": r.name, "accuracy": r.accuracy, "generated": r.cost,
+                    "uniform_generated": r.uniform_cost, "ratio": r.value, "ci": r.ci}
+                   for r in h.ratios],
+        "attribution": {"accuracy": h.attribution_accuracy, "costs": dict(h.attribution)},
+    }
+
+
+def report(ev: Evaluation, clf_note: str, took: float, paths: dict[str, Path]) -> None:
+    h = ev.holdout
+    assert h is not None
+    print(f"\npolicy (calibrated on {ev.calibration_items} training questions, tiers: "
+          f"{ev.source}; cost = generated tokens):")
+    for tier, config in ev.cal.policy.items():
+        print(f"  {tier:10} share {ev.cal.shares[tier]:.2f}  {config.label}")
     print(f"classifier: {clf_note}")
-    agree = sum(o == p for o, p in zip(oracle, predicted, strict=True)) / len(items)
-    print(f"held-out tiers: oracle {dict(Counter(oracle))}, predicted {dict(Counter(predicted))}, "
-          f"agreement {agree:.2f}")
-    print("\n| arm | accuracy | tokens/q | generated/q | BoN compute to match (generated) "
-          "| (total tokens) |\n|---|---|---|---|---|---|")
-    for r in rows:
-        ratio = (fmt_ratio(r, "generated"), fmt_ratio(r, "tokens")) \
-            if r["arm"].startswith("adaptive") else ("", "")
-        print(f"| {r['arm']} | {r['accuracy']:.3f} | {r['tokens']:.1f} | {r['generated']:.1f} "
-              f"| {ratio[0]} | {ratio[1]} |")
-    print(f"\n{len(items)} held-out questions; total {time.monotonic() - t0:.0f} s. "
-          "tokens/q = prompt + completion (one call's n samples share one prompt); "
-          "generated/q = completion tokens. Ratio = tokens uniform best-of-N needs to reach "
-          "the adaptive arm's accuracy / tokens the adaptive arm spends.")
-    print(f"calibration report: {paths['report']}")
+    print(f"\n{h.items} held-out questions, 95% bootstrap intervals ({h.boots} resamples)\n")
+    print("| curve | arm | accuracy | 95% CI | generated/q |\n|---|---|---|---|---|")
+    for cv in h.curves:
+        for a in cv.arms:
+            print(f"| {cv.name} | {a.name} | {a.accuracy:.3f} | "
+                  f"[{a.accuracy_ci[0]:.3f}, {a.accuracy_ci[1]:.3f}] "
+                  f"| {a.cost:.1f} |")
+    print("\n| adaptive (chosen point) | accuracy | generated/q | uniform to match | ratio "
+          "| 95% CI |\n|---|---|---|---|---|---|")
+    for r in h.ratios:
+        lo, hi = r.ci
+        low, high = "-" if lo is None else f"{lo:.2f}", "not reached" if hi is None else f"{hi:.2f}"
+        ci = f"[{low}, {high}]"
+        print(f"| {r.name} | {r.accuracy:.3f} | {r.cost:.1f} | "
+              f"{'-' if r.uniform_cost is None else f'{r.uniform_cost:.1f}'} | "
+              f"{'not reached' if r.value is None else f'{r.value:.2f}x'} | "
+              f"{ci} |")
+    if h.attribution_accuracy is not None:
+        print(f"\ncost to reach {h.attribution_accuracy:.3f} on held-out questions:")
+        for name, cost in h.attribution:
+            print(f"  {name}: {'not reached' if cost is None else f'{cost:.1f}'}")
+    print(f"\ntotal {took:.0f} s; report: {paths['report']}")
 
 
 if __name__ == "__main__":

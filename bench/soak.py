@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # run as `python bench/<script>.py`
+if sys.path[0] != str(REPO):  # run as `python bench/<script>.py`
     sys.path.insert(0, str(REPO))
 
 from bench.processes import free_port, pct, start, stop, wait_ready  # noqa: E402

@@ -16,6 +16,10 @@ call is charged what it would cost live); and, on the two easiest tiers, token-l
 and MCTS on live calls (steps of one token, scored by rollout values from the same model: the
 share of 3 completions reaching the rollouts' majority answer, no reference used). Tokens are the
 run's accounted usage per problem (prompt + completion; one call's n samples share one prompt).
+Multi-part arithmetic (`bench/multipart.py`: "a+b, then c+d, then add the two results"):
+greedy and self-consistency on worked-chain shots, the whole-answer cascade, the step-level
+draft/target strategy and `decompose`, all on live calls; a second table gives the draft and
+target roles' tokens (one local model plays both roles: see that module).
 Prints a table; writes `bench/out/strategies.png` and `.json`.
 """
 
@@ -34,9 +38,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
+if sys.path[0] != str(REPO):
     sys.path.insert(0, str(REPO))
 
+from bench.multipart import print_roles, run_multi  # noqa: E402
 from router.upstreams.base import Message, Upstream, Usage  # noqa: E402
 from strategies import (  # noqa: E402
     REGISTRY,
@@ -330,26 +335,32 @@ async def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="reduced run (< 60 s)")
     ap.add_argument("--problems", type=int, default=None, help="problems per tier")
     ap.add_argument("--search-problems", type=int, default=None, help="problems for beam/MCTS")
+    ap.add_argument("--multi-problems", type=int, default=None, help="multi-part problems")
+    ap.add_argument("--only-multi", action="store_true", help="only the multi-part rows")
+    ap.add_argument("--call-timeout", type=float, default=120.0, help="per upstream call (s)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
     args = ap.parse_args(argv)
-    tiers = ["1d+1d", "2d+1d"] if args.quick else list(TIERS)
+    tiers = [] if args.only_multi else ["1d+1d", "2d+1d"] if args.quick else list(TIERS)
+    multi_count = args.multi_problems or (3 if args.quick else 20)
     ns = [1, 4] if args.quick else [1, 2, 4, 8, 16]
     count = args.problems or (3 if args.quick else 30)
     search_count = args.search_problems or (1 if args.quick else 10)
 
-    from router.upstreams.local import LocalModelConfig, start_local_upstream
+    from router.upstreams.local import LocalModelConfig, LocalModelServer, LocalUpstream
 
     started = time.monotonic()
-    upstream = await start_local_upstream(
-        LocalModelConfig(data_dir=REPO / ".ttc", parallel=16, ctx_per_slot=512)
-    )
+    server = LocalModelServer(LocalModelConfig(data_dir=REPO / ".ttc", parallel=16,
+                                               ctx_per_slot=512))
+    await server.astart()
+    upstream = LocalUpstream("local", server, timeout_s=args.call_timeout)
     print(f"model up in {time.monotonic() - started:.1f} s", flush=True)
     results: list[dict[str, Any]] = []
     try:
         for tier in tiers:
             search = tier in SEARCH_TIERS and not (args.quick and tier != tiers[0])
             results += await run_tier(tier, upstream, ns, count, search_count, search, args.seed)
+        results += await run_multi(upstream, multi_count, args.seed)
     finally:
         await upstream.aclose()
 
@@ -359,14 +370,17 @@ async def main(argv: list[str] | None = None) -> int:
             f"{r['tier']:8}{r['arm']:18}{r['n']:>4}{r['accuracy']:>7.2f}"
             f"{r['tokens']:>9.0f}{r['generated']:>8.1f}{r['problems']:>7}"
         )
+    print_roles(results)
     print(
         f"\ntotal {time.monotonic() - started:.0f} s; tok/q = prompt + completion tokens per "
         "problem (n samples of one call share one prompt); gen/q = completion tokens"
     )
-    stem = "strategies-quick" if args.quick else "strategies"
+    stem = "strategies-quick" if args.quick else "strategies-multi" if args.only_multi else (
+        "strategies"
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{stem}.json").write_text(json.dumps(results, indent=1))
-    plot(results, tiers, args.out / f"{stem}.png")
+    plot(results, [*tiers, "multi"], args.out / f"{stem}.png")
     print(f"wrote {args.out / (stem + '.png')}")
     return 0
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal, Protocol
+from typing import Protocol
 
 
 class Tier(StrEnum):
@@ -28,7 +28,9 @@ class Tier(StrEnum):
 
 TIERS: tuple[Tier, ...] = (Tier.EASY, Tier.MEDIUM, Tier.HARD, Tier.VERY_HARD)
 
-Source = Literal["embedding", "llm", "fixed", "hint"]
+# "llm" (the LLM-prompt classifier or fallback decided), "fixed", "hint", "unavailable", or the
+# embedding classifier's label: "lexical" or "<runtime>/<embedding model>" (what actually ran)
+Source = str
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class TierScores:
     confidence: float
     source: Source = "embedding"
     fallback_note: str | None = None
+    task: str | None = None  # task type (classifier.labels.TASKS) when a task head ran
+    task_confidence: float | None = None
 
     @classmethod
     def from_probabilities(

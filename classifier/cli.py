@@ -15,8 +15,13 @@ from typing import Annotated, Any
 
 import typer
 
-from classifier.data import DEFAULT_CAP_PER_STRATUM, default_data_dir
-from classifier.embedder import PACKAGED_MODEL
+from classifier.data import DEFAULT_CAP_PER_STRATUM
+from classifier.embedder import (
+    PACKAGED_MODEL,
+    Embedder,
+    NullEmbedder,
+    SentenceTransformerEmbedder,
+)
 from classifier.labels import DEFAULT_SOLVE_RATE_THRESHOLDS
 
 # measured on an inner validation slice of the mix's train split (see the model cards)
@@ -48,10 +53,19 @@ def _thresholds(value: str) -> tuple[float, float, float]:
 def train_cmd(
     out: Annotated[Path, typer.Option(help="Artifact to write (.npz; the card goes beside)")],
     data: Annotated[
-        Path | None,
-        typer.Option(help="Data dir of the public mix (../shared/data), or an operator JSONL"),
-    ] = None,
+        Path,
+        typer.Option(
+            help="Required. Training data: a directory laid out like the project's public mix "
+            "(the files named in classifier/labels.py, e.g. a source checkout's ../shared/data), "
+            'or your own JSONL with one {"text", "tier"} or {"text", "solve_rate"} per line. '
+            "The installed package ships the trained heads, not the training data.",
+        ),
+    ],
     model: Annotated[str, typer.Option(help="sentence-transformers name/path")] = PACKAGED_MODEL,
+    runtime: Annotated[
+        str, typer.Option(help="Embedding runtime the head is trained on (and will serve with): "
+                          "torch, onnx (fp32, same vectors as torch) or onnx-int8")
+    ] = "onnx-int8",
     backend: Annotated[
         str, typer.Option(help="combined (embedding + text features + hashed n-grams), lexical "
                           "(no embedding model), or embedding (embedding + text features)")
@@ -81,15 +95,16 @@ def train_cmd(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from classifier.embedder import Embedder, NullEmbedder, SentenceTransformerEmbedder
     from classifier.evaluation import format_detail, format_metrics_table
     from classifier.lexical import LexicalSpec
     from classifier.train import TrainConfig, build_dataset, train
 
     console = Console(stderr=True)
-    data = data or default_data_dir()
     if not data.exists():
-        raise typer.BadParameter(f"{data} does not exist", param_hint="--data")
+        raise typer.BadParameter(
+            f"{data} does not exist: pass the public mix's directory or your own JSONL",
+            param_hint="--data",
+        )
     try:
         cfg = TrainConfig(
             cap_per_stratum=cap_per_stratum, c=c or DEFAULT_C.get(backend, 1.0), hidden=hidden,
@@ -105,8 +120,8 @@ def train_cmd(
     if backend == "lexical":
         embedder = NullEmbedder()
     else:
-        console.print(f"loading {model}")
-        embedder = SentenceTransformerEmbedder(model, max_seq_length=max_seq_length)
+        console.print(f"loading {model} ({runtime})")
+        embedder = _embedder(runtime, model, max_seq_length)
     with Progress(
         "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
         TimeRemainingColumn(), console=console,
@@ -122,6 +137,70 @@ def train_cmd(
     typer.echo(report)
     out.with_suffix(".report.txt").write_text(report, encoding="utf-8")
     typer.echo(f"wrote {out}, {out.with_suffix('.json')}, {out.with_suffix('.report.txt')}")
+
+
+def _embedder(runtime: str, model: str, max_seq_length: int) -> Embedder:
+    if runtime == "lexical":
+        return NullEmbedder()
+    if runtime == "torch":
+        return SentenceTransformerEmbedder(model, max_seq_length=max_seq_length)
+    if runtime not in ("onnx", "onnx-int8"):
+        raise typer.BadParameter("lexical, torch, onnx or onnx-int8", param_hint="--runtime")
+    from classifier.onnx_embedder import OnnxEmbedder, Variant
+
+    variant: Variant = "fp32" if runtime == "onnx" else "int8"
+    return OnnxEmbedder(model, variant=variant, max_seq_length=max_seq_length)
+
+
+@classifier_app.command("train-task")
+def train_task_cmd(
+    out: Annotated[Path, typer.Option(help="Artifact to write (.npz; the card goes beside)")],
+    data: Annotated[
+        Path, typer.Option(help="Required. The public mix's directory (task labels come from "
+                           "classifier/labels.py; operator JSONL has no task field)")
+    ],
+    runtime: Annotated[
+        str, typer.Option(help="lexical (no embedding), torch, onnx or onnx-int8")
+    ] = "onnx-int8",
+    model: Annotated[str, typer.Option(help="sentence-transformers name/path")] = PACKAGED_MODEL,
+    cap: Annotated[int, typer.Option(min=10, help="rows kept per (source, task)")] = 150,
+    c: Annotated[float, typer.Option(help="Inverse regularisation strength")] = 1.0,
+    lexical: Annotated[bool, typer.Option(help="add hashed n-grams beside the embedding")] = False,
+    cache: Annotated[Path | None, typer.Option(help="Embedding cache (.npz)")] = None,
+) -> None:
+    """Train the task-type head (maths, code, logic, planning, factual, creative, rewrite, chat,
+    other) on the public mix; print its held-out report."""
+    from classifier.task_train import format_task_report, train_task_head
+    from classifier.train import TrainConfig
+
+    if not data.is_dir():
+        raise typer.BadParameter(f"{data} is not the mix's directory", param_hint="--data")
+    embedder = _embedder(runtime, model, 128)
+    backend = "lexical" if runtime == "lexical" else ("combined" if lexical else "embedding")
+    cfg = TrainConfig(backend=backend, c=c, model=model,
+                      dense_weight=DEFAULT_DENSE_WEIGHT.get(backend, 1.0))
+    metrics = train_task_head(data, out, embedder, cfg, cap=cap, cache=cache)
+    report = format_task_report(metrics) + "\n"
+    typer.echo(report)
+    out.with_suffix(".report.txt").write_text(report, encoding="utf-8")
+
+
+@classifier_app.command("export-onnx")
+def export_onnx_cmd(
+    model: Annotated[
+        str | None, typer.Option(help="Local sentence-transformers folder (packaged MiniLM)")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Cache folder ($TTC_ONNX_DIR, else ~/.cache/ttc-router/onnx)"),
+    ] = None,
+) -> None:
+    """Export the embedding model to ONNX (fp32 + int8) now, e.g. at image build; offline."""
+    from classifier.onnx_embedder import ensure_onnx
+
+    for variant in ("fp32", "int8"):
+        path = ensure_onnx(variant, model, out)
+        typer.echo(f"{variant:5} {path} ({path.stat().st_size / 2**20:.1f} MiB)")
 
 
 def _read_texts(path: Path) -> list[str]:

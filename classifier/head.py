@@ -43,17 +43,59 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # 1: no lexical term
 
 Backend = Literal["embedding", "combined", "lexical"]
-BACKENDS: dict[str, str] = {  # backend -> packaged artifact file in classifier/model/
-    "lexical": "lexical.npz",
-    "combined": "combined.npz",
+# serving backend (`TTC_CLASSIFIER_BACKEND`) -> packaged artifact in classifier/model/
+BACKENDS: dict[str, str] = {
+    "lexical": "lexical.npz",  # hashed n-grams + text features; no embedding model
+    "combined": "combined.npz",  # MiniLM through torch (sentence-transformers) + n-grams
+    "onnx": "combined.npz",  # the same head and fp32 graph through onnxruntime, no torch
+    "onnx-int8": "minilm-int8.npz",  # int8-quantised graph; head trained on its vectors
 }
-# best held-out macro-F1 (0.6574 vs lexical 0.6571, bench/classifier.py); "lexical" ties
-# within 0.1 point at ~1/50 of the latency and without torch
-DEFAULT_BACKEND = "lexical"  # same macro-F1 as "combined" at ~1/30 the latency, no torch
+# serving backend -> embedding runtime (None: no embedding model)
+RUNTIMES: dict[str, str | None] = {
+    "lexical": None, "combined": "torch", "onnx": "onnx", "onnx-int8": "onnx-int8"
+}
+# runtimes that give the same vectors (a head trained on one serves on the other):
+# the fp32 ONNX graph matches torch to cosine 1.0; int8 moves vectors (cosine ~0.97)
+SPACES: dict[str, str] = {"torch": "fp32", "onnx": "fp32", "onnx-int8": "int8"}
+# chosen from bench/classifier.py (docs/benchmarks.md "Classifier backends"): the embedding
+# backend that meets the latency and memory targets; see README "Difficulty classifier"
+DEFAULT_BACKEND = "onnx-int8"
+
+
+def head_runtime(head: Head) -> str | None:
+    """The embedding runtime the head was trained on (None: no embedding)."""
+    if head.embedding_dim == 0:
+        return None
+    return str(head.card.get("embedding_runtime") or "torch")
+
+
+def check_runtime(head: Head, runtime: str | None, where: object) -> None:
+    """Refuse serving a head with vectors from another embedding space."""
+    trained = head_runtime(head)
+    if (trained is None) != (runtime is None) or (
+        trained is not None and runtime is not None
+        and SPACES.get(trained, trained) != SPACES.get(runtime, runtime)
+    ):
+        raise ArtifactError(
+            f"classifier artifact {where} was trained on {trained or 'no'} embeddings and "
+            f"cannot be served with {runtime or 'no'} embeddings: train a head for this runtime"
+        )
 
 
 class ArtifactError(RouterError):
     """The classifier artifact is missing, corrupt, tampered with or incompatible."""
+
+
+# embedding runtime -> packaged task-type head (same embedding as that runtime's tier head)
+TASK_HEADS: dict[str | None, str] = {
+    None: "task-lexical.npz", "torch": "task-fp32.npz", "onnx": "task-fp32.npz",
+    "onnx-int8": "task-int8.npz",
+}
+
+
+def packaged_task_artifact(runtime: str | None) -> Path | None:
+    name = TASK_HEADS.get(runtime)
+    return None if name is None else Path(__file__).resolve().parent / "model" / name
 
 
 def packaged_artifact(backend: str | None = None) -> Path:
@@ -101,13 +143,25 @@ class Head:
 
         assert self.lexical is not None and self.lex_rows is not None
         assert self.lex_weights is not None
-        full = np.zeros((self.lexical.n_features, len(TIERS)), np.float32)
+        full = np.zeros((self.lexical.n_features, self.lex_weights.shape[1]), np.float32)
         full[self.lex_rows] = self.lex_weights
         return full
 
     def lexical_features(self, texts: Sequence[str]) -> sp.csr_matrix | None:
         vec = self._vectorizer
         return None if vec is None else vec.transform(texts)
+
+    @property
+    def target(self) -> str:
+        """What the head predicts: "tier" (difficulty) or "task" (task type)."""
+        return str(self.card.get("target") or "tier")
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Output classes, in column order (the tiers for a tier head)."""
+        if self.target == "tier":
+            return tuple(t.value for t in TIERS)
+        return tuple(str(c) for c in self.card.get("classes") or ())
 
     @property
     def input_dim(self) -> int:
@@ -174,6 +228,8 @@ def save_head(head: Head, path: Path) -> Path:
     card.update(
         format=FORMAT,
         format_version=FORMAT_VERSION,
+        target=head.target,
+        classes=list(head.classes),
         tiers=[t.value for t in TIERS],
         feature_names=list(FEATURE_NAMES),
         embedding_dim=head.embedding_dim,
@@ -218,7 +274,16 @@ def load_head(path: str | Path | None = None) -> Head:
             f"classifier artifact {npz} does not match its model card (sha256 {digest[:12]}… "
             f"!= {str(card.get('sha256'))[:12]}…): refusing a modified or corrupt file"
         )
-    if card.get("tiers") != [t.value for t in TIERS]:
+    target = card.get("target", "tier")
+    if target == "task":
+        classes = card.get("classes")
+        if not isinstance(classes, list) or not classes or not all(
+            isinstance(c, str) for c in classes
+        ):
+            raise ArtifactError(f"{cp}: a task head needs its 'classes' listed")
+    elif target != "tier":
+        raise ArtifactError(f"{cp}: unknown head target {target!r}")
+    elif card.get("tiers") != [t.value for t in TIERS]:
         raise ArtifactError(f"{cp}: tiers {card.get('tiers')} differ from {list(TIERS)}")
     if card.get("feature_names") != list(FEATURE_NAMES):
         raise ArtifactError(f"{cp}: trained on other text features; retrain the head")
@@ -254,18 +319,18 @@ def load_head(path: str | Path | None = None) -> Head:
 
 
 def _check_shapes(head: Head, npz: Path) -> None:
-    d = head.input_dim
+    d, n = head.input_dim, len(head.classes)
     ok = head.scale.shape == (d,) and head.temperature > 0 and bool((head.scale > 0).all())
     for w, b in zip(head.weights, head.biases, strict=True):
         ok = ok and w.ndim == 2 and w.shape[0] == d and b.shape == (w.shape[1],)
         d = w.shape[1] if w.ndim == 2 else -1
     if head.lexical is not None:
         rows, lw = head.lex_rows, head.lex_weights
-        if rows is None or lw is None or rows.ndim != 1 or lw.shape != (len(rows), len(TIERS)):
+        if rows is None or lw is None or rows.ndim != 1 or lw.shape != (len(rows), n):
             ok = False
         elif len(rows):
             ok = ok and int(rows.min()) >= 0 and int(rows.max()) < head.lexical.n_features
-    if not ok or d != len(TIERS) or head.embedding_dim != head.card.get("embedding_dim"):
+    if not ok or d != n or head.embedding_dim != head.card.get("embedding_dim"):
         raise ArtifactError(f"classifier artifact {npz} has inconsistent array shapes")
     if head.card.get("backend", "embedding") != head.backend:
         raise ArtifactError(f"classifier artifact {npz}: card says backend "

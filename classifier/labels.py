@@ -270,3 +270,77 @@ def solve_rate_tier(rate: float, thresholds: tuple[float, float, float]) -> Tier
 
 
 DEFAULT_SOLVE_RATE_THRESHOLDS: tuple[float, float, float] = (0.8, 0.5, 0.2)
+
+
+# --- task type ---------------------------------------------------------------------------
+# What kind of task a query is (the second head). Test-time compute pays on the first four,
+# does little for recall, writing and rewriting, and hurts chit-chat (see README, "Task type").
+TASKS: tuple[str, ...] = (
+    "maths", "code", "logic", "planning", "factual", "creative", "rewrite", "chat", "other",
+)
+# source -> task where one task covers the whole source
+SOURCE_TASKS: dict[str, str] = {
+    **dict.fromkeys(
+        ("math", "math500", "gsm8k", "amc", "aime", "omni_math", "olympiadbench"), "maths"
+    ),
+    **dict.fromkeys(("humaneval", "mbpp", "leetcode", "codeforces", "codecontests"), "code"),
+    **dict.fromkeys(("nq_open", "nq_open_efficientqa", "truthfulqa"), "factual"),
+}
+CATEGORY_TASKS: dict[str, dict[str, str]] = {  # MT-bench / Vicuna categories
+    "mt_bench": {
+        "writing": "creative", "roleplay": "creative", "extraction": "rewrite",
+        "reasoning": "logic", "math": "maths", "coding": "code", "stem": "factual",
+        "humanities": "factual",
+    },
+    "vicuna_bench": {
+        "writing": "creative", "roleplay": "creative", "counterfactual": "creative",
+        "knowledge": "factual", "generic": "chat", "common-sense": "logic", "fermi": "logic",
+        "coding": "code", "math": "maths",
+    },
+}
+# Instruction sources (self-instruct, IFEval, Arena-Hard) have no task field: the first rule
+# whose pattern matches the start of the instruction (first 300 characters, lower case) decides;
+# none matching = "other". Rule labels are noisy: they are what the head learns for these rows.
+TASK_RULES: tuple[tuple[str, str], ...] = (
+    ("rewrite", r"\b(summari[sz]e|summary|rewrite|re-write|paraphrase|rephrase|proofread|"
+                r"correct (the )?(grammar|spelling|errors)|extract|translate|shorten|simplify "
+                r"the|convert (the|this|it)|edit (the|this)|classify|categori[sz]e|tag the)\b"),
+    ("code", r"(```|\b(python|javascript|typescript|java\b|c\+\+|c#|sql|rust|golang|bash|"
+             r"regex|html|css|function|script|code|program|api|bug|compile|class|algorithm)\b)"),
+    ("maths", r"(\$|\\frac|\b(calculate|compute|solve|equation|probability|integral|"
+              r"derivative|prove|theorem|how many|sum of|percent)\b|\d+\s*[+*/^-]\s*\d+)"),
+    ("logic", r"\b(puzzle|riddle|logic(al)?|deduce|syllogism|true or false|paradox|"
+              r"constraint|sudoku|who is lying|which of the following must)\b"),
+    ("planning", r"\b(plan|itinerary|schedule|agenda|roadmap|timeline|step-by-step guide|"
+                 r"workout|meal prep|checklist|strategy for|organi[sz]e my|budget for)\b"),
+    ("creative", r"\b(poem|story|stories|song|lyrics|haiku|limerick|essay|letter|email|blog|"
+                 r"slogan|tweet|speech|script|dialogue|joke|riddle|rap|cover letter|resume|"
+                 r"advertisement|ad copy|imagine|pretend|role-?play|write a|compose|"
+                 r"come up with|generate a (name|title|tagline))\b"),
+    ("chat", r"^(hi|hello|hey|thanks|thank you|how are you|good (morning|evening))\b|"
+             r"\b(what do you think|your (favou?rite|opinion)|tell me about yourself|"
+             r"i feel|i'm feeling|can we talk|chat with me)\b"),
+    ("factual", r"^(what|who|when|where|which|why|how|is|are|does|do|did|can|explain|"
+                r"describe|define|tell me)\b"),
+)
+
+
+def rule_task(text: str) -> str:
+    """The `TASK_RULES` label of an instruction ("other" when no rule matches)."""
+    import re
+
+    head = text[:300].lower()
+    for task, pattern in TASK_RULES:
+        if re.search(pattern, head):
+            return task
+    return "other"
+
+
+def task_of(source: str, category: str, text: str) -> str:
+    """Task type of a row: the source's task, its category's, else the keyword rules."""
+    if source in SOURCE_TASKS:
+        return SOURCE_TASKS[source]
+    table = CATEGORY_TASKS.get(source)
+    if table is not None and category in table:
+        return table[category]
+    return rule_task(text)

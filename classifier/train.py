@@ -109,7 +109,9 @@ def embed(
             progress(len(texts))
         return np.zeros((len(texts), 0), np.float32)
     windows = [window(t) for t in texts]
-    tag = f"{embedder.name}|{getattr(embedder, 'max_seq_length', '')}|"
+    runtime = getattr(embedder, "runtime", "torch")  # int8 vectors differ from fp32 ones
+    tag = "|".join([embedder.name, *([runtime] if runtime != "torch" else []),
+                    f"{getattr(embedder, 'max_seq_length', '')}|"])
     keys = [text_hash(tag + w) for w in windows]
     known: dict[str, Array] = {}
     if cache is not None and cache.exists():
@@ -204,6 +206,7 @@ def fit_head(
     keys: Sequence[str],
     cfg: TrainConfig,
     texts: Sequence[str] = (),
+    n_classes: int = len(TIERS),
 ) -> Head:
     """Standardise, fit, calibrate the temperature on a slice of train, refit on all of it.
 
@@ -230,7 +233,7 @@ def fit_head(
 
     calib = np.array([int(k[8:16], 16) % 7 == 0 for k in keys])  # independent of the split
     temperature = 1.0
-    if calib.sum() >= 50 and len(set(yt[~calib].tolist())) == len(TIERS):
+    if calib.sum() >= 50 and len(set(yt[~calib].tolist())) == n_classes:
         probe = fit(~calib)
         cal_texts = [t for t, c in zip(texts, calib, strict=True) if c] if lex is not None else None
         logits = probe.logits(emb[calib], feats[calib], cal_texts)
@@ -330,6 +333,7 @@ def train(
         "version": cfg.version,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "embedding_model": embedder.name if embedder.dim else None,
+        "embedding_runtime": getattr(embedder, "runtime", "torch") if embedder.dim else None,
         "max_seq_length": getattr(embedder, "max_seq_length", None),
         "head": "logistic_regression" if cfg.hidden <= 0 else f"mlp_{cfg.hidden}",
         "config": {

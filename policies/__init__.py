@@ -18,6 +18,7 @@ from policies.schema import (
     Policy,
     PriceSpec,
     TenantPolicy,
+    TierFallback,
     TierPolicy,
     VerifierSpec,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "PolicyValidationError",
     "PriceSpec",
     "TenantPolicy",
+    "TierFallback",
     "TierPolicy",
     "VerifierSpec",
     "load_policy",

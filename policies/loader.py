@@ -24,6 +24,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from classifier.base import TIERS, Tier
 from policies.schema import ModelSpec, Policy, TierPolicy, VerifierSpec
+from policies.verification import verification_problems
 from router.errors import PolicyError
 from router.upstreams.base import Capabilities
 
@@ -208,6 +209,7 @@ def _tier_problems(
     except Exception as exc:
         problems = [f"cannot be checked ({type(exc).__name__}: {exc})"]
     errors += _provider_problems(path, tp, models, strategy)
+    errors += verification_problems(path, tp, models, raw, capabilities_for)
     return errors + [f"{path}.strategy: {p}" for p in problems]
 
 
@@ -261,6 +263,9 @@ def _policy_checks(policy: Policy, model_names: str) -> list[str]:
                       f"the longest tier deadline ({longest:g}s), or reservations expire mid-run")
     if len(set(policy.logical_models)) != len(policy.logical_models):
         errors.append("logical_models: duplicate names")
+    from router.overrides import check_overrides
+
+    errors.extend(check_overrides(policy))
     return errors
 
 

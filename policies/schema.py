@@ -69,6 +69,9 @@ class ModelSpec(_Strict):
     timeout_s: float = Field(default=60.0, gt=0, le=3600)
     max_concurrency: int = Field(default=8, ge=1, le=4096)
     max_retries: int = Field(default=2, ge=0, le=10)
+    # the upstream's context window in tokens: a prompt that cannot fit gets 400 before any
+    # call (local: unset = TTC_LOCAL_CTX_PER_SLOT x TTC_LOCAL_PARALLEL, llama.cpp's window)
+    context_tokens: int | None = Field(default=None, ge=1)
     # llama.cpp servers report `usage.completion_tokens` for the first of `n` choices only:
     # true asks for logprobs and counts every choice's tokens (the embedded model always does)
     count_choice_tokens: bool = False
@@ -93,6 +96,15 @@ class ClassifierPolicy(_Strict):
     fallback_timeout_s: float = Field(default=1.0, gt=0, le=60)
 
 
+class TierFallback(_Strict):
+    """What a tier runs for a request that lacks what its verifier needs (a reference answer,
+    code tests): another verifier (or none), and optionally another strategy."""
+
+    verifier: str | None = None
+    strategy: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
 class TierPolicy(_Strict):
     strategy: str = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
@@ -101,6 +113,35 @@ class TierPolicy(_Strict):
     max_tokens: int = Field(default=512, ge=1, le=1_000_000)  # per sample
     token_budget: int | None = Field(default=None, ge=1)  # whole request, every call
     deadline_s: float = Field(default=30.0, gt=0, le=3600)
+    fallback: TierFallback | None = None  # for requests without the verifier's inputs
+
+
+TaskName = Literal[
+    "maths", "code", "logic", "planning", "factual", "creative", "rewrite", "chat", "other"
+]  # classifier.labels.TASKS
+
+
+class TaskOverride(_Strict):
+    """Replaces parts of the tier's plan for one task type (`router.overrides`)."""
+
+    strategy: str | None = Field(default=None, min_length=1)
+    params: dict[str, Any] | None = None  # None: the tier's (or {} when strategy changes)
+    model: str | None = Field(default=None, min_length=1)
+    verifier: str | None = None
+    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    min_confidence: float = Field(default=0.0, ge=0, le=1)  # task head's confidence needed
+
+
+class InteractivePolicy(_Strict):
+    """Caps for requests marked `x-ttc-latency: interactive` (or metadata.ttc_latency)."""
+
+    deadline_s: float = Field(default=2.0, gt=0, le=3600)
+    strategies: list[str] = Field(default_factory=lambda: ["greedy"], min_length=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+
+
+class LatencyPolicy(_Strict):
+    interactive: InteractivePolicy = InteractivePolicy()
 
 
 class BudgetPolicy(_Strict):
@@ -137,6 +178,8 @@ class Policy(_Strict):
     tenants: dict[Name, TenantPolicy] = Field(default_factory=dict)
     anonymous_tenant: Name | None = "default"
     cache: CachePolicy = CachePolicy()
+    tasks: dict[TaskName, TaskOverride] = Field(default_factory=dict)
+    latency: LatencyPolicy = LatencyPolicy()
 
     def tenant(self, name: str) -> TenantPolicy | None:
         return self.tenants.get(name)
@@ -152,10 +195,14 @@ __all__ = [
     "CachePolicy",
     "CapabilitiesSpec",
     "ClassifierPolicy",
+    "InteractivePolicy",
+    "LatencyPolicy",
     "ModelSpec",
     "Policy",
     "PriceSpec",
+    "TaskOverride",
     "TenantPolicy",
+    "TierFallback",
     "TierPolicy",
     "VerifierSpec",
 ]

@@ -17,6 +17,7 @@ from router.api import anthropic as anthropic_api
 from router.api import errors as error_handlers
 from router.api import meta
 from router.api import openai as openai_api
+from router.api.admin import admin_router
 from router.logging import configure_logging
 from router.metrics import Metrics
 from router.middleware import RequestContext
@@ -35,7 +36,11 @@ class UnavailableClassifier:
     async def classify(self, texts: Any) -> list[Any]:
         from classifier.base import TIERS, TierScores
 
-        return [TierScores.from_probabilities([1 / len(TIERS)] * len(TIERS)) for _ in texts]
+        uniform = [1 / len(TIERS)] * len(TIERS)
+        return [TierScores.from_probabilities(uniform, source="unavailable") for _ in texts]
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": "unavailable", "embedding_model": None}
 
 
 async def _load_classifier(settings: Settings) -> tuple[Classifier, str | None]:
@@ -54,6 +59,25 @@ async def _load_classifier(settings: Settings) -> tuple[Classifier, str | None]:
     except Exception as exc:
         log.error("classifier_unavailable", error=str(exc))
         return UnavailableClassifier(), f"{type(exc).__name__}: {exc}"
+
+
+def _llm_classifier(app: FastAPI, holder: Any) -> tuple[Classifier, str | None]:
+    """The LLM-prompt classifier on the policy's `classifier.fallback_model` (read per query)."""
+    from classifier.llm_backend import LLMClassifier
+
+    def resolve() -> Any:
+        state = app.state.ttc
+        cp = state.policy.current.policy.classifier
+        if not cp.fallback_model:
+            return None
+        from router.planning import fallback_for
+
+        return fallback_for(state, cp.fallback_model, cp.fallback_timeout_s)
+
+    error = None
+    if not holder.current.policy.classifier.fallback_model:
+        error = "TTC_CLASSIFIER_BACKEND=llm needs classifier.fallback_model in the policy"
+    return LLMClassifier(resolve), error
 
 
 def create_app(
@@ -85,6 +109,8 @@ def create_app(
             await pool.rebuild(holder.current.policy.models)
             if classifier is not None:
                 clf, clf_error = classifier, None
+            elif settings.classifier_backend == "llm":
+                clf, clf_error = _llm_classifier(app, holder)
             else:
                 clf, clf_error = await _load_classifier(settings)
             state = AppState(
@@ -146,10 +172,5 @@ def create_app(
     app.include_router(openai_api.router)
     app.include_router(anthropic_api.router)
     app.include_router(meta.router)
-    try:
-        from router.api.admin import admin_router
-
-        app.include_router(admin_router)
-    except ImportError:  # pragma: no cover - the admin API ships with the store
-        pass
+    app.include_router(admin_router)
     return app

@@ -35,6 +35,7 @@ RESULT_PARAMS = frozenset({
     "temperature", "top_p", "max_tokens", "stop", "seed", "n", "tier", "logprobs",
     "response_format", "tools", "tool_choice", "presence_penalty", "frequency_penalty",
     "answer_format", "reasoning_effort", "thinking",
+    "verification",  # a digest of the request's reference/tests: the values never enter a key
 })
 
 

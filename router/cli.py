@@ -99,11 +99,13 @@ def _mount_subcommands() -> None:
     from classifier.cli import classifier_app, classify_cmd
     from router.calibrate.cli import calibrate_cmd
     from router.policy_cli import policy_app
+    from router.prm_cli import prm_labels_cmd
 
     app.add_typer(classifier_app, name="classifier")
     app.command("classify")(classify_cmd)
     app.add_typer(policy_app, name="policy")
     app.command("calibrate")(calibrate_cmd)
+    app.command("prm-labels")(prm_labels_cmd)
 
 
 _mount_subcommands()

@@ -22,7 +22,8 @@ import structlog
 
 from classifier.base import TIERS, Tier, TierScores
 from router.cache import should_cache
-from router.errors import InvalidRequest, UpstreamTimeout
+from router.errors import InvalidRequest, RouterError, UpstreamTimeout
+from router.limits import annotate, check_context, no_answer
 from router.planning import Call, Decision, decide
 from router.state import AppState
 from router.upstreams.base import Usage
@@ -78,6 +79,7 @@ class Outcome:
     notes: tuple[str, ...] = ()
     revision: str = ""
     model_usage: dict[str, Usage] = field(default_factory=dict)  # other policy models' share
+    stopped: str | None = None  # what cut the run: deadline | tokens | upstream (router.limits)
     traces: list[Any] | None = None  # strategy traces, when the client asked (x-ttc-trace)
 
 
@@ -94,14 +96,20 @@ async def handle(state: AppState, call: Call, headers: Mapping[str, str]) -> Out
     if hit is not None:
         return _from_cache(request_id, hit, clock, loaded.revision)
     decision = await decide(state, loaded, tenant, call, clock)  # 3 classify + 4 plan
-    decision, reservation = await reserve(state, loaded, tenant, call, decision)  # 5 reserve
-    prepared = Prepared(request_id, call, loaded, tenant, decision, reservation, cache_key, clock)
-    try:
-        results = await run(state, prepared)  # 6 run the strategy
-    except BaseException:
-        await release(state, prepared)
+    try:  # from here on an error carries the decision's x-ttc-* headers
+        check_context(state.settings, loaded.policy, call, decision)
+        decision, reservation = await reserve(state, loaded, tenant, call, decision)  # 5 reserve
+        prepared = Prepared(request_id, call, loaded, tenant, decision, reservation, cache_key,
+                            clock)
+        try:
+            results = await run(state, prepared)  # 6 run the strategy
+        except BaseException:
+            await release(state, prepared)
+            raise
+        return await finish(state, prepared, results)  # 7 settle + 8 cache, metrics, respond
+    except RouterError as exc:
+        _routed_error(exc, decision, request_id, loaded.revision, clock, cache_key)
         raise
-    return await finish(state, prepared, results)  # 7 settle + 8 cache, metrics, respond
 
 
 async def prepare(state: AppState, call: Call, headers: Mapping[str, str]) -> Prepared | Outcome:
@@ -117,8 +125,21 @@ async def prepare(state: AppState, call: Call, headers: Mapping[str, str]) -> Pr
     if hit is not None:
         return _from_cache(request_id, hit, clock, loaded.revision)
     decision = await decide(state, loaded, tenant, call, clock)
-    decision, reservation = await reserve(state, loaded, tenant, call, decision)
+    try:
+        check_context(state.settings, loaded.policy, call, decision)
+        decision, reservation = await reserve(state, loaded, tenant, call, decision)
+    except RouterError as exc:
+        _routed_error(exc, decision, request_id, loaded.revision, clock, cache_key)
+        raise
     return Prepared(request_id, call, loaded, tenant, decision, reservation, cache_key, clock)
+
+
+def _routed_error(
+    exc: RouterError, d: Decision, request_id: str, revision: str, clock: Clock,
+    cache_key: str | None,
+) -> None:
+    annotate(exc, d, request_id, revision=revision, overhead_ms=clock.overhead_ms,
+             cache="miss" if cache_key else "bypass")
 
 
 def admit(state: AppState, call: Call, tenant: str) -> None:
@@ -176,10 +197,11 @@ async def run(state: AppState, prepared: Prepared) -> list[Result]:
     strategy = d.strategy_impl
     generator = UpstreamGenerator(state.upstreams.get(d.model), resolve=state.upstreams.get)
     verifier = verifier_for(state, prepared.loaded, d.verifier)
-    problem = Problem(messages=prepared.call.messages)
+    problem = problem_for(prepared.call)
     params = {**d.params, "trace": True} if prepared.call.trace else d.params
     budget = Budget(
-        max_tokens=d.token_budget, deadline_s=d.deadline_s, max_tokens_per_sample=d.max_tokens
+        max_tokens=d.token_budget, deadline_s=d.deadline_s, max_tokens_per_sample=d.max_tokens,
+        max_answer_tokens=prepared.call.max_tokens,
     )
     hard_limit = d.deadline_s * 1.5 + 5.0
     began = time.perf_counter()
@@ -216,14 +238,19 @@ async def finish(state: AppState, prepared: Prepared, results: list[Result]) -> 
         overhead_ms=0.0,
         candidates=sum(len(r.candidates) for r in results),
         anytime=any(r.anytime for r in results),
-        notes=tuple(n for r in results for n in r.notes),
+        notes=prepared.decision.notes + tuple(n for r in results for n in r.notes),
         revision=prepared.loaded.revision,
         traces=[r.trace for r in results] if prepared.call.trace else None,
+        stopped=next((r.stopped for r in results if r.stopped), None),
     )
     for r in results:
         for name, u in r.model_usage.items():
             outcome.model_usage[name] = outcome.model_usage.get(name, Usage()) + u
-    return await settle(state, prepared, outcome)
+    outcome = await settle(state, prepared, outcome)
+    if (error := no_answer(outcome.texts, outcome.stopped, prepared.decision)) is not None:
+        error.headers["x-ttc-cost-usd"] = f"{outcome.cost_usd:.8f}"  # what it spent, settled
+        raise error
+    return outcome
 
 
 async def settle(state: AppState, prepared: Prepared, outcome: Outcome) -> Outcome:
@@ -303,6 +330,22 @@ def _log_request(state: AppState, call: Call) -> None:
     log.info("request_received", **fields)
 
 
+def problem_for(call: Call) -> Problem:
+    """The strategies' problem: the conversation plus what the request carries to verify it
+    (tests make it a code problem: answers are the last fenced code block)."""
+    v = call.verification
+    if v is None:
+        return Problem(messages=call.messages)
+    return Problem(
+        messages=call.messages,
+        reference=v.reference,
+        tests=v.tests,
+        io_tests=v.io_tests,
+        entry_point=v.entry_point,
+        answer_format="code" if (v.tests or v.io_tests) else "auto",
+    )
+
+
 def check_limits(state: AppState, call: Call) -> None:
     s = state.settings
     if len(call.messages) > s.max_messages:
@@ -329,6 +372,7 @@ def _cache_value(outcome: Outcome) -> dict[str, Any]:
         "model": d.model,
         "confidence": d.confidence,
         "source": d.source,
+        "task": d.task,
         "candidates": outcome.candidates,
     }
 
@@ -338,7 +382,8 @@ def _from_cache(request_id: str, hit: Mapping[str, Any], clock: Clock, revision:
     tier = hit["tier"]
     probs = tuple(1.0 if t.value == tier else 0.0 for t in TIERS)
     scores = (
-        TierScores(probs, Tier(tier), float(hit["confidence"]), source=hit["source"])
+        TierScores(probs, Tier(tier), float(hit["confidence"]), source=hit["source"],
+                   task=hit.get("task"))
         if tier in {t.value for t in TIERS}
         else None
     )

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from router.pipeline import Clock
     from router.state import AppState
     from router.tenancy import Tenant
+    from router.verification import Verification
 
 TIER_MODELS = {f"ttc-{t.value.replace('_', '-')}": t for t in TIERS}
 CHARS_PER_TOKEN = 3  # conservative estimate for the reservation (real usage settles it)
@@ -44,6 +45,8 @@ class Call:
     include_usage: bool = False
     tier_hint: str | None = None
     trace: bool = False  # the client asked for the strategy's trace in `ttc` (x-ttc-trace)
+    verification: Verification | None = None  # reference / tests / verifier hint (not logged)
+    latency: str | None = None  # "interactive" caps the plan (router.overrides)
 
     @property
     def deterministic(self) -> bool:
@@ -65,7 +68,9 @@ class Call:
             "reasoning_effort": self.reasoning_effort,
             "thinking": self.thinking_budget,
             "tier_hint": self.tier_hint,
+            "latency": self.latency,
             "endpoint": self.endpoint,
+            "verification": self.verification.digest() if self.verification else None,
         }
 
 
@@ -87,6 +92,12 @@ class Decision:
     passthrough: bool = False
     classify_ms: float = 0.0
     extra: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # what planning changed for this request (ttc.notes)
+    overrides: tuple[str, ...] = ()  # task / latency changes to the tier's plan (also in notes)
+
+    @property
+    def task(self) -> str | None:
+        return self.scores.task if self.scores is not None else None
 
     @property
     def strategy_impl(self) -> Strategy:
@@ -156,10 +167,17 @@ def worst_case(
 
 
 def plan_tier(policy: Policy, tier: Tier, call: Call, base: Decision | None = None) -> Decision:
-    """The policy's plan for `tier`, with the client's sampling knobs where they apply."""
-    tp = policy.tiers[tier]
-    params = dict(tp.params)
-    if tp.strategy == "greedy":
+    """The policy's plan for `tier` (task and latency overrides applied: `router.overrides`),
+    with the client's sampling knobs where they apply."""
+    from router.overrides import effective_plan
+    from router.verification import choose
+
+    tp, overrides = effective_plan(policy, tier, call.latency, base.scores if base else None)
+    if overrides:  # the reservation prices the plan that runs
+        policy = policy.model_copy(update={"tiers": {**policy.tiers, tier: tp}})
+    chosen = choose(policy, tp, call.verification)  # the verifier the request can feed
+    strategy, params = chosen.strategy, dict(chosen.params)
+    if strategy == "greedy":
         # A single sample honours the client's sampling parameters.
         if call.temperature is not None:
             params["temperature"] = call.temperature
@@ -167,7 +185,7 @@ def plan_tier(policy: Policy, tier: Tier, call: Call, base: Decision | None = No
             params["seed"] = call.seed
         if call.stop:
             params["stop"] = list(call.stop)
-    elif tp.strategy == "thinking":
+    elif strategy == "thinking":
         # The client may ask for less thinking than the policy allows, never more.
         if call.thinking_budget is not None:
             cap = int(params.get("budget_tokens", call.thinking_budget))
@@ -176,13 +194,18 @@ def plan_tier(policy: Policy, tier: Tier, call: Call, base: Decision | None = No
             params["reasoning_effort"] = call.reasoning_effort
     max_tokens = min(call.max_tokens or tp.max_tokens, tp.max_tokens)
     usd, tokens = worst_case(policy, tier, call, max_tokens, tp.strategy, params)
+    if strategy != tp.strategy:  # a fallback strategy: the dearer of the two bounds
+        fb_usd, fb_tokens = worst_case(policy, tp.model, call, max_tokens, strategy, params)
+        usd, tokens = max(usd, fb_usd), max(tokens, fb_tokens)
     return Decision(
         tier=tier,
         scores=base.scores if base else None,
-        strategy=tp.strategy,
+        strategy=strategy,
         params=params,
         model=tp.model,
-        verifier=tp.verifier,
+        verifier=chosen.verifier,
+        notes=(*overrides, *chosen.notes),
+        overrides=overrides,
         max_tokens=max_tokens,
         token_budget=tp.token_budget,
         deadline_s=tp.deadline_s,
@@ -204,7 +227,8 @@ async def classify(
     scores = (await state.classifier.classify([text]))[0]
     state.metrics.classifier_latency.observe(time.perf_counter() - began)
     cp = loaded.policy.classifier
-    if scores.confidence < cp.confidence_threshold and cp.fallback_model:
+    # the LLM backend has asked already; other scores go to it when unsure
+    if scores.source != "llm" and scores.confidence < cp.confidence_threshold and cp.fallback_model:
         fallback = fallback_for(state, cp.fallback_model, cp.fallback_timeout_s)
         scores = await fallback.refine(text, scores)
     return scores

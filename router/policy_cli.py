@@ -2,6 +2,7 @@
 
     ttc-router policy validate FILE          exit 0 (valid, prints the revision) or 1 (errors)
     ttc-router policy show [--policy FILE]   effective policy (defaults filled in) + revision
+    ttc-router policy merge BASE FRAGMENT    BASE with FRAGMENT's tiers etc. merged in, validated
     ttc-router policy explain --tenant T "query" [--tier hard] [--hint very_hard]
                                              tenant caps and overrides, tier, plan, worst case,
                                              and what a downgrade would pick
@@ -59,6 +60,31 @@ def show(policy: PolicyOpt = None) -> None:
     loaded = _load(policy)
     typer.echo(f"# source: {loaded.source}\n# revision: {loaded.revision}")
     typer.echo(yaml.safe_dump(loaded.policy.model_dump(mode="json"), sort_keys=False).rstrip())
+
+
+@policy_app.command("merge")
+def merge(
+    base: Annotated[Path, typer.Argument(help="Complete policy YAML to start from")],
+    fragment: Annotated[Path, typer.Argument(help="Fragment (e.g. calibrate's) to merge in")],
+    out: Annotated[Path | None, typer.Option(help="Write here (default: print)")] = None,
+) -> None:
+    """Merge FRAGMENT's tiers/models/verifiers/tenants into BASE; validate; print or write."""
+    from policies.merge import merge_texts
+
+    try:
+        text = merge_texts(base.read_text("utf-8"), fragment.read_text("utf-8"),
+                           base_source=str(base), fragment_source=str(fragment))
+    except OSError as exc:
+        typer.echo(f"error: cannot read: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except PolicyValidationError as exc:
+        typer.echo(exc.message, err=True)
+        raise typer.Exit(1) from None
+    if out is None:
+        typer.echo(text.rstrip())
+        return
+    out.write_text(text, encoding="utf-8")
+    typer.echo(f"ok: wrote {out} (revision {load_policy(out).revision})", err=True)
 
 
 def prompt_tokens_estimate(text: str) -> int:

@@ -57,10 +57,11 @@ class Settings(BaseSettings):
     classifier_model: str | None = Field(
         None, description="sentence-transformers model name/path; packaged MiniLM when unset"
     )
-    classifier_backend: Literal["lexical", "combined"] | None = Field(
+    classifier_backend: Literal["onnx-int8", "onnx", "combined", "lexical", "llm"] | None = Field(
         None,
-        description="Packaged classifier head: lexical (hashed n-grams, no torch, ~2 ms) or "
-        "combined (+ MiniLM embedding); unset = lexical",
+        description="Classifier: onnx-int8 (MiniLM int8 through onnxruntime, the default), onnx "
+        "(fp32), combined (MiniLM through torch), lexical (hashed n-grams, no model) or llm "
+        "(ask the policy's classifier.fallback_model); unset = onnx-int8",
     )
     classifier_artifact: Path | None = Field(
         None, description="Classifier head artifact (overrides the backend's packaged one)"

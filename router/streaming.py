@@ -13,10 +13,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from router.errors import RouterError, UpstreamError
-from router.pipeline import Outcome, Prepared, finish, release, run, settle
+from router.limits import no_answer
+from router.pipeline import Outcome, Prepared, finish, problem_for, release, run, settle
 from router.state import AppState
 from router.upstreams.base import Usage
-from strategies import Problem, Result
+from strategies import Result
 from strategies.generator import UpstreamGenerator
 
 CHUNK_CHARS = 48  # a selected answer is sent in pieces of about this size
@@ -78,7 +79,7 @@ async def _token_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Ev
     generator = UpstreamGenerator(upstream)
     params = d.params
     request = generator.request_for(
-        Problem(messages=prepared.call.messages),
+        problem_for(prepared.call),
         "",
         1,
         float(params.get("temperature", 0.0)),
@@ -90,8 +91,19 @@ async def _token_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Ev
     usage = Usage(calls=1)
     finish_reason = "stop"
     began = time.perf_counter()
+    stopped: str | None = None
+    deltas = upstream.stream(request)
     try:
-        async for delta in upstream.stream(request):
+        while True:  # the tier's deadline holds here too (router.limits: the contract)
+            left = d.deadline_s - (time.perf_counter() - began)
+            try:
+                delta = await asyncio.wait_for(anext(deltas), max(left, 0.0))
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                stopped, finish_reason = "deadline", "deadline"
+                usage = Usage(usage.prompt_tokens, usage.completion_tokens or len(pieces), 0, 1)
+                break
             if delta.text:
                 pieces.append(delta.text)
                 yield Text(delta.text)
@@ -101,6 +113,9 @@ async def _token_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Ev
                 finish_reason = delta.finish_reason
     finally:
         prepared.clock.upstream_s += time.perf_counter() - began
+        closing = getattr(deltas, "aclose", None)
+        if closing is not None:
+            await closing()
     usage = Usage(
         usage.prompt_tokens,
         usage.completion_tokens,
@@ -118,9 +133,15 @@ async def _token_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Ev
         cache="miss" if prepared.cache_key else "bypass",
         overhead_ms=0.0,
         candidates=1,
+        notes=d.notes,
         revision=prepared.loaded.revision,
+        anytime=stopped is not None,
+        stopped=stopped,
     )
-    yield Done(await settle(state, prepared, outcome))
+    outcome = await settle(state, prepared, outcome)
+    if (error := no_answer(outcome.texts, stopped, d)) is not None:
+        raise error
+    yield Done(outcome)
 
 
 async def _search_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Event]:

@@ -17,6 +17,7 @@ from strategies.base import (
     Budget,
     Candidate,
     Generator,
+    LogprobGenerator,
     MultiModelGenerator,
     Problem,
     Result,
@@ -28,6 +29,7 @@ from strategies.base import (
 )
 from strategies.generator import UpstreamGenerator
 from strategies.greedy import Greedy
+from strategies.montecarlo import StepValue
 from strategies.registry import build_registry, check_strategy
 from strategies.verifiers import (
     VERIFIERS,
@@ -49,11 +51,13 @@ __all__ = [
     "Candidate",
     "Generator",
     "Greedy",
+    "LogprobGenerator",
     "MultiModelGenerator",
     "Problem",
     "Result",
     "Sample",
     "Scored",
+    "StepValue",
     "Strategy",
     "ThinkingGenerator",
     "UpstreamGenerator",

@@ -8,6 +8,9 @@
   text         the whole text, stripped
   auto         boxed, then an answer line, then the last number, then the last non-empty line
 
+A format prefixed `first_line:` (e.g. `first_line:number`) reads only the first non-empty line:
+a base model continuing a few-shot prompt answers on that line and then writes the next example.
+
 `answers_equivalent(a, b)`: equal after normalisation, or mathematically equal by `math-verify`
 (checked both ways, so the relation is symmetric). math-verify is imported lazily.
 """
@@ -63,7 +66,16 @@ def _code(text: str) -> str | None:
     return blocks[-1] if blocks else None
 
 
+FIRST_LINE = "first_line:"
+
+
+def first_line(text: str) -> str:
+    return next((line for line in text.splitlines() if line.strip()), "")
+
+
 def extract_answer(text: str, fmt: str = "auto") -> str | None:
+    if fmt.startswith(FIRST_LINE):
+        return extract_answer(first_line(text), fmt.removeprefix(FIRST_LINE))
     if fmt not in ANSWER_FORMATS:
         raise ValueError(
             f"unknown answer format {fmt!r}; expected one of {', '.join(ANSWER_FORMATS)}"

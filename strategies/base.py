@@ -20,9 +20,15 @@ class Problem:
     """What to solve: the conversation, plus optional ground truth for checkers."""
 
     messages: tuple[Message, ...]
-    reference: str | None = None  # reference answer (calibration, benchmarks)
-    tests: str | None = None  # code tests run by the sandbox checker
+    reference: str | None = None  # reference answer (calibration, benchmarks, requests)
+    tests: str | None = None  # code tests run by the sandbox checker (a Python snippet)
+    io_tests: tuple[tuple[str, str], ...] = ()  # code tests as (stdin, expected stdout) pairs
+    entry_point: str | None = None  # the function a HumanEval-style `check(candidate)` tests
     answer_format: str = "auto"  # answer extractor name
+
+    @property
+    def has_tests(self) -> bool:
+        return bool(self.tests) or bool(self.io_tests)
 
     @property
     def question(self) -> str:
@@ -99,6 +105,7 @@ class Scored:
 
     scores: list[list[float]]
     usage: Usage = field(default_factory=Usage)
+    notes: tuple[str, ...] = ()  # what the client should know (e.g. a sandbox limit reached)
 
 
 @runtime_checkable
@@ -150,6 +157,9 @@ class Budget:
     max_tokens: int | None = None  # total tokens over every call of the run
     deadline_s: float | None = None  # wall-clock seconds from the start of the run
     max_tokens_per_sample: int = 512
+    # the client's own limit on the answer (`max_tokens`): step-level strategies end a chain of
+    # steps there, so a search answer is never longer than a single sample could be
+    max_answer_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -164,7 +174,8 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Result:
-    """What a strategy returns. `anytime` is True when a budget or deadline cut the run."""
+    """What a strategy returns. `anytime` is True when a budget or deadline cut the run;
+    `stopped` says which ("deadline", "tokens", "upstream": samples lost to upstream errors)."""
 
     text: str
     strategy: str
@@ -179,6 +190,7 @@ class Result:
     # usage spent on policy models other than the request's own, by model name (also counted
     # in `usage`); the pipeline bills each at its own price
     model_usage: Mapping[str, Usage] = field(default_factory=dict)
+    stopped: str | None = None
 
 
 class Strategy(Protocol):

@@ -7,6 +7,10 @@ candidate is scored by the verifier and its step scores aggregated (`aggregation
 are set aside as finished; the top K live chains by aggregated score (ties: generation order)
 survive. The search stops when K chains have finished, none is alive, or `max_depth` is reached;
 the answer is the best finished chain.
+
+With `resample: true`, each chain rejected at a depth is replaced by a fresh first step (one
+call for all of them, scored, then searched like the others), at most `max_resamples` per
+search and only while the token budget covers them (`steps.resample`).
 """
 
 from __future__ import annotations
@@ -17,11 +21,20 @@ from typing import Any
 from strategies.base import Budget, Generator, Problem, Result, Verifier
 from strategies.params import COMMON, STEP, Spec, check, resolve
 from strategies.runtime import OutOfBudget, RunContext, gather_all
-from strategies.steps import Chain, expand, need_verifier, rejected, score_chains
+from strategies.steps import (
+    RESAMPLE,
+    Chain,
+    expand,
+    need_verifier,
+    rejected,
+    resample,
+    score_chains,
+)
 
 SPECS: dict[str, Spec] = {
     **COMMON,
     **STEP,
+    **RESAMPLE,
     "width": Spec("int", 4, 1, 64),
     "expansions": Spec("int", 4, 1, 64),
 }
@@ -34,6 +47,19 @@ class SearchState:
         self.live = live
         self.finished: list[Chain] = []
         self.rejected: list[Chain] = []
+        self.resampled = 0  # fresh chains drawn in place of rejected ones
+
+    def sort_into(self, chains: list[Chain], p: dict[str, Any]) -> list[Chain]:
+        """File rejected and finished chains; return the ones still alive."""
+        alive: list[Chain] = []
+        for c in chains:
+            if rejected(c, p):
+                self.rejected.append(c)
+            elif c.done:
+                self.finished.append(c)
+            else:
+                alive.append(c)
+        return alive
 
     def best(self) -> Chain | None:
         for pool in (self.finished, self.live, self.rejected):
@@ -66,14 +92,13 @@ async def beam_steps(
         children = await score_chains(
             ctx, verifier, [c for group in expansions for c in group], p["aggregation"]
         )
-        kept: list[Chain] = []
-        for c in children:
-            if rejected(c, p):
-                state.rejected.append(c)
-            elif c.done:
-                state.finished.append(c)
-            else:
-                kept.append(c)
+        kept = state.sort_into(children, p)
+        if p["resample"]:  # fresh chains in place of the ones just rejected
+            lost = [c for c in children if rejected(c, p)]
+            want = min(len(lost), p["max_resamples"] - state.resampled)
+            fresh = await resample(ctx, generator, verifier, p, want, lost[0].origin if lost else 0)
+            state.resampled += len(fresh)
+            kept += state.sort_into(fresh, p)
         state.live = sorted(kept, key=lambda c: -c.value)[:width]
         ctx.note(
             kind="depth",
@@ -83,6 +108,7 @@ async def beam_steps(
             kept=[round(c.value, 4) for c in state.live],
             finished=len(state.finished),
             rejected=len(state.rejected),
+            resampled=state.resampled,
         )
 
 
@@ -96,7 +122,8 @@ class BeamSearch:
 
     def max_samples(self, params: Mapping[str, Any]) -> int:
         g = {**{k: s.default for k, s in SPECS.items()}, **params}
-        return int(g["width"]) * int(g["expansions"]) * int(g["max_depth"])
+        fresh = int(g["max_resamples"]) if g["resample"] else 0
+        return int(g["width"]) * int(g["expansions"]) * int(g["max_depth"]) + fresh
 
     async def run(
         self,

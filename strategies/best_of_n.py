@@ -5,6 +5,8 @@ upstream supports it), scored by the verifier.
 scores of candidates with equivalent answers and returns the best-scored member of the winning
 answer. Without a verifier every candidate scores 1.0, so weighted becomes a majority vote and
 plain returns the first sample. Candidates are split into steps at `step_delimiter` for PRMs.
+With an outcome checker (code tests, reference answer) the pick is the best score (pass rate),
+ties broken by the vote, in either mode.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from strategies.answers import extract_answer, group_answers
 from strategies.base import Budget, Candidate, Generator, Problem, Result, Verifier
 from strategies.params import COMMON, Spec, check, resolve
 from strategies.runtime import OutOfBudget, RunContext
+from strategies.select import is_outcome, pick_outcome
 from strategies.steps import split_steps
 
 SPECS: dict[str, Spec] = {
@@ -91,7 +94,10 @@ class BestOfN:
             )
             for i, s in enumerate(samples)
         ]
-        pick = pick_weighted(answers, scores) if p["mode"] == "weighted" else None
+        if is_outcome(verifier):  # tests / reference: best score, ties by the vote
+            pick = pick_outcome(answers, scores)
+        else:
+            pick = pick_weighted(answers, scores) if p["mode"] == "weighted" else None
         if pick is None:
             pick = max(range(len(samples)), key=lambda i: scores[i])
         ctx.note(kind="scored", scores=scores, answers=answers, pick=pick)

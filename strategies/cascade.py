@@ -188,4 +188,5 @@ class Cascade:
             notes=(why, *draft.notes, *(escalated.notes if escalated else ())),
             score=final.score if final is escalated else score,
             model_usage=dict(ctx.model_usage),
+            stopped=ctx.stopped or final.stopped or draft.stopped,
         )

@@ -3,7 +3,8 @@
 One call draws one first step per subtree; each subtree then runs its own beam search of width
 `width` (M `expansions` per beam) from that step, concurrently, sharing nothing but the budget.
 The answer is the best finished chain across subtrees. More diverse than one beam of width n,
-whose top-K selection tends to collapse onto one line of reasoning.
+whose top-K selection tends to collapse onto one line of reasoning. `resample` works as in beam
+search, per subtree (fresh chains join the subtree whose chain was rejected).
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from strategies.base import Budget, Generator, Problem, Result, Verifier
 from strategies.beam_search import SearchState, beam_steps
 from strategies.params import COMMON, STEP, Spec, check, resolve
 from strategies.runtime import OutOfBudget, RunContext, gather_all
-from strategies.steps import Chain, expand, need_verifier, rejected, score_chains
+from strategies.steps import RESAMPLE, Chain, expand, need_verifier, rejected, score_chains
 
 SPECS: dict[str, Spec] = {
     **COMMON,
     **STEP,
+    **RESAMPLE,
     "n": Spec("int", 16, 1, 1024),
     "width": Spec("int", 4, 1, 64),
     "expansions": Spec("int", 4, 1, 64),
@@ -41,7 +43,9 @@ class DVTS:
     def max_samples(self, params: Mapping[str, Any]) -> int:
         g = {**{k: s.default for k, s in SPECS.items()}, **params}
         subtrees = max(1, int(g["n"]) // int(g["width"]))
-        return subtrees + subtrees * int(g["width"]) * int(g["expansions"]) * int(g["max_depth"])
+        fresh = subtrees * int(g["max_resamples"]) if g["resample"] else 0
+        per_tree = int(g["width"]) * int(g["expansions"]) * int(g["max_depth"])
+        return subtrees + subtrees * per_tree + fresh
 
     async def run(
         self,

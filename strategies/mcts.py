@@ -10,6 +10,11 @@ score and is expanded on its next visit); **backpropagation** of that value to e
 the path (visits + 1, value_sum + v). Terminal nodes (final-answer marker, end of sequence,
 `max_depth`) are not expanded; selecting one backs its value up again.
 
+Speculative rejection: a new child scoring under `reject_below` (after `reject_after` steps)
+never enters the tree. A node whose continuations are all rejected is a dead end (it backs up
+the best rejected score once and is never selected again), and so is a parent whose children
+are all dead ends; when the root is one, the search stops.
+
 The answer is the terminal node with the best mean value, ties broken by visit count; terminals
 never visited fall back to their own score. With no terminal at all, the most visited path is
 completed with one unrestricted continuation.
@@ -27,7 +32,7 @@ from strategies.answers import extract_answer
 from strategies.base import Budget, Candidate, Generator, Problem, Result, Verifier
 from strategies.params import COMMON, STEP, Spec, check, resolve
 from strategies.runtime import OutOfBudget, RunContext
-from strategies.steps import Chain, expand, need_verifier, score_chains
+from strategies.steps import Chain, expand, need_verifier, rejected, score_chains
 
 SPECS: dict[str, Spec] = {
     **COMMON,
@@ -47,6 +52,7 @@ class Node:
     visits: int = 0
     value_sum: float = 0.0
     expanded: bool = False
+    dead: bool = False  # every continuation was rejected (`reject_below`): never selected
 
     @property
     def mean(self) -> float:
@@ -80,10 +86,21 @@ def select(root: Node, c: float) -> list[Node]:
     path = [root]
     node = root
     while node.expanded and node.children and not node.terminal:
-        unvisited = [ch for ch in node.children if ch.visits == 0]
-        node = unvisited[0] if unvisited else max(node.children, key=lambda ch: ch.ucb(c))
+        live = [ch for ch in node.children if not ch.dead]
+        if not live:
+            break
+        unvisited = [ch for ch in live if ch.visits == 0]
+        node = unvisited[0] if unvisited else max(live, key=lambda ch: ch.ucb(c))
         path.append(node)
     return path
+
+
+def mark_dead(node: Node) -> None:
+    """`node` has no continuation left; neither has any ancestor whose children are all dead."""
+    current: Node | None = node
+    while current is not None and (current is node or all(ch.dead for ch in current.children)):
+        current.dead = True
+        current = current.parent
 
 
 def backpropagate(path: list[Node], value: float) -> None:
@@ -135,6 +152,7 @@ class MCTS:
         ids = iter(range(1_000_000))
         root = Node(Chain(), next(ids))
         sims = 0
+        pruned: list[Chain] = []
         try:
             for sims in range(1, p["simulations"] + 1):
                 path = select(root, p["exploration"])
@@ -142,19 +160,27 @@ class MCTS:
                 # a new node was scored at creation: its first visit backs that score up;
                 # it is expanded on the visit after
                 fresh = leaf.visits == 0 and leaf is not root
+                value = leaf.chain.value
                 if not leaf.terminal and not leaf.expanded and not fresh:
                     chains = await expand(ctx, generator, p, leaf.chain, p["branching"])
                     chains = await score_chains(ctx, v, chains, p["aggregation"])
-                    leaf.children = [Node(ch, next(ids), leaf) for ch in chains]
+                    kept = [ch for ch in chains if not rejected(ch, p)]  # speculative rejection
+                    pruned += [ch for ch in chains if rejected(ch, p)]
+                    leaf.children = [Node(ch, next(ids), leaf) for ch in kept]
                     leaf.expanded = True
                     if leaf.children:
                         leaf = leaf.children[0]
                         path.append(leaf)
-                value = leaf.chain.value
+                        value = leaf.chain.value
+                    elif chains:  # every continuation rejected: a dead end
+                        mark_dead(leaf)
+                        value = max(ch.value for ch in chains)
                 backpropagate(path, value)
                 ctx.note(
                     kind="simulation", n=sims, path=[n.id for n in path], value=round(value, 4)
                 )
+                if root.dead:  # every branch rejected: nothing left to search
+                    break
         except OutOfBudget as exc:
             ctx.stopped = exc.reason
         best = best_terminal(root)
@@ -165,11 +191,16 @@ class MCTS:
         if best is None and nodes:  # cut by the budget before any terminal: best partial chain
             best = max(nodes, key=lambda n: (n.mean, n.visits))
         chosen = self._candidate(best, ctx.fmt) if best else None
+        if chosen is None and pruned:  # everything was rejected: the best of it, flagged
+            chosen = max(pruned, key=lambda ch: ch.value).candidate(ctx.fmt)
+        notes = [f"{sims} simulations, {len(nodes)} nodes"]
+        if pruned:
+            notes.append(f"{len(pruned)} continuation(s) rejected below {p['reject_below']}")
         return ctx.result(
             chosen,
             candidates or ([chosen] if chosen else []),
             tree=root.tree(),
-            notes=(f"{sims} simulations, {len(nodes)} nodes",),
+            notes=notes,
         )
 
     @staticmethod
@@ -186,13 +217,16 @@ class MCTS:
             node = max(node.children, key=lambda n: (n.visits, n.mean))
         if node is root:
             return None
+        left = ctx.answer_tokens_left(node.chain.tokens)  # the client's max_tokens
+        if left is not None and left <= 0:
+            return node
         try:
             batch = await ctx.extend(
                 generator,
                 node.chain.text,
                 1,
                 temperature=p["temperature"],
-                max_tokens=ctx.sample_tokens,
+                max_tokens=ctx.sample_tokens if left is None else min(ctx.sample_tokens, left),
                 stop=tuple(p["stop"]),
             )
             s = batch.samples[0]

@@ -11,6 +11,7 @@ from strategies.beam_search import BeamSearch
 from strategies.best_of_n import BestOfN
 from strategies.cascade import Cascade
 from strategies.decompose import Decompose
+from strategies.draft_target import DraftTarget
 from strategies.dvts import DVTS
 from strategies.greedy import Greedy
 from strategies.mcts import MCTS
@@ -28,6 +29,7 @@ def build_registry() -> dict[str, Strategy]:
         DVTS(),
         MCTS(),
         Thinking(),
+        DraftTarget(),
     ):
         registry[strategy.name] = strategy
     registry["cascade"] = Cascade(registry)
@@ -58,6 +60,9 @@ def check_strategy(
     substages = getattr(strategy, "stages", None)  # composite strategies name their parts
     if substages is not None:
         stages += [(f"{label}: ", sub, model) for label, sub, model in substages(params)]
+    own_check = getattr(strategy, "check_capabilities", None)  # what only it knows to check
+    if own_check is not None:
+        errors += own_check(params, capabilities_for, has_verifier)
     for prefix, sub, model in stages:
         caps = capabilities_for(model)
         if caps is None:

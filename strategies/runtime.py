@@ -74,6 +74,7 @@ class RunContext:
         self.samples_lost = 0
         self.trace_on = bool(params.get("trace", False))
         self.events: list[dict[str, Any]] = []
+        self.verifier_notes: list[str] = []
         self.fmt: str = params.get("answer_format") or problem.answer_format
         cap = params.get("max_tokens")
         self.sample_tokens = (
@@ -85,6 +86,11 @@ class RunContext:
         if self.budget.deadline_s is None:
             return None
         return self.budget.deadline_s - (time.monotonic() - self.started)
+
+    def answer_tokens_left(self, used: int) -> int | None:
+        """What the client's `max_tokens` leaves for a chain that holds `used` tokens."""
+        cap = self.budget.max_answer_tokens
+        return None if cap is None else cap - used
 
     def remaining_tokens(self) -> int | None:
         if self.budget.max_tokens is None:
@@ -204,6 +210,7 @@ class RunContext:
         if isinstance(verifier, AccountedVerifier):
             scored = await self._timed(verifier.score_accounted(self.problem, candidates))
             self.account(scored.usage)
+            self.verifier_notes.extend(n for n in scored.notes if n not in self.verifier_notes)
             scores = scored.scores
         else:
             scores = await self._timed(verifier.score(self.problem, candidates))
@@ -236,6 +243,11 @@ class RunContext:
                 trace["tree"] = tree
         cut = self.stopped is not None and self.stopped != "upstream"
         reason = finish_reason or ("length" if cut else "stop")
+        left = self.answer_tokens_left(best.tokens) if best else None
+        if left is not None and left <= 0:
+            reason = "length"  # the client's max_tokens ended the answer
+        if self.stopped == "deadline":
+            reason = "deadline"  # the best answer so far, never mistaken for a finished one
         extra: list[str] = []
         if self.samples_lost:
             extra.append(
@@ -244,7 +256,7 @@ class RunContext:
             )
         if self.stopped and self.stopped != "upstream":
             extra.append(f"stopped early: {self.stopped} budget")
-        all_notes = tuple(notes) + tuple(extra)
+        all_notes = tuple(notes) + tuple(self.verifier_notes) + tuple(extra)
         return Result(
             text=best.text if best else "",
             strategy=self.strategy,
@@ -257,4 +269,5 @@ class RunContext:
             notes=all_notes,
             score=best.score if best else None,
             model_usage=dict(self.model_usage),
+            stopped=self.stopped,
         )

@@ -4,7 +4,9 @@ Samples are drawn in rounds of `round_size`. After each round the vote is tallie
 stops once the leading answer cannot be overtaken by the samples still allowed
 (leader > runner-up + remaining), or, when `confidence` is set, once the leader's share reaches
 it after at least `min_samples`. Ties are broken by verifier score (the best aggregated score in
-each tied group) when a verifier is configured, else by first appearance.
+each tied group) when a verifier is configured, else by first appearance. With an outcome
+checker (code tests, reference answer) every sample is checked: the best score (pass rate)
+wins and the vote breaks ties.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from strategies.answers import AnswerMatcher, extract_answer, group_answers
 from strategies.base import Budget, Candidate, Generator, Problem, Result, Verifier
 from strategies.params import COMMON, Spec, check, resolve
 from strategies.runtime import OutOfBudget, RunContext
+from strategies.select import is_outcome, pick_outcome
 
 SPECS: dict[str, Spec] = {
     **COMMON,
@@ -98,6 +101,8 @@ class SelfConsistency:
         scores: dict[int, float] = {}
         top = max((len(g) for g in groups), default=0)
         tied = [g for g in groups if len(g) == top]
+        if is_outcome(verifier) and verifier is not None:
+            return await self._by_outcome(ctx, verifier, texts, tokens, answers, n, rounds)
         if verifier is not None and len(tied) > 1:
             members = [i for g in tied for i in g]
             try:
@@ -128,3 +133,29 @@ class SelfConsistency:
         )
         notes = (f"{len(texts)} of {n} samples in {rounds} rounds",)
         return ctx.result(best, candidates, notes=notes)
+
+    async def _by_outcome(
+        self,
+        ctx: RunContext,
+        verifier: Verifier,
+        texts: list[str],
+        tokens: list[int],
+        answers: list[str | None],
+        n: int,
+        rounds: int,
+    ) -> Result:
+        """An outcome checker (tests, reference) scores every sample; the best score wins and
+        the vote breaks ties."""
+        scores = [0.0] * len(texts)
+        try:
+            raw = await ctx.score(verifier, [[t] for t in texts])
+            scores = [s[-1] if s else 0.0 for s in raw]
+        except OutOfBudget as exc:
+            ctx.stopped = exc.reason
+        candidates = [
+            Candidate(text=t, answer=answers[i], score=scores[i], tokens=tokens[i])
+            for i, t in enumerate(texts)
+        ]
+        pick = pick_outcome(answers, scores) or 0
+        notes = (f"{len(texts)} of {n} samples in {rounds} rounds, selected by the verifier",)
+        return ctx.result(candidates[pick], candidates, notes=notes)

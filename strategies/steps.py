@@ -18,7 +18,8 @@ from typing import Any
 
 from strategies.aggregate import aggregate
 from strategies.answers import extract_answer, has_final_answer
-from strategies.base import Candidate, Generator, Verifier
+from strategies.base import Candidate, Generator, Sample, Verifier
+from strategies.params import Spec
 from strategies.runtime import RunContext
 
 
@@ -63,30 +64,41 @@ async def expand(
 ) -> list[Chain]:
     """`m` one-step continuations of `chain` (unscored)."""
     delim: str = p["step_delimiter"]
+    step_tokens: int = p["step_max_tokens"]
+    left = ctx.answer_tokens_left(chain.tokens)  # the client's max_tokens bounds the chain
+    if left is not None and left <= 0:
+        return [Chain(chain.steps, chain.step_scores, chain.value, True, chain.tokens,
+                      chain.origin)]
     batch = await ctx.extend(
         generator,
         chain.text,
         m,
         temperature=p["temperature"],
-        max_tokens=p["step_max_tokens"],
+        max_tokens=step_tokens if left is None else min(step_tokens, left),
         stop=(delim, *p["stop"]) if delim else tuple(p["stop"]),
     )
-    children = []
-    for s in batch.samples:
-        text = s.text
-        ended = not text.strip()
-        steps = chain.steps if ended else (*chain.steps, text)
-        if p.get("terminal") == "stop":  # the model stopping by itself ends the solution
-            marker = s.finish_reason == "stop"
-        else:
-            marker = has_final_answer(text, ctx.fmt)
-        terminal = ended or marker or len(steps) >= p["max_depth"]
-        if not terminal and s.finish_reason == "stop" and delim:
-            steps = (*steps[:-1], text + delim)
-        children.append(
-            Chain(steps=steps, done=terminal, tokens=chain.tokens + s.tokens, origin=chain.origin)
-        )
-    return children
+    return [grow(chain, s, p, ctx.fmt, left) for s in batch.samples]
+
+
+def grow(
+    chain: Chain, s: Sample, p: dict[str, Any], fmt: str, left: int | None = None
+) -> Chain:
+    """`chain` plus the step `s` (unscored): the delimiter the stop sequence cut is put back,
+    and the chain is marked done when the step is terminal (or, with `left`, the tokens the
+    client's max_tokens left for the chain, when the step used them up)."""
+    delim: str = p["step_delimiter"]
+    text = s.text
+    ended = not text.strip()
+    steps = chain.steps if ended else (*chain.steps, text)
+    if p.get("terminal") == "stop":  # the model stopping by itself ends the solution
+        marker = s.finish_reason == "stop"
+    else:
+        marker = has_final_answer(text, fmt)
+    full = left is not None and s.tokens >= left
+    terminal = ended or marker or full or len(steps) >= p["max_depth"]
+    if not terminal and s.finish_reason == "stop" and delim:
+        steps = (*steps[:-1], text + delim)
+    return Chain(steps=steps, done=terminal, tokens=chain.tokens + s.tokens, origin=chain.origin)
 
 
 async def score_chains(
@@ -108,6 +120,30 @@ def rejected(chain: Chain, p: dict[str, Any]) -> bool:
     return (
         threshold is not None and len(chain.steps) >= p["reject_after"] and chain.value < threshold
     )
+
+
+RESAMPLE: dict[str, Spec] = {
+    "resample": Spec("bool", False),  # draw a fresh chain in place of each rejected one ...
+    "max_resamples": Spec("int", 8, 1, 1024),  # ... at most this many per search (subtree)
+}
+
+
+async def resample(
+    ctx: RunContext, generator: Generator, verifier: Verifier, p: dict[str, Any], want: int,
+    origin: int,
+) -> list[Chain]:
+    """Up to `want` fresh first steps (scored), in place of chains that speculative rejection
+    dropped, in one call. Budget-bounded: only as many as the tokens left cover at
+    `2 x step_max_tokens` each, so resampling does not starve the surviving chains."""
+    left = ctx.remaining_tokens()
+    if left is not None:
+        want = min(want, left // (2 * p["step_max_tokens"]))
+    if want <= 0:
+        return []
+    fresh = await expand(ctx, generator, p, Chain(origin=origin), want)
+    scored = await score_chains(ctx, verifier, fresh, p["aggregation"])
+    ctx.note(kind="resample", n=len(scored), scores=[round(c.value, 4) for c in scored])
+    return scored
 
 
 def need_verifier(name: str, verifier: Verifier | None) -> Verifier:

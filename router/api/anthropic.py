@@ -14,6 +14,7 @@ from router.api.common import (
     outcome_headers,
     record_request,
     request_headers,
+    request_latency,
     stream_headers,
     ttc_object,
     wants_trace,
@@ -26,10 +27,11 @@ from router.planning import Call
 from router.schemas import MessagesRequest
 from router.state import AppState
 from router.streaming import Done, Failed, KeepAlive, Text, events
+from router.verification import parse as parse_verification
 
 router = APIRouter(route_class=FastJSONRoute)
 
-STOP_REASONS = {"stop": "end_turn", "length": "max_tokens"}
+STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "deadline": "deadline"}
 
 
 def to_call(body: MessagesRequest, request: Request) -> Call:
@@ -51,6 +53,10 @@ def to_call(body: MessagesRequest, request: Request) -> Call:
         or str((body.metadata or {}).get("ttc_tier") or "")
         or None,
         trace=wants_trace(request),
+        verification=parse_verification(
+            (body.metadata or {}).get("ttc"), body.metadata, "metadata.ttc"
+        ),
+        latency=request_latency(request, body.metadata),
     )
 
 

@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from router.headers import decision_headers, routed_headers
 from router.pipeline import Outcome, Prepared
-from router.planning import Decision
 from router.state import AppState
 
 
@@ -26,26 +26,24 @@ def request_headers(request: Request) -> dict[str, str]:
     return headers
 
 
-def decision_headers(decision: Decision, request_id: str) -> dict[str, str]:
-    h = {
-        "x-request-id": request_id,
-        "x-ttc-tier": decision.tier_label,
-        "x-ttc-strategy": decision.strategy,
-        "x-ttc-confidence": f"{decision.confidence:.4f}",
-        "x-ttc-model": decision.model,
-    }
-    if decision.downgraded_from is not None:
-        h["x-ttc-downgraded-from"] = decision.downgraded_from.value
-    return h
+def request_latency(request: Request, metadata: Any) -> str | None:
+    """`x-ttc-latency` header, else `metadata.ttc_latency`; unknown values are a 400."""
+    from router.overrides import parse_latency
+
+    header = request.headers.get("x-ttc-latency")
+    if header:
+        return parse_latency(header, "x-ttc-latency")
+    value = metadata.get("ttc_latency") if isinstance(metadata, dict) else None
+    return parse_latency(value, "metadata.ttc_latency")
 
 
 def outcome_headers(outcome: Outcome) -> dict[str, str]:
-    h = decision_headers(outcome.decision, outcome.request_id)
-    h["x-ttc-cost-usd"] = f"{outcome.cost_usd:.8f}"
-    h["x-ttc-overhead-ms"] = f"{outcome.overhead_ms:.2f}"
-    h["x-ttc-cache"] = outcome.cache
-    if outcome.revision:
-        h["x-ttc-policy-revision"] = outcome.revision
+    h = routed_headers(
+        outcome.decision, outcome.request_id, cost_usd=outcome.cost_usd,
+        overhead_ms=outcome.overhead_ms, cache=outcome.cache, revision=outcome.revision,
+    )
+    if outcome.stopped in ("deadline", "tokens"):  # best answer so far, not a finished one
+        h["x-ttc-truncated"] = outcome.stopped
     return h
 
 
@@ -80,7 +78,10 @@ def ttc_object(outcome: Outcome) -> dict[str, Any]:
         "overhead_ms": round(outcome.overhead_ms, 2),
         "cache": outcome.cache,
         "downgraded_from": d.downgraded_from.value if d.downgraded_from else None,
+        "task": d.task,
+        "overrides": list(d.overrides),
         "anytime": outcome.anytime,
+        "stopped": outcome.stopped,
         "notes": list(outcome.notes),
         "policy_revision": outcome.revision,
         **_extras(outcome),

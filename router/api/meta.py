@@ -9,7 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from router.api.common import StateDep, decision_headers, request_headers
+from router.api.common import StateDep, request_headers, request_latency
+from router.headers import routed_headers
 from router.jsonfast import FastJSONResponse, FastJSONRoute
 from router.pipeline import Clock, check_limits
 from router.planning import TIER_MODELS, Call, decide
@@ -47,6 +48,7 @@ async def route(body: RouteRequest, request: Request, state: StateDep) -> JSONRe
         model=body.model,
         messages=body.to_messages(),
         tier_hint=request.headers.get("x-ttc-tier"),
+        latency=request_latency(request, None),
     )
     check_limits(state, call)
     d = await decide(state, loaded, tenant, call, clock)
@@ -68,12 +70,19 @@ async def route(body: RouteRequest, request: Request, state: StateDep) -> JSONRe
         "tenant": tenant.name,
         "policy_revision": loaded.revision,
         "classify_ms": round(d.classify_ms, 3),
+        "task": d.task,
+        "task_confidence": _round(d.scores.task_confidence if d.scores else None),
+        "latency": call.latency,
+        "overrides": list(d.overrides),
     }
     rid = headers.get("x-request-id") or uuid.uuid4().hex
-    out = decision_headers(d, rid)
-    out["x-ttc-overhead-ms"] = f"{clock.overhead_ms:.2f}"
-    out["x-ttc-cost-usd"] = "0"
+    out = routed_headers(d, rid, cost_usd=0.0, overhead_ms=clock.overhead_ms, cache="bypass",
+                         revision=loaded.revision)
     return FastJSONResponse(payload, headers=out)
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
 
 
 @router.get("/healthz")
@@ -91,10 +100,12 @@ async def readyz(state: StateDep) -> JSONResponse:
         "source": holder.current.source,
         "last_reload_error": getattr(holder, "last_error", None),
     }
+    describe = getattr(state.classifier, "describe", None)
     checks["classifier"] = {
         "ok": state.classifier_error is None,
         "error": state.classifier_error,
         "kind": type(state.classifier).__name__,
+        **(describe() if callable(describe) else {}),
     }
     began = time.perf_counter()
     store_ok = await state.store.ping()

@@ -14,6 +14,7 @@ from router.api.common import (
     outcome_headers,
     record_request,
     request_headers,
+    request_latency,
     stream_headers,
     ttc_object,
     wants_trace,
@@ -26,6 +27,7 @@ from router.planning import Call
 from router.schemas import ChatCompletionRequest
 from router.state import AppState
 from router.streaming import Done, Failed, KeepAlive, Text, events
+from router.verification import parse as parse_verification
 
 router = APIRouter(route_class=FastJSONRoute)
 
@@ -49,6 +51,10 @@ def to_call(body: ChatCompletionRequest, request: Request) -> Call:
         include_usage=bool(body.stream_options and body.stream_options.include_usage),
         tier_hint=request.headers.get("x-ttc-tier") or (body.metadata or {}).get("ttc_tier"),
         trace=wants_trace(request),
+        verification=parse_verification(
+            (body.model_extra or {}).get("ttc"), body.metadata, "ttc"
+        ),
+        latency=request_latency(request, body.metadata),
     )
 
 

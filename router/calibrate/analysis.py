@@ -1,16 +1,21 @@
-"""From run records to operating points: per-tier statistics, the frontier, the choices.
+"""From run records to the policy: per-tier statistics, the exact allocation frontier, a choice.
 
-Snell et al.'s compute-optimal rule, per difficulty tier:
+The compute-optimal problem is global (Snell et al. 2024 pose it per difficulty bin): choose
+one configuration per tier to maximise expected accuracy over the traffic mix subject to the
+*average* cost per query. `router.calibrate.optimise` solves it exactly for every budget at
+once (the Pareto frontier); the policy is the frontier point for `budget` (average cost per
+query), for `target_accuracy` (the cheapest point reaching it) or, with neither, the knee.
+Uniform allocation (one configuration for every tier) is a feasible point, so on the data it
+was calibrated on the frontier is never below any uniform curve.
 
-- **target** mode: the cheapest configuration whose accuracy is within `target` (absolute,
-  e.g. 0.02 = two points) of the best configuration's accuracy on that tier;
-- **cap** mode: the most accurate configuration whose mean cost per query is at most `cap`
-  (when none fits, the cheapest one, flagged as over the cap).
+Only configurations the router can run at serve time enter the optimisation by default: one
+whose verifier compares with the reference answer (`math_reference`) is an oracle (pass@N),
+shown as the ceiling, unless `allow_reference` says requests bring their reference.
 
 Cost is one of `usd` (the model's prices), `tokens` (prompt + completion + reasoning) or
 `generated` (completion + reasoning tokens: what sampling more costs when the prompt is
-shared). Ties: cheaper first, then more accurate, then grid order. The frontier is the set of
-configurations no other one beats on both cost and accuracy (cost ascending).
+shared). Traffic shares: the calibration items per tier, or `shares` (e.g. read off
+`ttc_requests_total` by tier in production), renormalised over the tiers that have items.
 
 Difficulty tiers: the item's own `tier` when it has one (`tier_from="auto"` or `"given"`), else
 its measured solve rate mapped through the classifier's thresholds (`"solve_rate"`). An item's
@@ -30,13 +35,22 @@ from classifier.base import TIERS, Tier
 from classifier.labels import DEFAULT_SOLVE_RATE_THRESHOLDS, solve_rate_tier
 from router.calibrate.cache import Record
 from router.calibrate.data import EvalItem
-from router.calibrate.grid import GridConfig
+from router.calibrate.grid import GridConfig, is_oracle
+from router.calibrate.optimise import (
+    Allocation,
+    Pick,
+    allocation_frontier,
+    evaluate,
+    for_accuracy,
+    for_budget,
+    knee,
+    pareto_indices,
+)
 
 Metric = Literal["usd", "tokens", "generated"]
 METRICS: tuple[str, ...] = ("usd", "tokens", "generated")
 TierFrom = Literal["auto", "given", "solve_rate"]
 ALL = "all"
-EPS = 1e-9
 
 
 @dataclass(frozen=True)
@@ -65,33 +79,36 @@ class Point:
         return self.tokens
 
 
-@dataclass(frozen=True)
-class Choice:
-    point: Point
-    mode: Literal["target", "cap"]
-    best_accuracy: float
-    within: bool = True  # cap mode: False when nothing fits the cap
-
-
 @dataclass
 class TierResult:
     tier: str
     items: int
     points: list[Point]
-    frontier: list[Point]
-    target: Choice | None
-    cap: Choice | None
+    frontier: list[Point]  # this tier's own cost/accuracy frontier
+    chosen: Point | None = None  # the allocation's configuration for this tier
 
 
 @dataclass
 class Calibration:
     metric: str
-    target: float
-    cap: float | None
     tiers: dict[str, TierResult]  # tier value or "all" -> result
     solve_rates: dict[str, tuple[float, int]]  # item key -> (rate, candidates)
     tier_of: dict[str, Tier]  # item key -> tier used
+    bins: list[str] = field(default_factory=list)  # the optimiser's tiers, in tier order
+    shares: dict[str, float] = field(default_factory=dict)  # tier -> traffic share
+    options: list[GridConfig] = field(default_factory=list)  # the optimiser's configurations
+    frontier: list[Allocation] = field(default_factory=list)  # choice = index into options
+    uniform: dict[GridConfig, Allocation] = field(default_factory=dict)  # every config, mix
+    pick: Pick | None = None
     notes: list[str] = field(default_factory=list)
+
+    def assignment(self, allocation: Allocation) -> dict[str, GridConfig]:
+        """Tier -> configuration of one frontier point."""
+        return {b: self.options[i] for b, i in zip(self.bins, allocation.choice, strict=True)}
+
+    @property
+    def policy(self) -> dict[str, GridConfig]:
+        return {} if self.pick is None else self.assignment(self.pick.allocation)
 
 
 def solve_rates(records: Sequence[Record]) -> dict[str, tuple[float, int]]:
@@ -138,38 +155,8 @@ def point_for(config: GridConfig, records: Sequence[Record]) -> Point:
 
 
 def frontier(points: Sequence[Point], metric: str) -> list[Point]:
-    order = sorted(
-        range(len(points)), key=lambda i: (points[i].cost(metric), -points[i].accuracy, i)
-    )
-    out: list[Point] = []
-    best = -1.0
-    for i in order:
-        if points[i].accuracy > best + EPS:
-            out.append(points[i])
-            best = points[i].accuracy
-    return out
-
-
-def _cheapest(points: Sequence[Point], metric: str) -> Point:
-    i = min(
-        range(len(points)), key=lambda j: (points[j].cost(metric), -points[j].accuracy, j)
-    )
-    return points[i]
-
-
-def choose_target(points: Sequence[Point], metric: str, target: float) -> Choice:
-    best = max(p.accuracy for p in points)
-    eligible = [p for p in points if p.accuracy >= best - target - EPS]
-    return Choice(_cheapest(eligible, metric), "target", best)
-
-
-def choose_cap(points: Sequence[Point], metric: str, cap: float) -> Choice:
-    best = max(p.accuracy for p in points)
-    fits = [i for i, p in enumerate(points) if p.cost(metric) <= cap + EPS]
-    if not fits:
-        return Choice(_cheapest(points, metric), "cap", best, within=False)
-    i = min(fits, key=lambda j: (-points[j].accuracy, points[j].cost(metric), j))
-    return Choice(points[i], "cap", best)
+    """The configurations no other one beats on both cost and accuracy (cost ascending)."""
+    return [points[i] for i in pareto_indices([(p.cost(metric), p.accuracy) for p in points])]
 
 
 def pick_metric(records: Sequence[Record], metric: str = "auto") -> str:
@@ -180,27 +167,13 @@ def pick_metric(records: Sequence[Record], metric: str = "auto") -> str:
     return "usd" if any(r.usd > 0 for r in records) else "tokens"
 
 
-def calibrate(
-    items: Sequence[EvalItem],
+def tier_points(
     configs: Sequence[GridConfig],
     records: Sequence[Record],
     config_key: Mapping[GridConfig, str],
-    *,
-    target: float = 0.02,
-    cap: float | None = None,
-    metric: str = "auto",
-    thresholds: tuple[float, float, float] = DEFAULT_SOLVE_RATE_THRESHOLDS,
-    tier_from: TierFrom = "auto",
-) -> Calibration:
-    """Per tier (and over all items): points in grid order, frontier, both choices.
-
-    `cap` None: the cap defaults to the mean cost per query that the target-mode choices
-    spend over all items (the same spend, re-allocated by the cap rule)."""
-    metric = pick_metric(records, metric)
-    keys = {it.key for it in items}
-    records = [r for r in records if r.item in keys]
-    rates = solve_rates(records)
-    tier_of = assign_tiers(items, rates, thresholds, tier_from)
+    tier_of: Mapping[str, Tier],
+) -> dict[str, tuple[int, list[Point]]]:
+    """Tier (and "all") -> (items, points in grid order) for the records' items."""
     by_key = {config_key[c]: c for c in configs}
     groups: dict[tuple[str, str], list[Record]] = defaultdict(list)
     for r in records:
@@ -208,34 +181,106 @@ def calibrate(
             continue
         groups[(ALL, r.config)].append(r)
         groups[(tier_of[r.item].value, r.config)].append(r)
-    out = Calibration(metric, target, cap, {}, rates, tier_of)
+    out: dict[str, tuple[int, list[Point]]] = {}
     for tier in [ALL, *(t.value for t in TIERS)]:
-        points = [
-            point_for(c, groups[(tier, config_key[c])])
-            for c in configs
-            if groups.get((tier, config_key[c]))
-        ]
-        n_items = len({r.item for p in points for r in groups[(tier, config_key[p.config])]})
-        if not points:
-            continue
-        out.tiers[tier] = TierResult(
-            tier, n_items, points, frontier(points, metric),
-            choose_target(points, metric, target), None,
-        )
-    if cap is None and out.tiers:
-        cap = _adaptive_cost(out, metric)
-        out.notes.append(f"cost cap defaulted to the target-mode policy's mean cost: {cap:.6g}")
-    out.cap = cap
-    for result in out.tiers.values():
-        if cap is not None:
-            result.cap = choose_cap(result.points, metric, cap)
+        found = [(c, groups[(tier, config_key[c])]) for c in configs
+                 if groups.get((tier, config_key[c]))]
+        if found:
+            n_items = len({r.item for _, rs in found for r in rs})
+            out[tier] = (n_items, [point_for(c, rs) for c, rs in found])
     return out
 
 
-def _adaptive_cost(cal: Calibration, metric: str) -> float:
-    """Mean cost per query of the per-tier target choices, weighted by tier size."""
-    tiers = [r for t, r in cal.tiers.items() if t != ALL and r.target is not None]
-    total = sum(r.items for r in tiers)
-    if not total:
-        return 0.0
-    return sum(r.items * r.target.point.cost(metric) for r in tiers if r.target) / total
+def optimise(
+    cal: Calibration,
+    *,
+    budget: float | None = None,
+    target_accuracy: float | None = None,
+    shares: Mapping[str, float] | None = None,
+    allow_reference: bool = False,
+) -> None:
+    """Fill in `cal`'s shares, options, frontier, uniform points and pick (in place)."""
+    if budget is not None and target_accuracy is not None:
+        raise ValueError("give a budget or a target accuracy, not both")
+    bins: list[str] = [t.value for t in TIERS if t.value in cal.tiers]
+    if not bins:
+        return
+    counts = {b: cal.tiers[b].items for b in bins}
+    if shares:
+        unknown = set(shares) - {t.value for t in TIERS}
+        if unknown:
+            raise ValueError(f"unknown tier(s) in shares: {', '.join(sorted(unknown))}")
+        missing = [t for t, s in shares.items() if s > 0 and t not in counts]
+        if missing:
+            cal.notes.append(f"no calibration items in {', '.join(missing)}: their share is "
+                             "left out and the rest renormalised")
+        raw = {b: float(shares.get(b, 0.0)) for b in bins}
+        if sum(raw.values()) <= 0:
+            raise ValueError("the given shares put no traffic on any calibrated tier")
+    else:
+        raw = {b: float(n) for b, n in counts.items()}
+    total = sum(raw.values())
+    cal.bins, cal.shares = bins, {b: raw[b] / total for b in bins}
+    per_bin = {b: {p.config: p for p in cal.tiers[b].points} for b in bins}
+    everywhere = [c for c in (p.config for p in cal.tiers[bins[0]].points)
+                  if all(c in per_bin[b] for b in bins)]
+    dropped = [c.label for p in cal.tiers[ALL].points if (c := p.config) not in everywhere]
+    if dropped:
+        cal.notes.append("left out (no result on some tier): " + ", ".join(dropped))
+    weights = [cal.shares[b] for b in bins]
+
+    def opts(configs: Sequence[GridConfig]) -> list[list[tuple[float, float]]]:
+        return [[(per_bin[b][c].cost(cal.metric), per_bin[b][c].accuracy) for c in configs]
+                for b in bins]
+
+    every = opts(everywhere)
+    cal.uniform = {c: evaluate(every, weights, [j] * len(bins)) for j, c in enumerate(everywhere)}
+    options = [c for c in everywhere if allow_reference or not is_oracle(c)]
+    if len(options) < len(everywhere):
+        cal.notes.append("oracle configurations (they compare with the reference answer) are "
+                         "shown as a ceiling and left out of the policy")
+    if not options:
+        cal.notes.append("no serve-time configuration on every tier: no policy")
+        return
+    cal.options = options
+    cal.frontier = allocation_frontier(opts(options), weights)
+    if budget is not None:
+        cal.pick = for_budget(cal.frontier, budget)
+    elif target_accuracy is not None:
+        cal.pick = for_accuracy(cal.frontier, target_accuracy)
+    else:
+        cal.pick = knee(cal.frontier)
+    for b, config in cal.assignment(cal.pick.allocation).items():
+        cal.tiers[b].chosen = per_bin[b][config]
+
+
+def calibrate(
+    items: Sequence[EvalItem],
+    configs: Sequence[GridConfig],
+    records: Sequence[Record],
+    config_key: Mapping[GridConfig, str],
+    *,
+    budget: float | None = None,
+    target_accuracy: float | None = None,
+    shares: Mapping[str, float] | None = None,
+    allow_reference: bool = False,
+    metric: str = "auto",
+    thresholds: tuple[float, float, float] = DEFAULT_SOLVE_RATE_THRESHOLDS,
+    tier_from: TierFrom = "auto",
+    tier_of: Mapping[str, Tier] | None = None,
+) -> Calibration:
+    """Per tier (and over all items): points in grid order and frontier; then the allocation
+    frontier over the tiers and the chosen point. `tier_of` (item key -> tier) overrides the
+    tiers (e.g. a classifier's predictions)."""
+    metric = pick_metric(records, metric)
+    keys = {it.key for it in items}
+    records = [r for r in records if r.item in keys]
+    rates = solve_rates(records)
+    tiers = dict(tier_of) if tier_of is not None else assign_tiers(items, rates, thresholds,
+                                                                  tier_from)
+    out = Calibration(metric, {}, rates, tiers)
+    for tier, (n_items, points) in tier_points(configs, records, config_key, tiers).items():
+        out.tiers[tier] = TierResult(tier, n_items, points, frontier(points, metric))
+    optimise(out, budget=budget, target_accuracy=target_accuracy, shares=shares,
+             allow_reference=allow_reference)
+    return out

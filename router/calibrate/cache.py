@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 CACHE_VERSION = 1
+TEXT_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -25,28 +26,29 @@ class Record:
     item: str  # EvalItem.key
     repeat: int
     label: str
-    correct: bool
+    correct: float  # True/False for a live run; an expectation (0..1) for a replayed one
     answer: str | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    reasoning_tokens: int = 0
-    calls: int = 0
+    prompt_tokens: float = 0  # whole numbers for a live run; expectations for a replayed one
+    completion_tokens: float = 0
+    reasoning_tokens: float = 0
+    calls: float = 0
     usd: float = 0.0
     latency_s: float = 0.0
     candidates: int = 0  # sampled candidates checked for the solve rate
     candidates_correct: int = 0
     anytime: bool = False
+    text: str | None = None  # the run's raw output (cut at TEXT_CHARS), to see why it failed
 
     @property
     def key(self) -> tuple[str, str, int]:
         return (self.config, self.item, self.repeat)
 
     @property
-    def tokens(self) -> int:
+    def tokens(self) -> float:
         return self.prompt_tokens + self.completion_tokens + self.reasoning_tokens
 
     @property
-    def generated(self) -> int:
+    def generated(self) -> float:
         return self.completion_tokens + self.reasoning_tokens
 
     def to_json(self) -> str:

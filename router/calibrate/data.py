@@ -10,7 +10,12 @@ solve-rate file carries; `reference` (or `answer`) and/or `tests`: what a run is
 against (at least one); `id` (default: a hash of the question); `tier` (optional: easy, medium,
 hard, very_hard; without it the tier comes from the measured solve rate); `prompt` (optional:
 the raw text sent to the model instead of the question) or `messages` (a chat conversation);
-`answer_format` (auto, boxed, answer_line, number, code, text; default auto).
+`answer_format` (auto, boxed, answer_line, number, code, text; default auto); `answer_from`
+(`first_line` or `all`; default `first_line` for a `prompt`, which the model continues: a base
+model answers on the first line and then writes the next example, so "7\n4+5=11" answers 7;
+`all` otherwise).
+
+An example file: `docs/examples/eval.jsonl`.
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ from typing import Any
 
 from classifier.base import Tier
 from router.upstreams.base import Message
-from strategies.answers import ANSWER_FORMATS
+from strategies.answers import ANSWER_FORMATS, FIRST_LINE
 from strategies.base import Problem
+
+ANSWER_FROM = ("first_line", "all")
 
 _ROLES = ("system", "user", "assistant")
 
@@ -43,13 +50,15 @@ class EvalItem:
     tests: str | None = None
     tier: Tier | None = None
     answer_format: str = "auto"
+    answer_from: str = "all"  # "first_line": only the output's first line holds the answer
 
     @property
     def key(self) -> str:
         """Cache key: the id plus a digest of everything that changes a run's outcome."""
         content = json.dumps(
             [[m.role, m.content] for m in self.messages]
-            + [self.reference, self.tests, self.answer_format],
+            + [self.reference, self.tests, self.answer_format]
+            + ([self.answer_from] if self.answer_from != "all" else []),
             ensure_ascii=False,
         )
         return f"{self.id}#{hashlib.sha256(content.encode()).hexdigest()[:10]}"
@@ -59,7 +68,8 @@ class EvalItem:
             messages=self.messages,
             reference=self.reference,
             tests=self.tests,
-            answer_format=self.answer_format,
+            answer_format=(FIRST_LINE + self.answer_format if self.answer_from == "first_line"
+                           else self.answer_format),
         )
 
 
@@ -71,7 +81,7 @@ def _text(row: dict[str, Any], *names: str) -> str | None:
     return None
 
 
-def parse_item(row: Any, where: str = "<row>") -> EvalItem:
+def parse_item(row: Any, where: str = "<row>", answer_from_default: str = "auto") -> EvalItem:
     if not isinstance(row, dict):
         raise EvalFileError(f"{where}: expected a JSON object")
     question = _text(row, "question", "text")
@@ -92,7 +102,12 @@ def parse_item(row: Any, where: str = "<row>") -> EvalItem:
         raise EvalFileError(f"{where}: answer_format must be one of {', '.join(ANSWER_FORMATS)}")
     messages = _messages(row, question, where)
     item_id = str(row.get("id") or hashlib.sha256(question.encode()).hexdigest()[:12])
-    return EvalItem(item_id, question, messages, reference, tests, tier, fmt)
+    answer_from = row.get("answer_from") or answer_from_default
+    if answer_from == "auto":
+        answer_from = "first_line" if _text(row, "prompt") and "messages" not in row else "all"
+    if answer_from not in ANSWER_FROM:
+        raise EvalFileError(f"{where}: answer_from must be first_line or all")
+    return EvalItem(item_id, question, messages, reference, tests, tier, fmt, answer_from)
 
 
 def _messages(row: dict[str, Any], question: str, where: str) -> tuple[Message, ...]:
@@ -109,7 +124,9 @@ def _messages(row: dict[str, Any], question: str, where: str) -> tuple[Message, 
     return tuple(out)
 
 
-def parse_items(lines: Iterable[str], source: str = "<eval>") -> list[EvalItem]:
+def parse_items(
+    lines: Iterable[str], source: str = "<eval>", answer_from: str = "auto"
+) -> list[EvalItem]:
     items: list[EvalItem] = []
     seen: set[str] = set()
     for i, line in enumerate(lines, 1):
@@ -119,7 +136,7 @@ def parse_items(lines: Iterable[str], source: str = "<eval>") -> list[EvalItem]:
             row = json.loads(line)
         except ValueError as exc:
             raise EvalFileError(f"{source}:{i}: invalid JSON ({exc})") from None
-        item = parse_item(row, f"{source}:{i}")
+        item = parse_item(row, f"{source}:{i}", answer_from)
         if item.id in seen:
             raise EvalFileError(f"{source}:{i}: duplicate id {item.id!r}")
         seen.add(item.id)
@@ -129,12 +146,12 @@ def parse_items(lines: Iterable[str], source: str = "<eval>") -> list[EvalItem]:
     return items
 
 
-def load_items(path: Path) -> list[EvalItem]:
+def load_items(path: Path, answer_from: str = "auto") -> list[EvalItem]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise EvalFileError(f"{path}: cannot read ({exc})") from None
-    return parse_items(text.splitlines(), str(path))
+    return parse_items(text.splitlines(), str(path), answer_from)
 
 
 def write_items(items: Iterable[EvalItem], path: Path) -> None:
@@ -150,6 +167,7 @@ def write_items(items: Iterable[EvalItem], path: Path) -> None:
                 row["tier"] = it.tier.value
             if it.answer_format != "auto":
                 row["answer_format"] = it.answer_format
+            row["answer_from"] = it.answer_from
             if it.messages != (Message("user", it.question),):
                 if len(it.messages) == 1 and it.messages[0].role == "user":
                     row["prompt"] = it.messages[0].content

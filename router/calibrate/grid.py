@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 INLINE_VERIFIERS = ("math_reference", "code_tests")
+ORACLE_VERIFIERS = ("math_reference",)  # they compare with the reference answer: pass@N
 
 
 class GridError(ValueError):
@@ -60,7 +61,8 @@ class GridConfig:
     def label(self) -> str:
         """`best_of_n(n=4,mode=plain)+code_tests`: short, unique within a grid."""
         inner = ",".join(
-            f"{k}={v}" for k, v in self.params.items() if k not in ("stop", "answer_format")
+            f"{k}={_short(v)}" for k, v in self.params.items()
+            if k not in ("stop", "answer_format")
         )
         text = f"{self.strategy}({inner})" if inner else self.strategy
         return f"{text}+{self.verifier}" if self.verifier else text
@@ -68,8 +70,11 @@ class GridConfig:
     @property
     def samples_hint(self) -> int:
         """N for plots (1 when the strategy has no `n`)."""
-        for key in ("n", "simulations", "width"):
-            value = self.params.get(key)
+        params = self.params
+        if self.strategy == "cascade":  # the escalation's N
+            params = params.get("escalate", {}).get("params", {})
+        for key in ("n", "simulations", "width", "budget_tokens"):
+            value = params.get(key)
             if isinstance(value, int):
                 return value
         return 1
@@ -80,6 +85,14 @@ class GridConfig:
             [self.strategy, self.params, self.verifier, model, max_tokens], sort_keys=True
         )
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _short(value: Any) -> str:
+    """A cascade stage `{strategy: self_consistency, params: {n: 2}}` as `self_consistency:2`."""
+    if isinstance(value, dict) and "strategy" in value:
+        n = (value.get("params") or {}).get("n")
+        return f"{value['strategy']}:{n}" if n is not None else str(value["strategy"])
+    return str(value)
 
 
 def expand(
@@ -160,10 +173,68 @@ def dedupe(configs: Iterable[GridConfig]) -> list[GridConfig]:
     return list(dict.fromkeys(configs))
 
 
-def default_grid(verifiers: Sequence[str] = ()) -> list[GridConfig]:
-    """Greedy, self-consistency at N = 4, 8, 16 and, per named verifier, best-of-N."""
+def is_oracle(config: GridConfig) -> bool:
+    """Selection that peeks at the reference answer (pass@N): a ceiling, not a serve-time
+    strategy, unless requests bring their reference."""
+    return config.verifier in ORACLE_VERIFIERS
+
+
+def is_posterior(config: GridConfig) -> bool:
+    """Allocation by evidence: compute depends on what the first samples say (self-consistency
+    that stops once the vote is decided, a cascade that escalates on disagreement)."""
+    if config.strategy == "self_consistency":
+        return config.params.get("adaptive", True) is not False
+    return config.strategy == "cascade"
+
+
+def family(config: GridConfig) -> str:
+    """The curve a configuration belongs to in reports (its budgets are the points)."""
+    p = config.params
+    if config.strategy == "self_consistency":
+        name = "self-consistency, adaptive stop" if is_posterior(config) else "majority vote"
+        if is_posterior(config) and p.get("confidence") is not None:
+            name = f"self-consistency, stop at {p['confidence']:g} agreement"
+    elif config.strategy == "best_of_n":
+        name = f"best-of-N {p.get('mode', 'weighted')}"
+    elif config.strategy == "cascade":
+        draft = p.get("draft", {}).get("params", {}).get("n", 1)
+        name = f"agreement cascade (draft {draft})"
+    elif config.strategy == "thinking":
+        name = "thinking budget"
+    else:
+        name = config.strategy
+    if config.verifier:
+        name += f" + {config.verifier}"
+    return f"{name} (oracle)" if is_oracle(config) else name
+
+
+def agreement_cascade(draft_n: int, escalate_n: int, **sampling: Any) -> GridConfig:
+    """Cheap first, escalate on disagreement: `draft_n` samples by majority vote; unless all
+    of them agree, adaptive-stop self-consistency with `escalate_n` samples."""
+    draft = {"n": draft_n, "adaptive": False, **sampling}
+    escalate = {"n": escalate_n, **sampling}
+    params: dict[str, Any] = {
+        "draft": {"strategy": "self_consistency", "params": draft},
+        "escalate": {"strategy": "self_consistency", "params": escalate},
+        "threshold": 1.0,
+    }
+    return GridConfig.make("cascade", params)
+
+
+def thinking_grid(budgets: Sequence[int]) -> list[GridConfig]:
+    return expand("thinking", {"budget_tokens": list(budgets)}) if budgets else []
+
+
+def default_grid(verifiers: Sequence[str] = (), thinking: Sequence[int] = ()) -> list[GridConfig]:
+    """Greedy; self-consistency (adaptive stop) at N = 4, 8, 16, and at N = 8, 16 stopping
+    once 75% of the votes agree; the agreement cascade (2 samples, escalate to 8 or 16); per
+    named verifier, best-of-N at N = 4, 8, 16; and, when given, one thinking configuration per
+    budget."""
     out = [GridConfig.make("greedy", {"temperature": 0.0})]
     out += expand("self_consistency", {"n": [4, 8, 16]})
+    out += expand("self_consistency", {"n": [8, 16], "confidence": 0.75})
+    out += [agreement_cascade(2, 8), agreement_cascade(2, 16)]
     for name in verifiers:
         out += expand("best_of_n", {"n": [4, 8, 16], "mode": "plain"}, name)
+    out += thinking_grid(thinking)
     return dedupe(out)

@@ -1,9 +1,11 @@
 """Machine-readable outputs: the policy YAML fragment and the per-question solve rates.
 
 The fragment holds a `tiers:` section (and a `verifiers:` section for outcome checkers the
-grid used inline): paste its tiers over the policy's, then `ttc-router policy validate`. Tiers
-without evaluation items are left out (keep the current policy's). The solve-rate file is the
-`{"text", "solve_rate"}` JSONL that `ttc-router classifier train --data FILE` accepts.
+grid used inline); `complete_policy` merges it into the policy calibrated against (what
+`ttc-router policy merge BASE FRAGMENT` does), so the written `policy.yaml` validates on its
+own. Tiers without evaluation items are left out of the fragment (the base's entry stays).
+The solve-rate file is the `{"text", "solve_rate"}` JSONL that
+`ttc-router classifier train --data FILE` accepts.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from classifier.base import TIERS
-from router.calibrate.analysis import Calibration, Choice
+from router.calibrate.analysis import Calibration, Point
 from router.calibrate.data import EvalItem
 from router.calibrate.grid import INLINE_VERIFIERS
 
@@ -41,40 +43,49 @@ def _dump(data: dict[str, Any], indent: int) -> list[str]:
     return [" " * indent + line for line in text.splitlines()]
 
 
-def _describe(choice: Choice, metric: str) -> str:
-    p = choice.point
-    extra = "" if choice.within else " (nothing fits the cap: cheapest)"
-    return (
-        f"accuracy {p.accuracy:.3f} (best {choice.best_accuracy:.3f}), "
-        f"{metric} {p.cost(metric):.4g}/query over {p.runs} runs{extra}"
-    )
+def _describe(point: Point, metric: str) -> str:
+    return (f"accuracy {point.accuracy:.3f}, {metric} {point.cost(metric):.4g}/query "
+            f"over {point.runs} runs")
+
+
+def rule_text(cal: Calibration) -> str:
+    pick = cal.pick
+    if pick is None:
+        return "no policy"
+    a = pick.allocation
+    if pick.rule == "budget":
+        head = f"most accurate at <= {pick.value:.6g} {cal.metric} per query on average"
+    elif pick.rule == "accuracy":
+        head = f"cheapest reaching accuracy {pick.value}"
+    else:
+        head = "the knee of the frontier"
+    miss = "" if pick.met else " (not reachable: the nearest frontier point)"
+    return (f"{head}{miss}: expected accuracy {a.accuracy:.3f} at {a.cost:.4g} {cal.metric}"
+            " per query over the calibration mix")
 
 
 def policy_fragment(
     cal: Calibration,
-    mode: str,
     *,
     model: str,
     max_tokens: int,
     policy: Policy | None = None,
     header: Sequence[str] = (),
 ) -> str:
-    """The tiers chosen in `mode` ("target" or "cap") as policy YAML."""
-    rule = (
-        f"cheapest within {cal.target:g} accuracy of the best"
-        if mode == "target"
-        else f"most accurate at <= {cal.cap:.6g} {cal.metric} per query"
-    )
-    lines = [f"# {h}" for h in header] + [f"# mode: {mode} ({rule}); cost = {cal.metric}"]
+    """The chosen allocation's tiers as policy YAML (`ttc-router policy merge` puts it into a
+    complete policy)."""
+    shares = ", ".join(f"{b} {s:.2f}" for b, s in cal.shares.items())
+    lines = [f"# {h}" for h in header] + [f"# {rule_text(cal)}",
+                                          f"# traffic shares: {shares}; cost = {cal.metric}"]
     inline: set[str] = set()
     tier_lines: list[str] = []
     for tier in TIERS:
         result = cal.tiers.get(tier.value)
-        choice = None if result is None else (result.target if mode == "target" else result.cap)
-        if choice is None:
+        point = None if result is None else result.chosen
+        if point is None:
             tier_lines.append(f"  # {tier.value}: no evaluation items; keep the current entry")
             continue
-        config = choice.point.config
+        config = point.config
         entry: dict[str, Any] = {"strategy": config.strategy}
         if config.params:
             entry["params"] = config.params
@@ -84,10 +95,12 @@ def policy_fragment(
             known = policy is not None and config.verifier in policy.verifiers
             if not known and config.verifier in INLINE_VERIFIERS:
                 inline.add(config.verifier)
+        if config.verifier in INLINE_VERIFIERS:  # requests without a reference / tests
+            entry["fallback"] = _fallback(result.points if result else [], cal.metric)
         entry["max_tokens"] = max_tokens
         if policy is not None and tier in policy.tiers:
             entry["deadline_s"] = policy.tiers[tier].deadline_s
-        tier_lines.append(f"  # {_describe(choice, cal.metric)}")
+        tier_lines.append(f"  # {_describe(point, cal.metric)}")
         if config.verifier == "math_reference":
             tier_lines.append("  # math_reference needs a reference answer with every request")
         tier_lines += _dump({tier.value: entry}, 2)
@@ -95,6 +108,26 @@ def policy_fragment(
         lines.append("verifiers:")
         lines += _dump({name: {"kind": name} for name in sorted(inline)}, 2)
     return "\n".join([*lines, "tiers:", *tier_lines]) + "\n"
+
+
+def _fallback(points: Sequence[Point], metric: str) -> dict[str, Any]:
+    """The tier's most accurate configuration without a verifier (cheapest among equals)."""
+    plain = [p for p in points if p.config.verifier is None]
+    if not plain:
+        return {"strategy": "greedy"}
+    best = min(plain, key=lambda p: (-p.accuracy, p.cost(metric)))
+    out: dict[str, Any] = {"strategy": best.config.strategy}
+    if best.config.params:
+        out["params"] = best.config.params
+    return out
+
+
+def complete_policy(fragment: str, policy: Policy) -> str:
+    """`policy` with the fragment merged in, validated (raises PolicyValidationError)."""
+    from policies.merge import merge_texts
+
+    base = yaml.safe_dump(policy.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    return merge_texts(base, fragment, base_source="base policy", fragment_source="calibration")
 
 
 def write_solve_rates(cal: Calibration, items: Sequence[EvalItem], path: Path) -> int:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from router.calibrate.cache import Record, ResultCache
+from router.calibrate.cache import TEXT_CHARS, Record, ResultCache
 from router.calibrate.data import EvalItem
 from router.calibrate.grid import GridConfig
 from router.upstreams.base import Price, Usage
@@ -38,6 +38,7 @@ class Outcome:
     candidates: int = 0
     candidates_correct: int = 0
     anytime: bool = False
+    text: str | None = None  # the raw output the answer came from
 
 
 RunFn = Callable[[GridConfig, EvalItem, int], Awaitable[Outcome]]
@@ -94,6 +95,7 @@ async def run_grid(
             completion_tokens=u.completion_tokens, reasoning_tokens=u.reasoning_tokens,
             calls=u.calls, usd=o.usd, latency_s=round(o.latency_s, 4),
             candidates=o.candidates, candidates_correct=o.candidates_correct, anytime=o.anytime,
+            text=None if o.text is None else o.text[:TEXT_CHARS],
         )
         cache.add(record)
         out.records.append(record)
@@ -120,7 +122,7 @@ class Checker:
         if item.reference is not None:
             answer = result.answer
             if answer is None and result.text:
-                answer = extract_answer(result.text, item.answer_format)
+                answer = extract_answer(result.text, item.problem().answer_format)
             correct = self.matches(item, answer)
             cands = [c.answer for c in result.candidates] or [answer]
             good = sum(self.matches(item, a) for a in cands)
@@ -170,5 +172,5 @@ class StrategyRunner:
         return Outcome(
             correct=correct, answer=result.answer, usage=result.usage,
             usd=self.price.cost(result.usage), latency_s=latency, candidates=n,
-            candidates_correct=good, anytime=result.anytime,
+            candidates_correct=good, anytime=result.anytime, text=result.text,
         )

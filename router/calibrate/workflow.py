@@ -1,25 +1,34 @@
-"""The calibration workflow, without the command line: check the grid, run it, write outputs.
+"""The calibration workflow, without the command line: check the grid, run it, analyse, write.
 
     configs = check_grid(configs, policy, model)               # raises GridError with every problem
     run, cal = await calibrate_model(items, configs, policy, model, upstream_for, cache, opts)
-    paths = write_outputs(cal, items, out_dir, policy=policy, model=model, opts=opts)
+    result = evaluate(items, configs, run.records, model, opts, predicted=None)
+    paths = write_outputs(result, items, out_dir, policy=policy, model=model, opts=opts)
+
+`evaluate` splits off `opts.holdout` of the items (stratified by given tier), calibrates on the
+rest once per tier source (the configured one, and the classifier's predictions when given)
+and evaluates each calibration's frontier on the held-out part with bootstrap intervals. The
+policy comes from the predicted-tier calibration when there is one (those are the tiers the
+router sees when serving), else from the configured tiers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from classifier.base import Tier
 from classifier.labels import DEFAULT_SOLVE_RATE_THRESHOLDS
 from policies.schema import Policy
-from router.calibrate.analysis import Calibration, TierFrom, calibrate
-from router.calibrate.cache import ResultCache
+from router.calibrate.analysis import Calibration, TierFrom, assign_tiers, calibrate, solve_rates
+from router.calibrate.cache import Record, ResultCache
 from router.calibrate.data import EvalItem
 from router.calibrate.grid import INLINE_VERIFIERS, GridConfig, GridError
-from router.calibrate.outputs import policy_fragment, write_solve_rates
-from router.calibrate.report import markdown, plot
+from router.calibrate.holdout import Holdout, evaluate_holdout, split_items
+from router.calibrate.outputs import complete_policy, policy_fragment, write_solve_rates
+from router.calibrate.report import curve_names, markdown, plot
 from router.calibrate.runner import GridRun, OnDone, StrategyRunner, run_grid
 from router.upstreams.base import Upstream
 from strategies.base import Budget, Verifier
@@ -27,8 +36,13 @@ from strategies.base import Budget, Verifier
 
 @dataclass(frozen=True)
 class Options:
-    target: float = 0.02
-    cap: float | None = None
+    budget: float | None = None  # average cost per query (metric units); None: the knee
+    target_accuracy: float | None = None
+    shares: Mapping[str, float] | None = None  # tier -> traffic share; None: from the data
+    allow_reference: bool = False  # math_reference configurations may enter the policy
+    holdout: float = 0.0  # share of items held out (0: calibrate on all, no held-out report)
+    seed: int = 0
+    boots: int = 1000
     metric: str = "auto"
     thresholds: tuple[float, float, float] = DEFAULT_SOLVE_RATE_THRESHOLDS
     tier_from: TierFrom = "auto"
@@ -118,17 +132,68 @@ async def calibrate_model(
 
 def analyse(
     items: Sequence[EvalItem], configs: Sequence[GridConfig], run: GridRun, model: str,
-    opts: Options,
+    opts: Options, tier_of: Mapping[str, Tier] | None = None,
 ) -> Calibration:
     keys = {c: c.key(model, opts.max_tokens) for c in configs}
     return calibrate(
-        items, configs, run.records, keys, target=opts.target, cap=opts.cap,
-        metric=opts.metric, thresholds=opts.thresholds, tier_from=opts.tier_from,
+        items, configs, run.records, keys, budget=opts.budget,
+        target_accuracy=opts.target_accuracy, shares=opts.shares,
+        allow_reference=opts.allow_reference, metric=opts.metric, thresholds=opts.thresholds,
+        tier_from=opts.tier_from, tier_of=tier_of,
     )
 
 
+@dataclass
+class Evaluation:
+    cal: Calibration  # the policy's calibration
+    source: str  # its tier source: "given", "oracle" (solve-rate bins) or "predicted"
+    calibrations: dict[str, Calibration] = field(default_factory=dict)
+    holdout: Holdout | None = None
+    calibration_items: int = 0
+    held_out_items: int = 0
+    rates: Calibration | None = None  # solve rates and configured tiers of every item
+
+
+def tier_source(items: Sequence[EvalItem], opts: Options) -> str:
+    given = opts.tier_from != "solve_rate" and any(it.tier is not None for it in items)
+    return "given" if given else "oracle"
+
+
+def evaluate(
+    items: Sequence[EvalItem], configs: Sequence[GridConfig], records: Sequence[Record],
+    model: str, opts: Options, predicted: Mapping[str, Tier] | None = None,
+) -> Evaluation:
+    """Calibrate (on all items, or on the part not held out) and evaluate on the held-out part.
+
+    `predicted`: item key -> the classifier's tier, for every item (a second calibration)."""
+    run = GridRun(list(records))
+    cal_items, held = split_items(items, opts.holdout, opts.seed) if opts.holdout else (
+        list(items), [])
+    source = tier_source(items, opts)
+    cals = {source: analyse(cal_items, configs, run, model, opts)}
+    if predicted is not None:
+        cals["predicted"] = analyse(cal_items, configs, run, model, opts,
+                                    tier_of={it.key: predicted[it.key] for it in cal_items})
+    main = "predicted" if predicted is not None else source
+    out = Evaluation(cals[main], main, cals, None, len(cal_items), len(held))
+    keys_all = {it.key for it in items}
+    rates_all = solve_rates([r for r in records if r.item in keys_all])
+    out.rates = Calibration(cals[main].metric, {}, rates_all,
+                            assign_tiers(items, rates_all, opts.thresholds, opts.tier_from))
+    if held:
+        keys = {c: c.key(model, opts.max_tokens) for c in configs}
+        held_keys = {it.key for it in held}
+        rates = solve_rates([r for r in records if r.item in held_keys])
+        tiers = {source: assign_tiers(held, rates, opts.thresholds, opts.tier_from)}
+        if predicted is not None:
+            tiers["predicted"] = {it.key: predicted[it.key] for it in held}
+        out.holdout = evaluate_holdout(cals, held, configs, records, keys, tiers,
+                                       boots=opts.boots, seed=opts.seed)
+    return out
+
+
 def write_outputs(
-    cal: Calibration,
+    result: Evaluation | Calibration,
     items: Sequence[EvalItem],
     out_dir: Path,
     *,
@@ -138,33 +203,51 @@ def write_outputs(
     settings: Sequence[tuple[str, str]] = (),
     title: str = "ttc-router calibration",
 ) -> dict[str, Path]:
-    """policy-target.yaml, policy-cap.yaml, solve_rates.jsonl, report.md, calibration.png."""
+    """policy.yaml (complete, when `policy` is given), policy-fragment.yaml,
+    solve_rates.jsonl, report.md and calibration.png (unless matplotlib is missing: then
+    `paths` has no "plot" and the report says why)."""
+    ev = result if isinstance(result, Evaluation) else Evaluation(result, "given")
+    cal = ev.cal
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
-    header = [f"{title}: model {model}, {len(items)} items"]
-    for mode in ("target", "cap"):
-        if mode == "cap" and cal.cap is None:
-            continue
-        path = out_dir / f"policy-{mode}.yaml"
-        path.write_text(
-            policy_fragment(cal, mode, model=model, max_tokens=opts.max_tokens, policy=policy,
-                            header=header),
-            encoding="utf-8",
-        )
-        paths[f"policy_{mode}"] = path
+    header = [f"{title}: model {model}, {len(items)} items, tiers: {ev.source}"]
+    fragment = policy_fragment(cal, model=model, max_tokens=opts.max_tokens, policy=policy,
+                               header=header)
+    paths["policy_fragment"] = out_dir / "policy-fragment.yaml"
+    paths["policy_fragment"].write_text(fragment, encoding="utf-8")
+    if policy is not None and cal.pick is not None:
+        from policies.loader import PolicyValidationError
+
+        try:
+            body = complete_policy(fragment, policy)
+        except PolicyValidationError as exc:
+            cal.notes.append("policy.yaml not written, the merged policy does not validate: "
+                             + "; ".join(exc.errors) + " (define what it names, then "
+                             "`ttc-router policy merge BASE policy-fragment.yaml`)")
+        else:
+            paths["policy"] = out_dir / "policy.yaml"
+            paths["policy"].write_text("\n".join(f"# {h}" for h in header) + "\n" + body,
+                                       encoding="utf-8")
     paths["solve_rates"] = out_dir / "solve_rates.jsonl"
-    write_solve_rates(cal, items, paths["solve_rates"])
+    write_solve_rates(ev.rates or cal, items, paths["solve_rates"])
     png: str | None = "calibration.png"
     note = None
     try:
-        plot(cal, out_dir / "calibration.png", title)
+        plot(cal, out_dir / "calibration.png", title, ev.holdout)
         paths["plot"] = out_dir / "calibration.png"
     except ImportError:
-        png, note = None, "plots skipped: matplotlib is not installed (pip install matplotlib)"
+        png, note = None, PLOT_MISSING
+    split = (f"{ev.calibration_items} calibration, {ev.held_out_items} held out"
+             if ev.holdout is not None else "all items calibrate (no held-out part)")
     paths["report"] = out_dir / "report.md"
     paths["report"].write_text(
-        markdown(cal, title=title, settings=[("model", model), *settings], plot=png,
-                 plot_note=note),
+        markdown(cal, title=title, settings=[("model", model), ("items", split),
+                                             ("policy tiers from", ev.source), *settings],
+                 plot=png, plot_note=note, holdout=ev.holdout,
+                 curves=curve_names(cal, ev.holdout)),
         encoding="utf-8",
     )
     return paths
+
+
+PLOT_MISSING = "plots skipped: matplotlib is not installed (pip install 'ttc-router[report]')"

@@ -4,7 +4,8 @@
     build_verifier(kind, options, upstream_for) -> Verifier | None
 
 Kinds: prm_http (vLLM-served PRM), llm_judge (a policy model rates steps), rollout (Monte Carlo
-value from a policy model), math_reference, code_tests (sandbox), none. `upstream_for(name)`
+value from a policy model), math_reference, code_tests (sandbox), none. `needs` names what a
+request must carry for the kind to work (`reference`, `tests`). `upstream_for(name)`
 returns the `Upstream` of a policy model by name (judge and rollout kinds name one in
 `options["model"]`).
 """
@@ -30,6 +31,7 @@ class VerifierFactory:
     make: Callable[[Mapping[str, Any], UpstreamFor], Verifier | None]
     required: tuple[str, ...] = ()
     model_keys: tuple[str, ...] = field(default=())
+    needs: tuple[str, ...] = ()  # what a request must carry: "reference", "tests"
 
     def check(self, options: Mapping[str, Any]) -> list[str]:
         errors = [f"missing option {k!r}" for k in self.required if k not in options]
@@ -124,7 +126,9 @@ VERIFIERS: dict[str, VerifierFactory] = {
         required=("model",),
         model_keys=("model",),
     ),
-    "math_reference": VerifierFactory("math_reference", {"answer_format": _FMT}, _math),
+    "math_reference": VerifierFactory(
+        "math_reference", {"answer_format": _FMT}, _math, needs=("reference",)
+    ),
     "code_tests": VerifierFactory(
         "code_tests",
         {
@@ -133,8 +137,10 @@ VERIFIERS: dict[str, VerifierFactory] = {
             "memory_mb": Spec("int", lo=32, hi=16_384),
             "output_bytes": Spec("int", lo=1024, hi=10_000_000),
             "max_concurrency": Spec("int", lo=1, hi=16),
+            "total_s": Spec("float", lo=0.1, hi=600),
         },
         _code,
+        needs=("tests",),
     ),
     "none": VerifierFactory("none", {}, _none),
 }

@@ -1,6 +1,8 @@
 """Monte Carlo rollout value: the value of a partial chain is the share of `k` sampled
 completions that reach the agreed answer (the most common answer among them), or, when the
 problem carries a reference answer and `use_reference` is on, the share that are correct.
+The estimate is `strategies.montecarlo.estimate`, the same one `ttc-router prm-labels` labels
+PRM training steps with.
 
 Completions come from the configured model (`model`, a policy model name) through an
 `UpstreamGenerator`; usage is reported. The score is one number per candidate (`last`, `min`
@@ -14,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from router.upstreams.base import Usage
-from strategies.answers import AnswerMatcher, extract_answer, group_answers
 from strategies.base import Generator, Problem, Scored
+from strategies.montecarlo import count_hits, estimate
 
 
 class RolloutValue:
@@ -39,30 +41,25 @@ class RolloutValue:
         self.use_reference = use_reference
 
     def value(self, problem: Problem, answers: list[str | None]) -> float:
-        matcher = AnswerMatcher()
-        if self.use_reference and problem.reference is not None:
-            hits = sum(matcher.equivalent(a, problem.reference) for a in answers)
-            return hits / len(answers) if answers else 0.0
-        groups = group_answers(answers, matcher)
-        return max((len(g) for g in groups), default=0) / len(answers) if answers else 0.0
+        hits = count_hits(problem, answers, use_reference=self.use_reference)
+        return hits / len(answers) if answers else 0.0
 
     async def score_accounted(
         self, problem: Problem, candidates: Sequence[Sequence[str]]
     ) -> Scored:
-        fmt = self.answer_format or problem.answer_format
-
         async def one(steps: Sequence[str]) -> tuple[float, Usage]:
-            prefix = "".join(steps)
-            batch = await self.generator.extend(
+            v = await estimate(
+                self.generator,
                 problem,
-                prefix,
+                "".join(steps),
                 self.k,
                 temperature=self.temperature,
                 max_tokens=self.max_tokens,
                 stop=self.stop,
+                answer_format=self.answer_format,
+                use_reference=self.use_reference,
             )
-            answers = [extract_answer(prefix + s.text, fmt) for s in batch.samples]
-            return self.value(problem, answers), batch.usage
+            return v.soft, v.usage
 
         results = await asyncio.gather(*(one(c) for c in candidates))
         usage = Usage()

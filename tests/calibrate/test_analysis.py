@@ -1,4 +1,5 @@
-"""Calibration logic on a scripted result set: frontier and chosen points, both modes."""
+"""Calibration logic on a scripted result set: per-tier points, the exact allocation frontier
+(against brute force and every uniform curve) and the budget / target / knee choices."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import pytest
 from classifier.base import Tier
 from router.calibrate import ResultCache, calibrate, run_grid
 from router.calibrate.analysis import Calibration
+from router.calibrate.holdout import check_dominates
+from router.calibrate.optimise import brute_force
 
 from .scripted import BON4, BON16, CONFIGS, GREEDY, SC4, SC16, ScriptedRun, items
 
@@ -43,43 +46,61 @@ async def test_frontier_is_exact() -> None:
     assert [p.config for p in cal.tiers["hard"].frontier] == [GREEDY, BON4, BON16]
 
 
-async def test_target_mode_picks_cheapest_within_slack() -> None:
-    strict = await scripted(metric="tokens", target=0.0)
-    assert strict.tiers["easy"].target.point.config == SC4  # type: ignore[union-attr]
-    assert strict.tiers["hard"].target.point.config == BON16  # type: ignore[union-attr]
-    loose = await scripted(metric="tokens", target=0.25)
-    assert loose.tiers["easy"].target.point.config == GREEDY  # type: ignore[union-attr]
-    assert loose.tiers["hard"].target.point.config == BON4  # type: ignore[union-attr]
-    assert loose.tiers["hard"].target.best_accuracy == 0.75  # type: ignore[union-attr]
+async def test_allocation_frontier_is_exact_and_beats_uniform() -> None:
+    cal = await scripted(metric="tokens")
+    assert cal.bins == ["easy", "hard"] and cal.shares == {"easy": 0.5, "hard": 0.5}
+    # math_reference best-of-N is an oracle: out of the policy by default
+    assert cal.options == [GREEDY, SC4, SC16]
+    options = [[(p.tokens, p.accuracy) for p in cal.tiers[b].points if p.config in cal.options]
+               for b in cal.bins]
+    slow = brute_force(options, [0.5, 0.5])
+    assert [(a.cost, a.accuracy) for a in cal.frontier] == [(a.cost, a.accuracy) for a in slow]
+    assert check_dominates(cal) == []
+    # every uniform serve-time point is on or under the frontier
+    for config in cal.options:
+        u = cal.uniform[config]
+        best = max(a.accuracy for a in cal.frontier if a.cost <= u.cost + 1e-9)
+        assert best >= u.accuracy
+    # easy: greedy (10, .75), sc4 (40, 1.0); hard: greedy (10, 0), sc4 (40, .25), sc16 (200, .5)
+    assert [(a.cost, a.accuracy) for a in cal.frontier] == [
+        (10, 0.375), (25, 0.5), (40, 0.625), (120, 0.75)]
+    assert cal.assignment(cal.frontier[-1]) == {"easy": SC4, "hard": SC16}
 
 
-async def test_cap_mode_picks_most_accurate_under_cap() -> None:
-    cal = await scripted(metric="tokens", cap=50)
-    assert cal.tiers["easy"].cap.point.config == SC4  # type: ignore[union-attr]
-    assert cal.tiers["hard"].cap.point.config == BON4  # type: ignore[union-attr]
-    assert cal.tiers["hard"].cap.within  # type: ignore[union-attr]
-    big = await scripted(metric="tokens", cap=1000)
-    assert big.tiers["hard"].cap.point.config == BON16  # type: ignore[union-attr]
-    # equal accuracy: the cheaper one wins (sc4 over bon16 and sc16 on easy)
-    assert big.tiers["easy"].cap.point.config == SC4  # type: ignore[union-attr]
-    none = await scripted(metric="tokens", cap=5)
-    choice = none.tiers["hard"].cap
-    assert choice is not None and choice.point.config == GREEDY and not choice.within
+async def test_budget_target_and_knee() -> None:
+    cal = await scripted(metric="tokens", budget=45)
+    assert cal.policy == {"easy": SC4, "hard": SC4} and cal.pick is not None
+    assert cal.pick.allocation.cost == 40 and cal.pick.met
+    assert cal.tiers["easy"].chosen is not None and cal.tiers["easy"].chosen.config == SC4
+    rich = await scripted(metric="tokens", target_accuracy=0.75)
+    assert rich.policy == {"easy": SC4, "hard": SC16}
+    poor = await scripted(metric="tokens", budget=1)
+    assert poor.pick is not None and not poor.pick.met and poor.policy["hard"] == GREEDY
+    knee = await scripted(metric="tokens")
+    assert knee.pick is not None and knee.pick.rule == "knee"
+    with pytest.raises(ValueError, match="not both"):
+        await scripted(budget=1, target_accuracy=0.5)
 
 
-async def test_default_cap_is_target_mode_spend() -> None:
-    cal = await scripted(metric="tokens", target=0.0)
-    # target picks sc4 (40) on 4 easy items and bon16 (160) on 4 hard items
-    assert cal.cap == pytest.approx(100.0)
-    assert cal.tiers["hard"].cap.point.config == BON4  # type: ignore[union-attr]
+async def test_reference_verifier_allowed_and_shares() -> None:
+    cal = await scripted(metric="tokens", allow_reference=True, target_accuracy=0.75)
+    assert BON4 in cal.options and cal.policy == {"easy": SC4, "hard": BON4}
+    # mostly hard traffic: 37 tokens a query buys best-of-4 on hard, not self-consistency on easy
+    mix = await scripted(metric="tokens", allow_reference=True, budget=37,
+                         shares={"easy": 0.1, "hard": 0.9})
+    assert mix.shares == {"easy": 0.1, "hard": 0.9}
+    assert mix.policy == {"easy": GREEDY, "hard": BON4}
+    with pytest.raises(ValueError, match="unknown tier"):
+        await scripted(shares={"hardest": 1.0})
+    noted = await scripted(shares={"easy": 1.0, "medium": 1.0})
+    assert any("no calibration items in medium" in n for n in noted.notes)
 
 
 async def test_cost_metrics() -> None:
     usd = await scripted()  # auto: the scripted runs cost USD
     assert usd.metric == "usd"
-    gen = await scripted(metric="generated", cap=20)
-    hard = gen.tiers["hard"]
-    assert hard.cap is not None and hard.cap.point.config == BON4  # 20 generated tokens
+    gen = await scripted(metric="generated", budget=12.5, allow_reference=True)
+    assert gen.policy == {"easy": GREEDY, "hard": BON4}  # 5 + 20 generated tokens / 2
     with pytest.raises(ValueError, match="unknown cost metric"):
         await scripted(metric="joules")
 

@@ -9,11 +9,18 @@ from router.calibrate import (
     EvalFileError,
     GridConfig,
     GridError,
+    ResultCache,
+    StrategyRunner,
     default_grid,
     parse_grid,
     parse_items,
     parse_spec,
+    run_grid,
 )
+from router.calibrate.grid import family, is_posterior
+from strategies import REGISTRY, UpstreamGenerator
+from strategies.answers import extract_answer
+from tests.fakes import ScriptedUpstream
 
 
 def test_spec_expands_lists() -> None:
@@ -49,9 +56,40 @@ configs:
 
 
 def test_default_grid() -> None:
-    labels = [c.label for c in default_grid(["rollouts"])]
+    configs = default_grid(["rollouts"])
+    labels = [c.label for c in configs]
     assert labels[0] == "greedy(temperature=0.0)"
-    assert "best_of_n(mode=plain,n=16)+rollouts" in labels and len(labels) == 7
+    assert "best_of_n(mode=plain,n=16)+rollouts" in labels and len(labels) == 11
+    # posterior allocation is in the default grid: early stop and the agreement cascade
+    posterior = [c for c in configs if is_posterior(c)]
+    assert {c.strategy for c in posterior} == {"self_consistency", "cascade"}
+    assert "cascade(draft=self_consistency:2,escalate=self_consistency:8,threshold=1.0)" in labels
+    assert len({family(c) for c in configs}) == 5
+    # thinking budgets are a family of their own
+    thinking = [c for c in default_grid([], [256, 1024]) if c.strategy == "thinking"]
+    assert [c.params["budget_tokens"] for c in thinking] == [256, 1024]
+    assert {family(c) for c in thinking} == {"thinking budget"}
+    cascade = next(c for c in configs if c.strategy == "cascade")
+    assert REGISTRY["cascade"].check_params(cascade.params) == []
+
+
+def test_first_line_answers_for_continuations() -> None:
+    # a base model continuing a few-shot prompt answers, then writes the next example
+    [cont, chat, forced] = parse_items([
+        '{"question": "3+4", "prompt": "1+1=2\\n3+4=", "reference": "7", '
+        '"answer_format": "number"}',
+        '{"question": "3+4?", "reference": "7", "answer_format": "number"}',
+        '{"question": "5+2", "prompt": "5+2=", "reference": "7", "answer_from": "all"}',
+    ])
+    assert cont.answer_from == "first_line" and chat.answer_from == "all"
+    assert forced.answer_from == "all"
+    text = "7\n4+5=11"
+    assert extract_answer(text, cont.problem().answer_format) == "7"
+    assert extract_answer(text, chat.problem().answer_format) == "11"
+    assert parse_items(['{"question": "q", "prompt": "p", "reference": "1"}'],
+                       answer_from="all")[0].answer_from == "all"
+    with pytest.raises(EvalFileError, match="answer_from"):
+        parse_items(['{"question": "q", "reference": "1", "answer_from": "last"}'])
 
 
 def test_eval_items() -> None:
@@ -76,3 +114,16 @@ def test_eval_items() -> None:
             parse_items([bad])
     with pytest.raises(EvalFileError, match="duplicate id"):
         parse_items(['{"id": "a", "question": "q", "reference": "1"}'] * 2)
+
+
+async def test_continuation_scored_on_its_first_line_and_raw_text_kept() -> None:
+    [item] = parse_items(['{"question": "3+4", "prompt": "1+1=2\\n3+4=", "reference": "7"}'])
+    upstream = ScriptedUpstream(lambda request: "7\n4+5=11")
+    runner = StrategyRunner(UpstreamGenerator(upstream), lambda name: None)
+    for config in (GridConfig.make("greedy", {"temperature": 0.0}),
+                   GridConfig.make("self_consistency", {"n": 4})):
+        run = await run_grid([item], [config], runner, ResultCache(None), model="m",
+                             max_tokens=8)
+        [record] = run.records
+        assert record.correct and record.answer == "7"
+        assert record.text == "7\n4+5=11"  # what the model wrote, to see why an item failed

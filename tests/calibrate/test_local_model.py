@@ -52,7 +52,7 @@ async def test_calibrate_on_the_local_model(local_upstream: Upstream, tmp_path: 
     assert set(cal.tiers) >= {"all"}
     paths = write_outputs(cal, items, tmp_path / "out", model="local", opts=opts,
                           policy=loaded.policy)
-    assert "tiers:" in paths["policy_target"].read_text()
+    assert "tiers:" in paths["policy_fragment"].read_text()
     again, _ = await calibrate_model(items, configs, loaded.policy, "local",
                                      lambda name: local_upstream,
                                      ResultCache(tmp_path / "results.jsonl"), opts)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from importlib import resources
 from pathlib import Path
 
 import yaml
 
 from classifier.base import Tier
 from classifier.data import load_operator_jsonl
-from policies.loader import load_policy, parse_policy
+from policies.loader import load_policy
 from router.calibrate import Options, ResultCache, analyse, run_grid, write_outputs
 
 from .scripted import BON16, CONFIGS, SC4, ScriptedRun, items
@@ -67,33 +66,32 @@ async def test_torn_last_line_is_ignored(tmp_path: Path) -> None:
     assert len(reread) == 4 and reread.skipped_lines == 1
 
 
-async def test_outputs_fragment_validates_and_solve_rates_train(tmp_path: Path) -> None:
+async def test_outputs_policy_validates_and_solve_rates_train(tmp_path: Path) -> None:
     its = items()
     run = await run_grid(its, CONFIGS, ScriptedRun(), ResultCache(None), model=MODEL,
                          max_tokens=16)
-    opts = Options(target=0.0, metric="tokens", max_tokens=16)
+    opts = Options(target_accuracy=1.0, allow_reference=True, metric="tokens", max_tokens=16)
     cal = analyse(its, CONFIGS, run, MODEL, opts)
     loaded = load_policy(None)
     paths = write_outputs(cal, its, tmp_path, model=MODEL, opts=opts, policy=loaded.policy)
-    assert set(paths) == {"policy_target", "policy_cap", "solve_rates", "plot", "report"}
+    assert set(paths) == {"policy", "policy_fragment", "solve_rates", "plot", "report"}
 
-    fragment = yaml.safe_load(paths["policy_target"].read_text())
+    fragment = yaml.safe_load(paths["policy_fragment"].read_text())
     assert fragment["tiers"]["easy"]["strategy"] == "self_consistency"
     assert fragment["tiers"]["hard"] == {
         "strategy": "best_of_n", "params": {"mode": "plain", "n": 16}, "model": "local",
         "verifier": "math_reference", "max_tokens": 16,
+        "fallback": {"strategy": "self_consistency", "params": {"n": 16}},
         "deadline_s": loaded.policy.tiers[Tier.HARD].deadline_s,
     }
     assert fragment["verifiers"] == {"math_reference": {"kind": "math_reference"}}
-    assert "medium: no evaluation items" in paths["policy_target"].read_text()
-    base = yaml.safe_load(resources.files("policies").joinpath("default.yaml").read_text())
-    for mode in ("target", "cap"):
-        frag = yaml.safe_load(paths[f"policy_{mode}"].read_text())
-        merged = {**base, "tiers": {**base["tiers"], **frag["tiers"]},
-                  "verifiers": {**base.get("verifiers", {}), **frag.get("verifiers", {})}}
-        parse_policy(yaml.safe_dump(merged), f"merged-{mode}")  # raises when invalid
-    cap = yaml.safe_load(paths["policy_cap"].read_text())
-    assert cap["tiers"]["hard"]["params"] == {"mode": "plain", "n": 4}  # cap 100 tokens
+    assert "medium: no evaluation items" in paths["policy_fragment"].read_text()
+    # the complete policy validates on its own and carries the calibrated tiers
+    written = load_policy(paths["policy"]).policy
+    assert written.tiers[Tier.HARD].strategy == "best_of_n"
+    assert written.tiers[Tier.HARD].params == {"mode": "plain", "n": 16}
+    assert written.tiers[Tier.MEDIUM] == loaded.policy.tiers[Tier.MEDIUM]  # kept from the base
+    assert set(written.models) == set(loaded.policy.models)
 
     rows = [json.loads(line) for line in paths["solve_rates"].read_text().splitlines()]
     assert len(rows) == 8 and {"text", "solve_rate"} <= set(rows[0])
@@ -104,5 +102,7 @@ async def test_outputs_fragment_validates_and_solve_rates_train(tmp_path: Path) 
     assert (tiers["h0"], tiers["h3"]) == (Tier.EASY, Tier.VERY_HARD)
 
     report = paths["report"].read_text()
-    assert "## Chosen operating points" in report and "`best_of_n(mode=plain,n=16)" in report
+    assert "## Chosen allocation" in report and "`best_of_n(mode=plain,n=16)" in report
+    assert "## Allocation frontier" in report
+    assert "at or above every serve-time uniform point at the same cost: yes" in report
     assert paths["plot"].read_bytes()[:4] == b"\x89PNG"

@@ -25,7 +25,7 @@ async def test_scores_match_the_head_and_concurrent_callers_share_a_batch() -> N
     want = head.predict_proba(HashEmbedder().encode(texts), text_features(texts))
     for [scores], row in zip(got, want, strict=True):
         np.testing.assert_allclose(scores.probabilities, row, rtol=1e-5)
-        assert scores.source == "embedding" and scores.tier is TIERS[int(row.argmax())]
+        assert scores.source == "torch/hash-embedder" and scores.tier is TIERS[int(row.argmax())]
     assert len(emb.encoded) == 1 and sorted(emb.encoded[0]) == sorted(texts)
     assert m.registry.get_sample_value("ttc_classifier_seconds_count") == 10
     await clf.aclose()

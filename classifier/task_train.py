@@ -1,0 +1,147 @@
+"""Training the task-type head: same embedding, features and artifact format as the tier head.
+
+    mix (classifier/labels.py: `task_of` per row) -> at most `cap` rows per (source, task)
+    -> the tier head's deterministic split (sha256 of the text) -> embed -> logistic regression
+    (class-balanced) -> temperature on a calibration slice -> refit -> held-out report
+
+The artifact's card says `target: task` and lists `classes` (`classifier.labels.TASKS`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from classifier.data import Example, cap_strata, load_mix, split, text_hash
+from classifier.embedder import Embedder
+from classifier.features import text_features, window
+from classifier.head import save_head
+from classifier.labels import TASKS, task_of
+from classifier.train import TrainConfig, embed, fit_head
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+DEFAULT_TASK_CAP = 150
+
+
+@dataclass(frozen=True)
+class TaskExample:
+    example: Example
+    task: str
+
+    @property
+    def text(self) -> str:
+        return self.example.text
+
+    @property
+    def source(self) -> str:
+        return self.example.source
+
+
+def task_examples(data: Path, cap: int = DEFAULT_TASK_CAP, seed: int = 0) -> list[TaskExample]:
+    """The mix with task labels, capped per (source, task) so big maths sources do not drown
+    the small instruction sources."""
+    rows = []
+    for ex in load_mix(data):
+        detail = ex.stratum.split("/", 1)[1] if "/" in ex.stratum else ""
+        task = task_of(ex.source, detail, ex.text)
+        rows.append(replace(ex, stratum=f"{ex.source}/{task}"))
+    kept = cap_strata(rows, cap, seed)
+    return [TaskExample(e, e.stratum.split("/", 1)[1]) for e in kept]
+
+
+def task_split(
+    examples: Sequence[TaskExample],
+) -> tuple[list[TaskExample], list[TaskExample]]:
+    by_text = {id(t.example): t for t in examples}
+    train, test = split([t.example for t in examples])
+    return [by_text[id(e)] for e in train], [by_text[id(e)] for e in test]
+
+
+def task_metrics(
+    y: Sequence[int], probs: npt.NDArray[np.float32], sources: Sequence[str]
+) -> dict[str, Any]:
+    """Macro-F1, per-task F1, confusion (rows true) and per-source accuracy."""
+    import numpy as np
+    from sklearn.metrics import confusion_matrix, f1_score
+
+    yt, pred = np.asarray(y), probs.argmax(axis=1)
+    labels = list(range(len(TASKS)))
+    f1 = f1_score(yt, pred, labels=labels, average=None, zero_division=0)
+    present = [i for i in labels if (yt == i).any()]
+    per_source = {}
+    for s in sorted(set(sources)):
+        m = np.asarray([x == s for x in sources])
+        per_source[s] = {"n": int(m.sum()), "accuracy": float((pred[m] == yt[m]).mean())}
+    return {
+        "n": len(yt),
+        "accuracy": float((pred == yt).mean()),
+        "macro_f1": float(np.mean(f1[present])) if present else 0.0,
+        "per_task": {
+            TASKS[i]: {"f1": float(f1[i]), "support": int((yt == i).sum())} for i in labels
+        },
+        "confusion": confusion_matrix(yt, pred, labels=labels).tolist(),
+        "per_source": per_source,
+    }
+
+
+def train_task_head(
+    data: Path,
+    out: Path,
+    embedder: Embedder,
+    cfg: TrainConfig,
+    *,
+    cap: int = DEFAULT_TASK_CAP,
+    cache: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Train, evaluate on the held-out split, save the artifact; return the metrics."""
+
+    train, test = task_split(task_examples(data, cap, cfg.seed))
+    rows = train + test
+    emb = embed(embedder, [t.text for t in rows], progress, cache=cache)
+    wins = [window(t.text) for t in rows]
+    feats = text_features(wins)
+    y = [TASKS.index(t.task) for t in rows]
+    n = len(train)
+    keys = [text_hash(t.text) for t in train]
+    head = fit_head(emb[:n], feats[:n], y[:n], keys, cfg, wins[:n], n_classes=len(TASKS))
+    probs = head.predict_proba(emb[n:], feats[n:], wins[n:])
+    metrics = task_metrics(y[n:], probs, [t.source for t in test])
+    card = {
+        "name": "ttc-router task-type head",
+        "target": "task",
+        "classes": list(TASKS),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "embedding_model": embedder.name if embedder.dim else None,
+        "embedding_runtime": getattr(embedder, "runtime", "torch") if embedder.dim else None,
+        "max_seq_length": getattr(embedder, "max_seq_length", None),
+        "head": "logistic_regression",
+        "config": {"backend": cfg.backend, "c": cfg.c, "cap_per_source_task": cap,
+                   "dense_weight": cfg.dense_weight, "seed": cfg.seed},
+        "label_mapping": "classifier/labels.py (SOURCE_TASKS, CATEGORY_TASKS, TASK_RULES)",
+        "training_data": {
+            "train": n, "test": len(test), "split": "sha256(text) % 5 == 0 -> test",
+            "per_task_train": dict(Counter(t.task for t in train)),
+        },
+        "metrics": metrics,
+    }
+    save_head(replace(head, card=card), out)
+    return metrics
+
+
+def format_task_report(m: dict[str, Any]) -> str:
+    lines = [f"task-type head: n={m['n']} accuracy {m['accuracy']:.3f} "
+             f"macro-F1 {m['macro_f1']:.3f}", f"{'task':<10}{'f1':>7}{'n':>6}"]
+    for t, v in m["per_task"].items():
+        lines.append(f"{t:<10}{v['f1']:>7.3f}{v['support']:>6}")
+    lines.append("confusion (rows true, cols predicted): " + " ".join(TASKS))
+    for t, row in zip(TASKS, m["confusion"], strict=True):
+        lines.append(f"  {t:<9}" + "".join(f"{c:>6}" for c in row))
+    return "\n".join(lines)
