@@ -96,6 +96,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--redis-url", default=os.environ.get("TTC_REDIS_URL"))
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repo", type=Path, default=REPO,
+                        help="profile the router of another checkout (e.g. main, for a before)")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     if args.quick:
@@ -118,8 +120,14 @@ def main() -> None:
     }
     if args.redis_url:
         router_env["TTC_REDIS_URL"] = args.redis_url
-    router = start([sys.executable, "-m", "router.cli", "serve", "--workers", str(args.workers)],
-                   router_env, tmp / "router.log")
+    serve = [sys.executable, "-m", "router.cli", "serve"]
+    if args.workers > 1:
+        serve += ["--workers", str(args.workers)]
+    if args.repo != REPO:
+        router_env["PYTHONPATH"] = str(args.repo)
+    with (tmp / "router.log").open("wb") as log:
+        router = subprocess.Popen(serve, env=router_env, stdout=log, stderr=subprocess.STDOUT,
+                                  cwd=args.repo)
     svg = args.out / f"profile-{args.label}.svg"
     raw = args.out / f"profile-{args.label}.txt"
     try:

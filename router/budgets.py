@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +40,7 @@ from policies.loader import worst_case
 from policies.schema import Policy, TenantPolicy
 from router import budget_lua
 from router.errors import BudgetExceeded, StoreUnavailable
+from router.ids import new_id
 from router.metrics import Metrics
 from router.store import Store
 
@@ -212,7 +212,7 @@ class Budgets:
             raise ValueError("no estimates offered")
         caps = _caps(policy_tenant)
         keys = self._keys(tenant)
-        rid = uuid.uuid4().hex
+        rid = new_id()
         now = self.clock()
         micro = [(max(0, to_micro_ceil(u)), max(0, int(t))) for u, t in estimates]
         args: list[int | str] = [int(now * 1000), int(ttl_s * 1000), rid, *caps, len(micro)]

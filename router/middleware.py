@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from router.ids import new_id
 
 log = structlog.get_logger("router.access")
 
@@ -26,7 +27,7 @@ class RequestContext:
         headers = dict(scope.get("headers") or [])
         raw_id = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = (
-            raw_id if raw_id and len(raw_id) <= 128 and raw_id.isprintable() else uuid.uuid4().hex
+            raw_id if raw_id and len(raw_id) <= 128 and raw_id.isprintable() else new_id()
         )
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.clear_contextvars()

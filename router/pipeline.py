@@ -13,7 +13,6 @@ import asyncio
 import hashlib
 import logging
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,7 @@ import structlog
 from classifier.base import TIERS, Tier, TierScores
 from router.cache import should_cache
 from router.errors import InvalidRequest, RouterError, UpstreamTimeout
+from router.ids import new_id
 from router.limits import annotate, check_context, no_answer
 from router.planning import Call, Decision, decide
 from router.state import AppState
@@ -88,7 +88,7 @@ async def handle(state: AppState, call: Call, headers: Mapping[str, str]) -> Out
     from router.tenancy import resolve_tenant
 
     clock = Clock()
-    request_id = headers.get("x-request-id") or uuid.uuid4().hex
+    request_id = headers.get("x-request-id") or new_id()
     loaded = state.policy.current  # one policy snapshot from start to end
     tenant = resolve_tenant(loaded.policy, headers, state.settings)  # 1 tenant
     admit(state, call, tenant.name)
@@ -117,7 +117,7 @@ async def prepare(state: AppState, call: Call, headers: Mapping[str, str]) -> Pr
     from router.tenancy import resolve_tenant
 
     clock = Clock()
-    request_id = headers.get("x-request-id") or uuid.uuid4().hex
+    request_id = headers.get("x-request-id") or new_id()
     loaded = state.policy.current
     tenant = resolve_tenant(loaded.policy, headers, state.settings)
     admit(state, call, tenant.name)

@@ -214,7 +214,7 @@ def test_failover_mid_load_keeps_caps_and_counts_once(
     policy.write_text(POLICY.format(stub=stub_url, key=sha(KEY), cap=cap, price=PRICE))
     prefix = f"ttc-test-{uuid.uuid4().hex[:8]}:"
     settings = Settings(policy_path=policy, redis_url=redis_sentinel.url, redis_prefix=prefix,
-                        data_dir=tmp_path, redis_failover_s=60)  # a loaded CI machine is slow
+                        data_dir=tmp_path, redis_failover_s=90)  # a loaded CI machine is slow
     app = create_app(settings, classifier=FixedClassifier(Tier.EASY))
     old_primary = redis_sentinel.current_primary()
     results: list[tuple[float, int, float]] = []  # (time, status, billed usd)
@@ -256,7 +256,7 @@ def test_failover_mid_load_keeps_caps_and_counts_once(
 async def _load(url: str, results: list[tuple[float, int, float]], total: int,
                 callers: int) -> None:
     counter = iter(range(total))
-    async with httpx.AsyncClient(timeout=60) as client:
+    async with httpx.AsyncClient(timeout=150) as client:
 
         async def caller() -> None:
             for i in counter:
