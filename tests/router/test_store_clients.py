@@ -243,7 +243,7 @@ def test_failover_mid_load_keeps_caps_and_counts_once(
     first_ok = min((t for t, s in after if s == 200), default=None)
     # the router's part of the recovery: serving again soon after Sentinel promoted the
     # replica (Sentinel's own part, kill to promotion, is ~2-3 s here on an idle machine)
-    assert first_ok is not None and first_ok - promoted_at[0] < 5
+    assert first_ok is not None and first_ok - promoted_at[0] < 10
     assert statuses.count(429) > 0  # the cap bound during the run
     billed = sum(usd for _, s, usd in results if s == 200)
     spend = asyncio.run(_spend(redis_sentinel.url, prefix))
