@@ -165,9 +165,10 @@ def roles(arm: str, result: Any) -> dict[str, float]:
 
 
 async def run_multi(
-    upstream: Any, count: int, seed: int, concurrency: int = 2
+    upstream: Any, count: int, seed: int, concurrency: int = 2, partial: Any = None
 ) -> list[dict[str, Any]]:
-    """Every arm on `count` problems (live calls, `concurrency` problems at a time)."""
+    """Every arm on `count` problems (live calls, `concurrency` problems at a time);
+    `partial(rows)` is called after each arm (the caller saves what is done so far)."""
     import asyncio
     import statistics
     import time
@@ -188,7 +189,11 @@ async def run_multi(
             if name == "decompose":  # plans on the bare question
                 p = Problem(messages=(Message("user", question_of(p)),), reference=p.reference)
             async with gate:
-                result = await REGISTRY[name].run(p, live, None, params, budget)
+                try:
+                    result = await REGISTRY[name].run(p, live, None, params, budget)
+                except Exception as exc:  # a failed run counts as wrong, and is reported
+                    print(f"  multi   {label}: {type(exc).__name__}: {exc}", flush=True)
+                    return {"correct": False, "tokens": 0, "generated": 0, "failed": 1}
             answer = extract_answer(result.text, "number")
             return {
                 "correct": answer is not None and answer.strip() == p.reference,
@@ -206,16 +211,20 @@ async def run_multi(
             "tokens": statistics.fmean(r["tokens"] for r in runs),
             "generated": statistics.fmean(r["generated"] for r in runs),
             "problems": len(runs),
+            "failed": sum(r.get("failed", 0) for r in runs),
             "seconds": round(time.monotonic() - t0, 1),
         }
+        ok = [r for r in runs if not r.get("failed")] or runs
         for key in ("draft_tokens", "target_tokens", "escalated"):
-            if key in runs[0]:
-                row[key] = statistics.fmean(r[key] for r in runs)
-        if "steps" in runs[0]:
-            steps = sum(r["steps"] for r in runs)
-            row["accepted_share"] = sum(r["accepted"] for r in runs) / steps if steps else 0.0
-            row["steps_per_problem"] = steps / len(runs)
+            if key in ok[0]:
+                row[key] = statistics.fmean(r[key] for r in ok)
+        if "steps" in ok[0]:
+            steps = sum(r["steps"] for r in ok)
+            row["accepted_share"] = sum(r["accepted"] for r in ok) / steps if steps else 0.0
+            row["steps_per_problem"] = steps / len(ok)
         out.append(row)
+        if partial is not None:
+            partial(out)
         print(
             f"  multi   {label:17} N={n:<3} acc={row['accuracy']:.2f} "
             f"tok/q={row['tokens']:.0f} ({row['seconds']} s)",

@@ -337,6 +337,7 @@ async def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--search-problems", type=int, default=None, help="problems for beam/MCTS")
     ap.add_argument("--multi-problems", type=int, default=None, help="multi-part problems")
     ap.add_argument("--only-multi", action="store_true", help="only the multi-part rows")
+    ap.add_argument("--multi-concurrency", type=int, default=2, help="multi-part problems at once")
     ap.add_argument("--call-timeout", type=float, default=120.0, help="per upstream call (s)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
@@ -360,7 +361,14 @@ async def main(argv: list[str] | None = None) -> int:
         for tier in tiers:
             search = tier in SEARCH_TIERS and not (args.quick and tier != tiers[0])
             results += await run_tier(tier, upstream, ns, count, search_count, search, args.seed)
-        results += await run_multi(upstream, multi_count, args.seed)
+        args.out.mkdir(parents=True, exist_ok=True)
+        done = list(results)
+
+        def save(rows: list[dict[str, Any]]) -> None:  # a long run keeps what it measured
+            (args.out / "strategies-partial.json").write_text(json.dumps(done + rows, indent=1))
+
+        results += await run_multi(upstream, multi_count, args.seed, args.multi_concurrency,
+                                   save)
     finally:
         await upstream.aclose()
 

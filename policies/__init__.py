@@ -1,5 +1,6 @@
 """Operator policy: schema, loader and validation, worst-case cost, hot reload."""
 
+from policies.advice import policy_warnings
 from policies.loader import (
     LoadedPolicy,
     PolicyValidationError,
@@ -41,6 +42,7 @@ __all__ = [
     "VerifierSpec",
     "load_policy",
     "parse_policy",
+    "policy_warnings",
     "revision_of",
     "worst_case",
 ]

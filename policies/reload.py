@@ -33,6 +33,13 @@ OnChange = Callable[[LoadedPolicy], Awaitable[None] | None]
 log = structlog.get_logger("ttc.policy")
 
 
+def _warn(loaded: LoadedPolicy) -> None:
+    from policies.advice import policy_warnings
+
+    for warning in policy_warnings(loaded.policy):
+        log.warning("policy_warning", revision=loaded.revision, warning=warning)
+
+
 class PolicyHolder:
     def __init__(self, initial: LoadedPolicy, path: Path | None, metrics: Metrics) -> None:
         self._current = initial
@@ -45,6 +52,7 @@ class PolicyHolder:
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._set_info(initial)
+        _warn(initial)
 
     @classmethod
     def load(cls, path: Path | None, metrics: Metrics) -> PolicyHolder:
@@ -81,6 +89,7 @@ class PolicyHolder:
             old, self._current = self._current, new
             self._set_info(new)
             log.info("policy_reloaded", old=old.revision, new=new.revision, source=new.source)
+            _warn(new)
             for callback in list(self.on_change):
                 try:
                     outcome = callback(new)

@@ -105,6 +105,7 @@ def create_app(
         stop = asyncio.Event()
         watcher: asyncio.Task[None] | None = None
         lag_watch: asyncio.Task[None] | None = None
+        supervisor: asyncio.Task[None] | None = None
         try:
             await pool.rebuild(holder.current.policy.models)
             if classifier is not None:
@@ -131,6 +132,13 @@ def create_app(
                 state.verifiers.clear()
 
             holder.on_change.append(on_change)
+            if store.embedded is not None:  # restart it if it dies (router.supervise)
+                from router.supervise import EmbeddedHealth, supervise
+
+                state.embedded_redis = EmbeddedHealth()
+                supervisor = asyncio.create_task(
+                    supervise(store.embedded, state.embedded_redis, stop)
+                )
             if settings.policy_path is not None:
                 watcher = asyncio.create_task(holder.watch(stop))
             holder.install_sighup()
@@ -149,6 +157,9 @@ def create_app(
                 lag_watch.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await lag_watch
+            if supervisor is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await supervisor
             if watcher is not None:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -30,3 +30,4 @@ class AppState:
     classifier_error: str | None = None
     fallbacks: dict[str, Any] = field(default_factory=dict)  # model+timeout -> LLMFallback
     verifiers: dict[tuple[str, str], Any] = field(default_factory=dict)  # (revision, name)
+    embedded_redis: Any = None  # router.supervise.EmbeddedHealth when Redis is embedded

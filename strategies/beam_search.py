@@ -89,9 +89,13 @@ async def beam_steps(
             expansions = [await expand(ctx, generator, p, state.live[0], width * m)]
         else:
             expansions = await gather_all([expand(ctx, generator, p, c, m) for c in state.live])
-        children = await score_chains(
-            ctx, verifier, [c for group in expansions for c in group], p["aggregation"]
-        )
+        grown = [c for group in expansions for c in group]
+        try:
+            children = await score_chains(ctx, verifier, grown, p["aggregation"])
+        except OutOfBudget:  # cut while scoring: the unscored steps are the answer so far
+            state.finished += [c for c in grown if c.done]
+            state.live = [c for c in grown if not c.done][:width] or state.live
+            raise
         kept = state.sort_into(children, p)
         if p["resample"]:  # fresh chains in place of the ones just rejected
             lost = [c for c in children if rejected(c, p)]

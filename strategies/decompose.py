@@ -12,7 +12,7 @@
 2. **Solve.** Each sub-problem, rendered with the `solve` template, runs through the
    sub-strategy (which may be a search) concurrently with the others. They share what is left
    of the run's token budget and deadline after `compose_reserve` of it is kept for step 3;
-   each gets an equal share.
+   each gets an equal share of the tokens, at most `sub_token_budget`.
 3. **Compose.** One call writes the final answer from the question and the sub-answers
    (`compose` template; each sub-answer is one `answer_line`).
 
@@ -89,6 +89,7 @@ SPECS: dict[str, Spec] = {
     "plan_stop": Spec("str_list", None),  # default: newline on completion-only upstreams
     "compose_max_tokens": Spec("int", None, 1, 1_000_000),  # default: the sample limit
     "compose_reserve": Spec("float", 0.2, 0.0, 0.9),
+    "sub_token_budget": Spec("int", None, 1, 10_000_000),  # cap per sub-problem run
     "temperature": Spec("float", 0.0, 0.0, 2.0),  # plan and compose calls
     "stop": Spec("str_list", ()),  # compose call
     "trace": Spec("bool", False),
@@ -227,6 +228,10 @@ class Decompose:
 
         # 2. solve the sub-problems concurrently, sharing what the compose call does not need
         share = self._rest(ctx, 1.0 - p["compose_reserve"], len(parts))
+        if p["sub_token_budget"] is not None:
+            cap = p["sub_token_budget"]
+            left = share.max_tokens
+            share = replace(share, max_tokens=cap if left is None else min(cap, left))
         problems = [
             Problem(messages=(Message("user", fill(prompts["solve"], sub_problem=part)),),
                     answer_format=ctx.fmt)

@@ -110,6 +110,11 @@ async def readyz(state: StateDep) -> JSONResponse:
     began = time.perf_counter()
     store_ok = await state.store.ping()
     checks["store"] = {"ok": store_ok, "ms": round((time.perf_counter() - began) * 1000, 2)}
+    if not store_ok:
+        checks["store"]["error"] = "Redis does not answer PING" + (
+            "" if state.embedded_redis is None else "; the embedded server is being restarted")
+    if state.embedded_redis is not None:
+        checks["store"]["embedded"] = state.embedded_redis.as_dict()
     # Informational: a failed settle leaves the replica able to serve (alert TTCBudgetSettleFailed).
     checks["budgets"] = {"ok": True, **state.budgets.settle_health.as_dict()}
     checks["upstreams"] = {

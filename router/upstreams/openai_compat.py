@@ -26,6 +26,7 @@ from router.upstreams.base import (
     StreamDelta,
     Usage,
 )
+from router.upstreams.prompting import DEFAULT_FORMAT
 from router.upstreams.retry import CallGuard, Retryable, status_error
 
 T = TypeVar("T")
@@ -46,12 +47,20 @@ def translate(exc: Exception, name: str) -> Exception:
     return exc
 
 
+
+def _reasoning(message: dict[str, Any]) -> str | None:
+    """Thinking returned apart from the answer: `reasoning_content` (vLLM, DeepSeek) or
+    `reasoning` (some OpenAI-compatible servers)."""
+    value = message.get("reasoning_content") or message.get("reasoning")
+    return value if isinstance(value, str) and value else None
+
+
 class OpenAICompatUpstream:
     def __init__(
         self,
         name: str,
         *,
-        base_url: str,
+        base_url: str | None,
         model: str,
         api_key: str | None = None,
         capabilities: Capabilities | None = None,
@@ -61,9 +70,11 @@ class OpenAICompatUpstream:
         metrics: Metrics | None = None,
         count_choice_tokens: bool = False,
         extra_body: dict[str, Any] | None = None,
+        prompt_format: str | None = None,
     ) -> None:
         self.name = name
         self.model = model
+        self.prompt_format = prompt_format or DEFAULT_FORMAT  # raw prompts: see .prompting
         self.capabilities = capabilities or Capabilities()
         self._client = openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key or "unused", timeout=timeout_s, max_retries=0
@@ -153,6 +164,7 @@ class OpenAICompatUpstream:
                 (c["message"].get("content") or "") if chat else (c.get("text") or ""),
                 c.get("finish_reason"),
                 _logprobs(c.get("logprobs")),
+                _reasoning(c["message"]) if chat else None,
             )
             for c in resp["choices"]
         ]
@@ -164,13 +176,14 @@ class OpenAICompatUpstream:
         details = usage.get("completion_tokens_details") or {}
         reasoning = int(details.get("reasoning_tokens") or 0)
         out: list[Choice] = []
-        for text, finish, lps in choices:
+        for text, finish, lps, thought in choices:
             tokens = len(lps) if lps is not None else 0
             out.append(
                 Choice(
                     text=text,
                     finish_reason=finish or "stop",
                     completion_tokens=tokens,
+                    reasoning=thought,
                     token_logprobs=tuple(lps) if (lps is not None and r.logprobs) else None,
                 )
             )

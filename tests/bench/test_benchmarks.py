@@ -65,3 +65,19 @@ def test_allocation_quick(tmp_path: Path) -> None:
     assert (tmp_path / "allocation-quick" / "policy-fragment.yaml").exists()
     assert (tmp_path / "allocation-quick" / "samples-test.jsonl").exists()
     assert "| adaptive, oracle (solve-rate bins) tiers |" in proc.stdout
+
+
+def test_classifier_quick_lexical(tmp_path: Path) -> None:
+    """The classifier bench end to end on the torch-free backend (quality needs the mix)."""
+    from classifier.data import default_data_dir
+
+    out = tmp_path / "classifier.json"
+    proc = _run(["bench/classifier.py", "--quick", "--backend", "lexical", "--json", str(out)])
+    r = json.loads(out.read_text())["lexical"]
+    assert r["latency"]["p50"] > 0 and r["rss_mib"] > 0 and r["cold_s"] > 0
+    assert "## Speed and memory" in proc.stdout
+    if default_data_dir().exists():
+        assert 0 < r["quality"]["macro_f1"] <= 1 and "nq_open" in r["per_source"]
+        assert 0 < r["task"]["macro_f1"] <= 1
+        leaks, total = r["search_leaks"]
+        assert 0 <= leaks <= total and total > 0 and "Task type" in proc.stdout

@@ -164,6 +164,10 @@ async def test_sub_runs_share_the_budget_left_after_the_compose_reserve() -> Non
     plan_tokens = len(gen.prompts[0]) + len('Sure: ["12+5", "3*4"]')
     share = int((1000 - plan_tokens) * 0.5) // 2
     assert gen.max_tokens[1:3] == [min(512, share)] * 2
+    gen = PromptGenerator(arithmetic)
+    await REGISTRY["decompose"].run(problem(QUESTION), gen, None, {"sub_token_budget": 40},
+                                    Budget(max_tokens_per_sample=512))
+    assert gen.max_tokens[1:3] == [40, 40]  # the policy's cap per sub-problem run
 
 
 async def test_sub_model_usage_is_reported_for_its_own_price() -> None:
