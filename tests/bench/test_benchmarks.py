@@ -32,12 +32,15 @@ def test_overhead_quick(tmp_path: Path) -> None:
     args = ["bench/overhead.py", "--quick", "--json", str(out)]
     proc = _run([*args, "--litellm"] if WITH_LITELLM else args)
     [row] = json.loads(out.read_text())
-    assert row["direct"]["errors"] == 0 and row["router"]["errors"] == 0
-    assert row["router"]["p50"] > 0 and row["direct"]["rps"] > 0
-    assert "| concurrency |" in proc.stdout
+    legs = row["legs"]
+    assert legs["direct"]["errors"] == 0 and legs["ttc-router x1"]["errors"] == 0
+    router = legs["ttc-router x1"]
+    assert router["p50"] > 0 and legs["direct"]["rps"] > 0
+    assert router["cpu_ms"] > 0 and router["rss_mb"] > 0
+    assert "| callers | leg |" in proc.stdout
     if WITH_LITELLM:
-        assert row["litellm"]["errors"] == 0
-        assert "ratio ttc/LiteLLM" in proc.stdout
+        assert legs["LiteLLM"]["errors"] == 0
+        assert "ratio to LiteLLM" in proc.stdout
 
 
 @pytest.mark.model
