@@ -34,6 +34,7 @@ class LocalModelConfig:
     parallel: int = 16
     ctx_per_slot: int = 2048
     top_k: int = 40
+    cache_ram_mib: int = 8192  # llama.cpp's host-memory prompt cache: grows with use to this
 
 
 def resolve_model_path(config: LocalModelConfig) -> Path:
@@ -81,6 +82,7 @@ class LocalModelServer:
         params.cpuparams.n_threads = self.config.threads
         params.cpuparams_batch.n_threads = self.config.threads
         params.sampling.top_k = self.config.top_k
+        params.cache_ram_mib = self.config.cache_ram_mib
         params.hostnames = ["127.0.0.1"]
         params.port = 0
         params.verbosity = 0
