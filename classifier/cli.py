@@ -28,8 +28,12 @@ from classifier.labels import DEFAULT_SOLVE_RATE_THRESHOLDS
 DEFAULT_C = {"embedding": 1.0, "combined": 3.0, "lexical": 3.0}
 DEFAULT_DENSE_WEIGHT = {"combined": 0.18, "lexical": 0.3}
 
+# rich_markup_mode=None: click's plain help wraps long option names instead of cutting them
+# off at the terminal width (Rich's tables truncate at 80 columns when not on a TTY).
 classifier_app = typer.Typer(
-    help="Train and calibrate the difficulty classifier.", no_args_is_help=True
+    help="Train and calibrate the difficulty classifier.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 

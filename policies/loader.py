@@ -23,7 +23,7 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from classifier.base import TIERS, Tier
-from policies.schema import ModelSpec, Policy, TierPolicy, VerifierSpec
+from policies.schema import BudgetPolicy, ModelSpec, Policy, TierPolicy, VerifierSpec
 from policies.verification import verification_problems
 from router.errors import PolicyError
 from router.upstreams.base import Capabilities
@@ -167,6 +167,7 @@ def _cross_check(
                           f"{', '.join(t.value for t in TIERS)} must be defined")
     for tier, tp in tiers.items():
         errors.extend(_tier_problems(f"tiers.{tier}", tp, models, raw))
+    errors.extend(_ttl_problems(raw, tiers))
     if policy is not None:
         errors.extend(_policy_checks(policy, model_names))
     return errors
@@ -213,6 +214,21 @@ def _tier_problems(
     return errors + [f"{path}.strategy: {p}" for p in problems]
 
 
+def _ttl_problems(raw: Mapping[str, Any], tiers: Mapping[str, TierPolicy]) -> list[str]:
+    """Reservations must outlive every tier's deadline; checked on the well-formed parts, so
+    it is reported together with other problems of the file."""
+    section = raw.get("budgets", {})
+    try:
+        budgets = BudgetPolicy.model_validate({} if section is None else section)
+    except ValidationError:
+        return []  # reported by the schema
+    longest = max((t.deadline_s for t in tiers.values()), default=0.0)
+    if budgets.reservation_ttl_s > longest:
+        return []
+    return [f"budgets.reservation_ttl_s: {budgets.reservation_ttl_s}s must exceed the longest "
+            f"tier deadline ({longest:g}s), or reservations expire mid-run"]
+
+
 def _provider_problems(
     path: str, tp: TierPolicy, models: Mapping[str, ModelSpec], strategy: Any
 ) -> list[str]:
@@ -257,10 +273,6 @@ def _policy_checks(policy: Policy, model_names: str) -> list[str]:
                 errors.append(f"tenants.{name}.api_key_sha256[{i}]: key already belongs to "
                               f"tenant {owners[digest]!r}")
             owners.setdefault(digest, name)
-    longest = max((t.deadline_s for t in policy.tiers.values()), default=0.0)
-    if policy.budgets.reservation_ttl_s <= longest:
-        errors.append(f"budgets.reservation_ttl_s: {policy.budgets.reservation_ttl_s}s must exceed "
-                      f"the longest tier deadline ({longest:g}s), or reservations expire mid-run")
     if len(set(policy.logical_models)) != len(policy.logical_models):
         errors.append("logical_models: duplicate names")
     from router.overrides import check_overrides
@@ -274,6 +286,16 @@ def revision_of(policy: Policy) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+def _yaml_problem(exc: yaml.YAMLError, source: str) -> str:
+    """PyYAML's message naming `source` (not "<unicode string>"), its snippet lines kept."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        for mark in (exc.context_mark, exc.problem_mark):
+            if mark is not None:
+                mark.name = source
+    lines = [line.rstrip() for line in str(exc).splitlines() if line.strip()]
+    return "\n    ".join(lines)
+
+
 def parse_policy(text: str, source: str = "<string>") -> LoadedPolicy:
     """Parse and validate policy YAML; raises `PolicyValidationError` with every problem."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_POLICY_BYTES:
@@ -281,7 +303,7 @@ def parse_policy(text: str, source: str = "<string>") -> LoadedPolicy:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise PolicyValidationError(source, [f"(yaml): {' '.join(str(exc).split())}"]) from None
+        raise PolicyValidationError(source, [f"(yaml): {_yaml_problem(exc, source)}"]) from None
     except RecursionError:
         raise PolicyValidationError(source, ["(yaml): nested too deeply"]) from None
     if not isinstance(raw, dict):

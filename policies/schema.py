@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from classifier.base import Tier
 from router.upstreams.base import Capabilities, Price
+from router.upstreams.prompting import PROMPT_FORMATS
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
@@ -42,6 +43,7 @@ class CapabilitiesSpec(_Strict):
     logprobs: bool = False
     prefill: bool = False
     thinking: bool = False
+    think_tags: bool = False  # the template opens <think> in the prompt: output is thinking first
 
     def to_capabilities(self) -> Capabilities:
         return Capabilities(**self.model_dump())
@@ -58,7 +60,14 @@ class PriceSpec(_Strict):
 
 
 class ModelSpec(_Strict):
-    """One upstream model. `api_key_env` names an environment variable, never the key."""
+    """One upstream model. `api_key_env` names an environment variable, never the key.
+
+    `base_url` unset means the provider's own API (api.openai.com / api.anthropic.com, or the
+    SDK's `OPENAI_BASE_URL` / `ANTHROPIC_BASE_URL`); the embedded `local` model ignores it.
+    `prompt_format` says how a conversation becomes a raw prompt on `/v1/completions` and where
+    the answer ends (`router.upstreams.prompting`); unset: `qa` (one-line answers) for the
+    embedded base model, `transcript` otherwise.
+    """
 
     provider: Literal["openai", "anthropic", "local"]
     base_url: str | None = None
@@ -75,6 +84,14 @@ class ModelSpec(_Strict):
     # llama.cpp servers report `usage.completion_tokens` for the first of `n` choices only:
     # true asks for logprobs and counts every choice's tokens (the embedded model always does)
     count_choice_tokens: bool = False
+    prompt_format: str | None = None
+
+    @field_validator("prompt_format")
+    @classmethod
+    def _known_format(cls, value: str | None) -> str | None:
+        if value is not None and value not in PROMPT_FORMATS:
+            raise ValueError(f"unknown prompt format {value!r}; valid: {', '.join(PROMPT_FORMATS)}")
+        return value
 
     @field_validator("base_url")
     @classmethod

@@ -16,6 +16,9 @@ app = typer.Typer(
     help="Routes each LLM query to the test-time-compute strategy its difficulty deserves.",
     no_args_is_help=True,
     add_completion=False,
+    # Plain click help: Rich's option tables cut long option names and help off at 80 columns
+    # when stdout is not a terminal; click's formatter wraps them instead.
+    rich_markup_mode=None,
 )
 
 

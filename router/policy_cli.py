@@ -26,7 +26,11 @@ from policies.loader import LoadedPolicy, PolicyValidationError, load_policy, wo
 from router.settings import Settings
 from router.tenancy import Tenant, effective_tier
 
-policy_app = typer.Typer(help="Validate, show and explain routing policies.", no_args_is_help=True)
+policy_app = typer.Typer(
+    help="Validate, show and explain routing policies.",
+    no_args_is_help=True,
+    rich_markup_mode=None,  # plain help: long option names wrap instead of being cut off
+)
 
 PolicyOpt = Annotated[
     Path | None, typer.Option("--policy", help="Policy YAML (default: TTC_POLICY_PATH / packaged)")
@@ -166,6 +170,11 @@ def explain(
 ) -> None:
     """Show tenant overrides, tier, strategy and worst-case cost for QUERY (no generation)."""
     loaded = _load(policy)
+    known = sorted({*loaded.policy.tenants, *filter(None, [loaded.policy.anonymous_tenant])})
+    if tenant is not None and tenant not in known:
+        typer.echo(f"error: unknown tenant {tenant!r}; known: {', '.join(known) or '(none)'} "
+                   f"(source: {loaded.source})", err=True)
+        raise typer.Exit(1)
     name = tenant or loaded.policy.anonymous_tenant or "default"
     classified = tier if tier is not None else asyncio.run(_classify(query))
     try:

@@ -19,6 +19,7 @@ from router.state import AppState
 from router.upstreams.base import Usage
 from strategies import Result
 from strategies.generator import UpstreamGenerator
+from strategies.think import ThinkFilter, reasoning_share
 
 CHUNK_CHARS = 48  # a selected answer is sent in pieces of about this size
 
@@ -92,6 +93,8 @@ async def _token_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Ev
     finish_reason = "stop"
     began = time.perf_counter()
     stopped: str | None = None
+    answer_only = ThinkFilter(template=upstream.capabilities.think_tags)  # thinking held back
+    shown_pieces: list[str] = []
     deltas = upstream.stream(request)
     try:
         while True:  # the tier's deadline holds here too (router.limits: the contract)
@@ -106,7 +109,9 @@ async def _token_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Ev
                 break
             if delta.text:
                 pieces.append(delta.text)
-                yield Text(delta.text)
+                if shown := answer_only.feed(delta.text):
+                    shown_pieces.append(shown)
+                    yield Text(shown)
             if delta.usage is not None:
                 usage = delta.usage
             if delta.finish_reason:
@@ -116,18 +121,26 @@ async def _token_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Ev
         closing = getattr(deltas, "aclose", None)
         if closing is not None:
             await closing()
+    if rest := answer_only.finish():
+        shown_pieces.append(rest)
+        yield Text(rest)
+    answer, reasoning = "".join(shown_pieces), answer_only.reasoning or None
+    thought = (
+        0 if usage.reasoning_tokens else reasoning_share(answer, reasoning, usage.completion_tokens)
+    )
     usage = Usage(
         usage.prompt_tokens,
-        usage.completion_tokens,
-        usage.reasoning_tokens,
+        usage.completion_tokens - thought,
+        usage.reasoning_tokens + thought,
         usage.calls,
         time.perf_counter() - began,
     )
     outcome = Outcome(
         request_id=prepared.request_id,
         decision=d,
-        texts=["".join(pieces)],
+        texts=[answer],
         finish_reasons=[finish_reason],
+        reasonings=[reasoning],
         usage=usage,
         cost_usd=0.0,
         cache="miss" if prepared.cache_key else "bypass",

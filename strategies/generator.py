@@ -1,9 +1,9 @@
 """`UpstreamGenerator`: the `Generator` that strategies use, over any `Upstream`.
 
 Prompt format: chat upstreams get the conversation as messages. Completion-only upstreams
-(base models served through `/v1/completions`) get a raw prompt: a lone user message is sent
-verbatim (so few-shot prompts continue naturally); a longer conversation is rendered as a
-`Role: content` transcript ending in `Assistant:`.
+(base models served through `/v1/completions`) get a raw prompt rendered by the upstream's
+`prompt_format` (`router.upstreams.prompting`), with that format's stop sequences added so the
+model ends its turn instead of inventing the next one.
 
 `n > 1` is one call when the upstream supports `n` (the choices share the prompt's KV cache),
 otherwise `n` concurrent calls.
@@ -19,17 +19,48 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
-from router.upstreams.base import Capabilities, Generation, GenerationRequest, Message, Upstream
+from router.upstreams.base import (
+    Capabilities,
+    Generation,
+    GenerationRequest,
+    Message,
+    Upstream,
+    Usage,
+)
+from router.upstreams.prompting import prompt_format
 from strategies.base import Batch, Problem, Sample
+from strategies.think import reasoning_share, split_thinking
 
 
-def render_transcript(messages: Sequence[Message]) -> str:
-    """Raw-prompt form of a conversation for completion-only upstreams."""
-    if len(messages) == 1 and messages[0].role == "user":
-        return messages[0].content
-    lines = [f"{m.role.capitalize()}: {m.content}" for m in messages]
-    return "\n\n".join(lines) + "\n\nAssistant:"
+def render_transcript(messages: Sequence[Message], fmt: str | None = None) -> str:
+    """Raw-prompt form of a conversation in prompt format `fmt` (default: `transcript`)."""
+    return prompt_format(fmt).render(messages)
+
+
+def counted_thinking(gen: Generation) -> Usage:
+    """The call's usage with its thinking counted as reasoning tokens: as reported when the
+    upstream reports any, else estimated per choice by character share (`reasoning_share`) of
+    separate reasoning or of `<think>` text."""
+    u = gen.usage
+    if u.reasoning_tokens:
+        return u
+    moved = 0
+    for c in gen.choices:
+        if c.reasoning:
+            moved += reasoning_share(c.text, c.reasoning, c.completion_tokens)
+        else:
+            reasoning, answer = split_thinking(c.text)
+            moved += reasoning_share(answer, reasoning, c.completion_tokens)
+    moved = min(moved, u.completion_tokens)
+    if not moved:
+        return u
+    return replace(
+        u,
+        completion_tokens=u.completion_tokens - moved,
+        reasoning_tokens=u.reasoning_tokens + moved,
+    )
 
 
 class UpstreamGenerator:
@@ -106,12 +137,13 @@ class UpstreamGenerator:
                 seed=seed,
                 logprobs=self._logprobs,
             )
+        fmt = prompt_format(getattr(self.upstream, "prompt_format", None))
         return GenerationRequest(
-            prompt=render_transcript(problem.messages) + prefix,
+            prompt=fmt.render(problem.messages) + prefix,
             n=n,
             temperature=temperature,
             max_tokens=max_tokens,
-            stop=stops,
+            stop=tuple(dict.fromkeys((*stops, *fmt.stop))),
             seed=seed,
             logprobs=self._logprobs,
         )
@@ -140,13 +172,14 @@ class UpstreamGenerator:
                 tokens=c.completion_tokens,
                 finish_reason=c.finish_reason,
                 token_logprobs=c.token_logprobs if request.logprobs else None,
+                reasoning=c.reasoning,
             )
             for g in gens
             for c in g.choices
         )
-        usage = gens[0].usage
+        usage = counted_thinking(gens[0])
         for g in gens[1:]:
-            usage = usage + g.usage
+            usage = usage + counted_thinking(g)
         return Batch(samples=samples, usage=usage, failed=failed)
 
     async def sample(

