@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--cache-ram-mib", type=int, default=None)
     parser.add_argument("--data-dir", type=Path, default=Path(".ttc"))
     args = parser.parse_args()
-    tracemalloc.start(10)
+    tracemalloc.start(1)
     proc = psutil.Process()
     rows: list[tuple[str, float, float]] = []
 

@@ -36,7 +36,7 @@ class LocalModelConfig:
     parallel: int = 16
     ctx_per_slot: int = 2048
     top_k: int = 40
-    cache_ram_mib: int = 8192  # llama.cpp's host-memory prompt cache: grows with use to this
+    cache_ram_mib: int = 0  # llama.cpp's host-memory prompt cache (its default 8192 grows RSS)
 
 
 def resolve_model_path(config: LocalModelConfig) -> Path:
