@@ -65,7 +65,7 @@ def main() -> None:
     settings = Settings(
         redis_url=os.environ.get("TTC_BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"),
         redis_prefix=f"ttc-bench-mem-{uuid.uuid4().hex[:8]}:",
-        data_dir=args.data_dir, log_level="warning", policy_path=policy_path, **extra,  # type: ignore[arg-type]
+        data_dir=args.data_dir, log_level="warning", policy_path=policy_path, **extra,
     )
     sample("imports")
     server = ServerThread(create_app(settings))
