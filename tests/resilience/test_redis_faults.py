@@ -51,13 +51,16 @@ class Load:
     def request(self, client: httpx.Client, kind: str) -> httpx.Response:
         question = {"role": "user", "content": f"load {uuid.uuid4().hex}"}
         if kind == "payer":  # a tenant with caps: needs the budget store
-            return client.post("/v1/chat/completions", json={"messages": [question]},
+            return client.post("/v1/chat/completions",
+                               json={"model": "ttc-auto", "messages": [question]},
                                headers={"authorization": f"Bearer {PAYER_KEY}"})
         if kind == "anon":  # no caps: only the cache touches Redis
             return client.post("/v1/chat/completions",
-                               json={"messages": [{"role": "user", "content": "same question"}]})
+                               json={"model": "ttc-auto",
+                                     "messages": [{"role": "user", "content": "same question"}]})
         if kind == "messages":
-            return client.post("/v1/messages", json={"max_tokens": 16, "messages": [question]},
+            return client.post("/v1/messages",
+                               json={"model": "ttc-auto", "max_tokens": 16, "messages": [question]},
                                headers={"x-api-key": PAYER_KEY})
         if kind == "admin":
             return client.get("/admin/spend", params={"tenant": "payer"},
