@@ -87,6 +87,7 @@ async def _token_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Ev
         tuple(params.get("stop", ())),
         params.get("seed"),
     )
+    trim = generator.trims_lead(problem_for(prepared.call))  # as `sample()` does
     pieces: list[str] = []
     usage = Usage(calls=1)
     finish_reason = "stop"
@@ -104,9 +105,10 @@ async def _token_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Ev
                 stopped, finish_reason = "deadline", "deadline"
                 usage = Usage(usage.prompt_tokens, usage.completion_tokens or len(pieces), 0, 1)
                 break
-            if delta.text:
-                pieces.append(delta.text)
-                yield Text(delta.text)
+            text = delta.text.lstrip() if trim and not pieces else delta.text
+            if text:
+                pieces.append(text)
+                yield Text(text)
             if delta.usage is not None:
                 usage = delta.usage
             if delta.finish_reason:
