@@ -5,7 +5,8 @@
     python bench/code_selection.py --scripted-only # selection proven on known programs only
 
 Local model (packaged Gemma 3 270M base, raw completions through xllamacpp): the problem's
-prompt (signature + docstring) is continued up to the next top-level definition, T = 0.8,
+prompt (signature + docstring) is continued up to the next top-level definition (at most 160
+tokens), T = 0.8,
 one n=N call per problem. Every sample becomes the program `prompt + completion`. Columns:
 
 - greedy: one T = 0 sample, graded on the full tests;
@@ -42,6 +43,7 @@ from strategies.sandbox import Sandbox, SandboxLimits  # noqa: E402
 from strategies.verifiers.outcome import CodeTests  # noqa: E402
 
 DATA = Path("/work/shared/data/code")
+MAX_TOKENS = 160  # per sample: enough for most HumanEval/MBPP bodies
 STOP = ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\nassert"]
 
 
@@ -156,10 +158,12 @@ async def scripted(tasks: list[Task]) -> tuple[int, int, int]:
 
 
 async def local(tasks: list[Task], n: int) -> dict[str, Any]:
-    from router.upstreams.local import LocalModelConfig, start_local_upstream
+    from router.upstreams.local import LocalModelConfig, LocalModelServer, LocalUpstream
     from strategies import UpstreamGenerator
 
-    upstream = await start_local_upstream(LocalModelConfig(parallel=max(n, 4), ctx_per_slot=2048))
+    server = LocalModelServer(LocalModelConfig(parallel=max(n, 4), ctx_per_slot=1536))
+    await server.astart()
+    upstream = LocalUpstream("local", server, timeout_s=900)  # a loaded 2-core machine is slow
     tests = checker()
     rows = {"greedy": 0, "vote": 0, "visible": 0, "oracle": 0}
     tokens = 0
@@ -167,7 +171,7 @@ async def local(tasks: list[Task], n: int) -> dict[str, Any]:
         for task in tasks:
             gen = PromptedGenerator(UpstreamGenerator(upstream), task.prompt)
             full = task.problem(task.test)
-            budget = Budget(max_tokens_per_sample=256)
+            budget = Budget(max_tokens_per_sample=MAX_TOKENS)
             g = await REGISTRY["greedy"].run(
                 full, gen, None, {"temperature": 0.0, "stop": STOP}, budget
             )

@@ -43,6 +43,7 @@ class CapabilitiesSpec(_Strict):
     logprobs: bool = False
     prefill: bool = False
     thinking: bool = False
+    think_tags: bool = False  # the template opens <think> in the prompt: output is thinking first
 
     def to_capabilities(self) -> Capabilities:
         return Capabilities(**self.model_dump())

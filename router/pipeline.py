@@ -28,6 +28,7 @@ from router.state import AppState
 from router.upstreams.base import Usage
 from strategies import Budget, Problem, Result
 from strategies.generator import UpstreamGenerator
+from strategies.think import split_thinking
 
 if TYPE_CHECKING:
     from policies.loader import LoadedPolicy
@@ -80,6 +81,7 @@ class Outcome:
     model_usage: dict[str, Usage] = field(default_factory=dict)  # other policy models' share
     stopped: str | None = None  # what cut the run: deadline | tokens | upstream (router.limits)
     traces: list[Any] | None = None  # strategy traces, when the client asked (x-ttc-trace)
+    reasonings: list[str | None] = field(default_factory=list)  # thinking, apart from texts
 
 
 async def handle(state: AppState, call: Call, headers: Mapping[str, str]) -> Outcome:
@@ -222,14 +224,17 @@ async def run(state: AppState, prepared: Prepared) -> list[Result]:
 
 
 async def finish(state: AppState, prepared: Prepared, results: list[Result]) -> Outcome:
-    """Steps 7-8: settle the actual cost, cache, record metrics."""
+    """Steps 7-8: settle the actual cost, cache, record metrics. The client gets the answers
+    only: thinking (inline `<think>` tags or a separate field) goes to `reasonings`."""
+    split = [(r.reasoning, r.text) if r.reasoning else split_thinking(r.text) for r in results]
     usage = Usage()
     for r in results:
         usage = usage + r.usage
     outcome = Outcome(
         request_id=prepared.request_id,
         decision=prepared.decision,
-        texts=[r.text for r in results],
+        texts=[answer for _, answer in split],
+        reasonings=[reasoning for reasoning, _ in split],
         finish_reasons=[r.finish_reason for r in results],
         usage=usage,
         cost_usd=0.0,

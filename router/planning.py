@@ -46,6 +46,7 @@ class Call:
     tier_hint: str | None = None
     trace: bool = False  # the client asked for the strategy's trace in `ttc` (x-ttc-trace)
     verification: Verification | None = None  # reference / tests / verifier hint (not logged)
+    include_reasoning: bool = False  # the client asked for the thinking too
     latency: str | None = None  # "interactive" caps the plan (router.overrides)
 
     @property

@@ -19,6 +19,7 @@ from router.state import AppState
 from router.upstreams.base import Usage
 from strategies import Result
 from strategies.generator import UpstreamGenerator
+from strategies.think import ThinkFilter, reasoning_share
 
 CHUNK_CHARS = 48  # a selected answer is sent in pieces of about this size
 
@@ -87,12 +88,14 @@ async def _token_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Ev
         tuple(params.get("stop", ())),
         params.get("seed"),
     )
-    trim = generator.trims_lead(problem_for(prepared.call))  # as `sample()` does
+    trim = generator.trims_lead(problem_for(prepared.call))  # the label's space
     pieces: list[str] = []
     usage = Usage(calls=1)
     finish_reason = "stop"
     began = time.perf_counter()
     stopped: str | None = None
+    answer_only = ThinkFilter(template=upstream.capabilities.think_tags)  # thinking held back
+    shown_pieces: list[str] = []
     deltas = upstream.stream(request)
     try:
         while True:  # the tier's deadline holds here too (router.limits: the contract)
@@ -105,10 +108,14 @@ async def _token_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Ev
                 stopped, finish_reason = "deadline", "deadline"
                 usage = Usage(usage.prompt_tokens, usage.completion_tokens or len(pieces), 0, 1)
                 break
-            text = delta.text.lstrip() if trim and not pieces else delta.text
-            if text:
-                pieces.append(text)
-                yield Text(text)
+            if delta.text:
+                pieces.append(delta.text)
+                shown = answer_only.feed(delta.text)
+                if trim and not shown_pieces:  # as `sample()` does
+                    shown = shown.lstrip()
+                if shown:
+                    shown_pieces.append(shown)
+                    yield Text(shown)
             if delta.usage is not None:
                 usage = delta.usage
             if delta.finish_reason:
@@ -118,18 +125,29 @@ async def _token_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Ev
         closing = getattr(deltas, "aclose", None)
         if closing is not None:
             await closing()
+    rest = answer_only.finish()
+    if trim and not shown_pieces:
+        rest = rest.lstrip()
+    if rest:
+        shown_pieces.append(rest)
+        yield Text(rest)
+    answer, reasoning = "".join(shown_pieces), answer_only.reasoning or None
+    thought = (
+        0 if usage.reasoning_tokens else reasoning_share(answer, reasoning, usage.completion_tokens)
+    )
     usage = Usage(
         usage.prompt_tokens,
-        usage.completion_tokens,
-        usage.reasoning_tokens,
+        usage.completion_tokens - thought,
+        usage.reasoning_tokens + thought,
         usage.calls,
         time.perf_counter() - began,
     )
     outcome = Outcome(
         request_id=prepared.request_id,
         decision=d,
-        texts=["".join(pieces)],
+        texts=[answer],
         finish_reasons=[finish_reason],
+        reasonings=[reasoning],
         usage=usage,
         cost_usd=0.0,
         cache="miss" if prepared.cache_key else "bypass",

@@ -45,6 +45,7 @@ class Sample:
     tokens: int
     finish_reason: str = "stop"
     token_logprobs: tuple[float, ...] | None = None  # only from a `LogprobGenerator`
+    reasoning: str | None = None  # thinking the upstream returned apart from the text
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,7 @@ class Result:
     # usage spent on policy models other than the request's own, by model name (also counted
     # in `usage`); the pipeline bills each at its own price
     model_usage: Mapping[str, Usage] = field(default_factory=dict)
+    reasoning: str | None = None  # the chosen answer's thinking, when it came apart from it
     stopped: str | None = None
 
 

@@ -21,14 +21,46 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from router.upstreams.base import Capabilities, Generation, GenerationRequest, Message, Upstream
+from router.upstreams.base import (
+    Capabilities,
+    Generation,
+    GenerationRequest,
+    Message,
+    Upstream,
+    Usage,
+)
 from router.upstreams.prompting import prompt_format
 from strategies.base import Batch, Problem, Sample
+from strategies.think import reasoning_share, split_thinking
 
 
 def render_transcript(messages: Sequence[Message], fmt: str | None = None) -> str:
     """Raw-prompt form of a conversation in prompt format `fmt` (default: `transcript`)."""
     return prompt_format(fmt).render(messages)
+
+
+def counted_thinking(gen: Generation) -> Usage:
+    """The call's usage with its thinking counted as reasoning tokens: as reported when the
+    upstream reports any, else estimated per choice by character share (`reasoning_share`) of
+    separate reasoning or of `<think>` text."""
+    u = gen.usage
+    if u.reasoning_tokens:
+        return u
+    moved = 0
+    for c in gen.choices:
+        if c.reasoning:
+            moved += reasoning_share(c.text, c.reasoning, c.completion_tokens)
+        else:
+            reasoning, answer = split_thinking(c.text)
+            moved += reasoning_share(answer, reasoning, c.completion_tokens)
+    moved = min(moved, u.completion_tokens)
+    if not moved:
+        return u
+    return replace(
+        u,
+        completion_tokens=u.completion_tokens - moved,
+        reasoning_tokens=u.reasoning_tokens + moved,
+    )
 
 
 class UpstreamGenerator:
@@ -140,13 +172,14 @@ class UpstreamGenerator:
                 tokens=c.completion_tokens,
                 finish_reason=c.finish_reason,
                 token_logprobs=c.token_logprobs if request.logprobs else None,
+                reasoning=c.reasoning,
             )
             for g in gens
             for c in g.choices
         )
-        usage = gens[0].usage
+        usage = counted_thinking(gens[0])
         for g in gens[1:]:
-            usage = usage + g.usage
+            usage = usage + counted_thinking(g)
         return Batch(samples=samples, usage=usage, failed=failed)
 
     def trims_lead(self, problem: Problem) -> bool:

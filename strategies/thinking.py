@@ -9,14 +9,19 @@
   block keeps its answer.
 - auto: native when the generator supports it, else force when it can continue a partial
   solution, else one plain sample with room for budget + answer (noted in the result).
+
+In every mode the result's text is the answer only; the thinking goes to `Result.reasoning`,
+whatever shape it came in (`strategies.think`). `system_prompt` adds a system message asking
+for thinking between the tags ("default": ours).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace as dc_replace
 from typing import Any
 
-from router.upstreams.base import Usage
+from router.upstreams.base import Message, Usage
 from strategies.answers import extract_answer
 from strategies.base import (
     Budget,
@@ -29,6 +34,7 @@ from strategies.base import (
 )
 from strategies.params import COMMON, Spec, check, resolve
 from strategies.runtime import OutOfBudget, RunContext
+from strategies.think import THINKING_PROMPT, split_thinking
 
 SPECS: dict[str, Spec] = {
     **COMMON,
@@ -39,6 +45,9 @@ SPECS: dict[str, Spec] = {
     "answer_max_tokens": Spec("int", 256, 1, 100_000),
     "think_start": Spec("str", "<think>"),
     "think_end": Spec("str", "</think>"),
+    # a system message asking for thinking between the tags: "default" (ours,
+    # `strategies.think.THINKING_PROMPT`) or your own text ({start} and {end} are filled in)
+    "system_prompt": Spec("str", None),
 }
 
 
@@ -62,6 +71,10 @@ class Thinking:
         budget: Budget,
     ) -> Result:
         p = resolve(params, SPECS)
+        if p["system_prompt"]:
+            text = THINKING_PROMPT if p["system_prompt"] == "default" else p["system_prompt"]
+            system = Message("system", text.format(start=p["think_start"], end=p["think_end"]))
+            problem = dc_replace(problem, messages=(system, *problem.messages))
         ctx = RunContext(self.name, budget, p, problem)
         caps = generator.capabilities
         mode = p["mode"]
@@ -70,9 +83,9 @@ class Thinking:
             mode = "native" if native else ("force" if caps.continues_partial else "plain")
         try:
             if mode == "native":
-                return await self._native(ctx, generator, p)
+                return _answer_only(await self._native(ctx, generator, p), p)
             if mode == "force":
-                return await self._force(ctx, generator, p)
+                return _answer_only(await self._force(ctx, generator, p), p)
             batch = await ctx.sample(
                 generator,
                 1,
@@ -86,12 +99,13 @@ class Thinking:
             return ctx.result(None, ())
         s = batch.samples[0]
         best = Candidate(s.text, extract_answer(s.text, ctx.fmt), tokens=s.tokens)
-        return ctx.result(
+        result = ctx.result(
             best,
             (best,),
             finish_reason=s.finish_reason,
             notes=("upstream has no thinking control: plain sample",),
         )
+        return _answer_only(dc_replace(result, reasoning=s.reasoning), p)
 
     async def _native(self, ctx: RunContext, generator: Generator, p: dict[str, Any]) -> Result:
         if not isinstance(generator, ThinkingGenerator):
@@ -113,7 +127,8 @@ class Thinking:
         )
         s = batch.samples[0]
         best = Candidate(s.text, extract_answer(s.text, ctx.fmt), tokens=s.tokens)
-        return ctx.result(best, (best,), finish_reason=s.finish_reason)
+        result = ctx.result(best, (best,), finish_reason=s.finish_reason)
+        return dc_replace(result, reasoning=s.reasoning)
 
     async def _force(self, ctx: RunContext, generator: Generator, p: dict[str, Any]) -> Result:
         start, end = p["think_start"], p["think_end"]
@@ -131,7 +146,8 @@ class Thinking:
         )
         ctx.usage = _reclassify(ctx.usage, think.usage)
         s = think.samples[0]
-        if start not in s.text and s.finish_reason == "stop":
+        opened = start in s.text or generator.capabilities.think_tags  # template opened it
+        if not opened and s.finish_reason == "stop":
             best = Candidate(s.text, extract_answer(s.text, ctx.fmt), tokens=s.tokens)
             return ctx.result(best, (best,), notes=("answered without thinking",))
         cut = s.finish_reason == "length"
@@ -148,7 +164,17 @@ class Thinking:
         a = answer.samples[0]
         best = Candidate(a.text, extract_answer(a.text, ctx.fmt), tokens=s.tokens + a.tokens)
         notes = ("thinking cut at the budget" if cut else "thinking ended within the budget",)
-        return ctx.result(best, (best,), finish_reason=a.finish_reason, notes=notes)
+        result = ctx.result(best, (best,), finish_reason=a.finish_reason, notes=notes)
+        return dc_replace(result, reasoning=s.text.replace(start, "", 1).strip())
+
+
+def _answer_only(result: Result, p: dict[str, Any]) -> Result:
+    """The answer without its thinking, whichever shape it came in (`split_thinking`);
+    thinking that came apart from the text (Anthropic blocks, `reasoning_content`) is kept."""
+    reasoning, answer = split_thinking(result.text, p["think_start"], p["think_end"])
+    if reasoning is None:
+        return result
+    return dc_replace(result, text=answer, reasoning=result.reasoning or reasoning)
 
 
 def _reclassify(total: Usage, thinking: Usage) -> Usage:

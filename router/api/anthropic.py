@@ -21,6 +21,7 @@ from router.api.common import (
     wants_trace,
 )
 from router.api.errors import error_body
+from router.api.openai import wants_reasoning
 from router.errors import InvalidRequest
 from router.pipeline import Outcome, Prepared, handle, prepare
 from router.planning import Call
@@ -58,6 +59,7 @@ def to_call(body: MessagesRequest, request: Request) -> Call:
         verification=parse_verification(
             (body.metadata or {}).get("ttc"), body.metadata, "metadata.ttc"
         ),
+        include_reasoning=budget is not None or wants_reasoning(request),
         latency=request_latency(request, body.metadata),
     )
 
@@ -77,14 +79,29 @@ def check_thinking_budget(budget: int | None, max_tokens: int) -> None:
         )
 
 
-def _message(outcome: Outcome, model: str, text: str | None = None) -> dict[str, Any]:
+def thinking_blocks(outcome: Outcome, include: bool) -> list[dict[str, Any]]:
+    """A `thinking` block for the chosen answer's thinking, when the client enabled thinking
+    (or sent `x-ttc-include-reasoning`). The signature is empty: the router's blocks are not
+    Anthropic's, so they cannot be replayed to the API as signed thinking."""
+    reasoning = outcome.reasonings[0] if outcome.reasonings else None
+    if not include or not reasoning:
+        return []
+    return [{"type": "thinking", "thinking": reasoning, "signature": ""}]
+
+
+def _message(
+    outcome: Outcome, model: str, text: str | None = None, include_reasoning: bool = False
+) -> dict[str, Any]:
     u = outcome.usage
     return {
         "id": f"msg_{outcome.request_id}",
         "type": "message",
         "role": "assistant",
         "model": model,
-        "content": [{"type": "text", "text": outcome.texts[0] if text is None else text}],
+        "content": [
+            *thinking_blocks(outcome, include_reasoning),
+            {"type": "text", "text": outcome.texts[0] if text is None else text},
+        ],
         "stop_reason": STOP_REASONS.get(outcome.finish_reasons[0], "end_turn"),
         "stop_sequence": None,
         "usage": {
@@ -117,7 +134,10 @@ async def messages(
         )
     outcome = await handle(state, call, headers)
     record_request(state, "messages", outcome, time.perf_counter() - started)
-    return JSONResponse(_message(outcome, call.model), headers=outcome_headers(outcome))
+    return JSONResponse(
+        _message(outcome, call.model, include_reasoning=call.include_reasoning),
+        headers=outcome_headers(outcome),
+    )
 
 
 def _event(name: str, data: dict[str, Any]) -> str:

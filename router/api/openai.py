@@ -56,8 +56,27 @@ def to_call(body: ChatCompletionRequest, request: Request) -> Call:
         verification=parse_verification(
             (body.model_extra or {}).get("ttc"), body.metadata, "ttc"
         ),
+        include_reasoning=wants_reasoning(request),
         latency=request_latency(request, body.metadata),
     )
+
+
+def wants_reasoning(request: Request) -> bool:
+    """`x-ttc-include-reasoning: true`: the client asks for the thinking as well."""
+    return request.headers.get("x-ttc-include-reasoning", "").lower() in ("1", "true", "yes")
+
+
+def reasonings(outcome: Outcome) -> list[str | None]:
+    return outcome.reasonings or [None] * len(outcome.texts)
+
+
+def message(text: str, reasoning: str | None) -> dict[str, Any]:
+    """The assistant message; thinking rides in `reasoning_content` (the field vLLM and
+    DeepSeek use) only when asked for."""
+    out: dict[str, Any] = {"role": "assistant", "content": text}
+    if reasoning:
+        out["reasoning_content"] = reasoning
+    return out
 
 
 def usage_dict(outcome: Outcome) -> dict[str, Any]:
@@ -100,12 +119,12 @@ async def chat_completions(
         "choices": [
             {
                 "index": i,
-                "message": {"role": "assistant", "content": text},
+                "message": message(text, reasoning if call.include_reasoning else None),
                 "finish_reason": finish,
                 "logprobs": None,
             }
-            for i, (text, finish) in enumerate(
-                zip(outcome.texts, outcome.finish_reasons, strict=True)
+            for i, (text, finish, reasoning) in enumerate(
+                zip(outcome.texts, outcome.finish_reasons, reasonings(outcome), strict=True)
             )
         ],
         "usage": usage_dict(outcome),

@@ -188,6 +188,7 @@ def evaluate_holdout(
     index = {c: j for j, c in enumerate(configs)}
     families: dict[str, list[Arm]] = {}
     serve: list[tuple[np.ndarray, np.ndarray]] = []  # boot means of serve-time uniform arms
+    serve_arms: list[Arm] = []
     fixed: list[int] = []
     for j, c in enumerate(configs):
         if not table.complete[j]:
@@ -196,6 +197,7 @@ def evaluate_holdout(
         families.setdefault(family(c), []).append(table.arm(c.label, cols, sample))
         if not is_oracle(c):
             serve.append(table.boot_means(cols, sample))
+            serve_arms.append(families[family(c)][-1])
             if not is_posterior(c):
                 fixed.append(j)
     for name, arms in families.items():
@@ -203,6 +205,11 @@ def evaluate_holdout(
         out.curves.append(Curve(f"uniform {name}", kind, sorted(arms, key=lambda a: a.cost)))
     uniform_pts = [(a.cost, a.accuracy) for cv in out.curves if cv.kind == "uniform"
                    for a in cv.arms]
+    best_uniform = None
+    if uniform_pts:
+        j_best = max(range(len(serve)), key=lambda j: (serve_arms[j].accuracy,
+                                                       -serve_arms[j].cost))
+        best_uniform = (serve_arms[j_best], serve[j_best])
     for source, cal in cals.items():
         if cal.pick is None or source not in tiers:
             continue
@@ -212,10 +219,15 @@ def evaluate_holdout(
             continue
         ts = [t for t in held_tiers if t is not None]
         arms = []
+        boot_curve = []
         for a in cal.frontier:
             cols = np.array([index[c] for c in route(cal, a, ts)])
             arms.append(table.arm(_describe(cal, a), cols, sample))
+            boot_curve.append(table.boot_means(cols, sample))
         out.curves.append(Curve(f"adaptive, {source} tiers", "adaptive", arms))
+        if best_uniform is not None:
+            out.ratios.append(_at_best(f"adaptive, {source} tiers (at the best uniform "
+                                       "accuracy)", arms, boot_curve, *best_uniform))
         cols = np.array([index[c] for c in route(cal, cal.pick.allocation, ts)])
         acc, cost = table.boot_means(cols, sample)
         pick = table.arm("pick", cols, sample)
@@ -241,6 +253,22 @@ def _ratio(name: str, pick: Arm, uniform_pts: list[tuple[float, float]], acc: np
     lo, hi = np.percentile(np.array(draws), [2.5, 97.5]) if draws else (np.inf, np.inf)
     return Ratio(name, pick.accuracy, pick.cost, need, value,
                  (None if np.isinf(lo) else float(lo), None if np.isinf(hi) else float(hi)))
+
+
+def _at_best(name: str, arms: list[Arm], boot_curve: list[tuple[np.ndarray, np.ndarray]],
+             best: Arm, best_boot: tuple[np.ndarray, np.ndarray]) -> Ratio:
+    """Cost of the most accurate serve-time uniform arm over the cost the adaptive curve
+    needs (linear between its points) to reach that arm's accuracy."""
+    need = cost_to_reach([(a.cost, a.accuracy) for a in arms], best.accuracy)
+    value = None if need is None or need <= 0 else best.cost / need
+    draws = []
+    for b in range(len(best_boot[0])):
+        pts = [(float(c[b]), float(a[b])) for a, c in boot_curve]
+        n = cost_to_reach(pts, float(best_boot[0][b]))
+        draws.append(0.0 if n is None or n <= 0 else float(best_boot[1][b]) / n)
+    lo, hi = np.percentile(np.array(draws), [2.5, 97.5])
+    return Ratio(name, best.accuracy, need if need is not None else float("nan"), best.cost,
+                 value, (float(lo), float(hi)))
 
 
 def _attribute(out: Holdout, cals: Mapping[str, Calibration], items: Sequence[EvalItem],

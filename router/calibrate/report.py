@@ -28,6 +28,8 @@ _COST_NAMES = {
 def _c(value: float | None, metric: str) -> str:
     if value is None:
         return "-"
+    if value != value:  # NaN: not reached
+        return "not reached"
     return f"{value:.6f}" if metric == "usd" else f"{value:.1f}"
 
 

@@ -31,6 +31,7 @@ class Capabilities:
     logprobs: bool = False
     prefill: bool = False  # continue a partial assistant message
     thinking: bool = False  # extended thinking / reasoning effort
+    think_tags: bool = False  # thinking in the text, its template opening <think> in the prompt
 
     @property
     def continues_partial(self) -> bool:

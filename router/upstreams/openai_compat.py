@@ -46,6 +46,15 @@ def translate(exc: Exception, name: str) -> Exception:
     return exc
 
 
+
+def _reasoning(choice: Any) -> str | None:
+    """Thinking returned apart from the answer: `reasoning_content` (vLLM, DeepSeek) or
+    `reasoning` (some OpenAI-compatible servers)."""
+    extra = getattr(choice.message, "model_extra", None) or {}
+    value = extra.get("reasoning_content") or extra.get("reasoning")
+    return value if isinstance(value, str) and value else None
+
+
 class OpenAICompatUpstream:
     def __init__(
         self,
@@ -128,7 +137,9 @@ class OpenAICompatUpstream:
             resp: Any = await self._sdk(
                 lambda: self._client.completions.create(prompt=r.prompt, **kwargs)
             )
-            choices = [(c.text, c.finish_reason, _completion_logprobs(c)) for c in resp.choices]
+            choices: list[tuple[str, Any, list[float] | None, str | None]] = [
+                (c.text, c.finish_reason, _completion_logprobs(c), None) for c in resp.choices
+            ]
         else:
             if want_logprobs:
                 kwargs["logprobs"] = True
@@ -139,7 +150,8 @@ class OpenAICompatUpstream:
                 lambda: self._client.chat.completions.create(messages=messages, **kwargs)
             )
             choices = [
-                (c.message.content or "", c.finish_reason, _chat_logprobs(c)) for c in resp.choices
+                (c.message.content or "", c.finish_reason, _chat_logprobs(c), _reasoning(c))
+                for c in resp.choices
             ]
         if not choices:
             raise UpstreamError(f"upstream {self.name!r} returned no choices")
@@ -149,13 +161,14 @@ class OpenAICompatUpstream:
         details = getattr(usage, "completion_tokens_details", None) if usage else None
         reasoning = int(getattr(details, "reasoning_tokens", 0) or 0)
         out: list[Choice] = []
-        for text, finish, lps in choices:
+        for text, finish, lps, thought in choices:
             tokens = len(lps) if lps is not None else 0
             out.append(
                 Choice(
                     text=text,
                     finish_reason=finish or "stop",
                     completion_tokens=tokens,
+                    reasoning=thought,
                     token_logprobs=tuple(lps) if (lps is not None and r.logprobs) else None,
                 )
             )

@@ -164,14 +164,15 @@ def test_replay_command(tmp_path: Path) -> None:
     assert "SIMULATED" in sim.stdout
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["calibrate", "--samples", str(samples), "--out", str(out),
-                                      "--no-predict-tiers", "--cost-metric", "generated",
-                                      "--budget", "600", "--tier-from", "given"])
+                                      "--cost-metric", "generated", "--budget", "600",
+                                      "--tier-from", "given"])
     assert result.exit_code == 0, result.output
     report = (out / "report.md").read_text()
     for curve in ("uniform greedy", "uniform majority vote", "uniform self-consistency, adaptive",
                   "uniform agreement cascade", "uniform best-of-N plain + recorded_score",
                   "uniform best-of-N weighted + recorded_score",
-                  "uniform best-of-N plain + math_reference (oracle)", "adaptive, given tiers"):
+                  "uniform best-of-N plain + math_reference (oracle)", "adaptive, given tiers",
+                  "adaptive, predicted tiers", "policy tiers from: predicted"):
         assert curve in report
     assert "### Compute ratio at matched accuracy" in report
     assert "most accurate at <= 600" in report
