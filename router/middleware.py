@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import time
-import uuid
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from router.ids import new_id
 
 log = structlog.get_logger("router.access")
 
@@ -25,7 +27,7 @@ class RequestContext:
         headers = dict(scope.get("headers") or [])
         raw_id = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = (
-            raw_id if raw_id and len(raw_id) <= 128 and raw_id.isprintable() else uuid.uuid4().hex
+            raw_id if raw_id and len(raw_id) <= 128 and raw_id.isprintable() else new_id()
         )
         scope.setdefault("state", {})["request_id"] = request_id
         _json_body(scope, headers)
@@ -81,6 +83,8 @@ class RequestContext:
             except Exception:
                 if not rejected:
                     raise  # after our 413 the app's complaint about the cut body is moot
+        if not log.is_enabled_for(logging.INFO):
+            return
         log.info(
             "request",
             method=scope.get("method"),
