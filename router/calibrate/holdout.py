@@ -29,7 +29,12 @@ from router.calibrate.analysis import Calibration
 from router.calibrate.cache import Record
 from router.calibrate.data import EvalItem
 from router.calibrate.grid import GridConfig, family, is_oracle, is_posterior
-from router.calibrate.optimise import Allocation, allocation_frontier, cost_to_reach
+from router.calibrate.optimise import (
+    Allocation,
+    accuracy_at,
+    allocation_frontier,
+    cost_to_reach,
+)
 
 Interval = tuple[float, float]
 
@@ -94,6 +99,7 @@ class Holdout:
     ratios: list[Ratio] = field(default_factory=list)
     attribution: list[tuple[str, float | None]] = field(default_factory=list)
     attribution_accuracy: float | None = None
+    below: dict[str, tuple[int, int]] = field(default_factory=dict)  # curve -> (below, points)
     notes: list[str] = field(default_factory=list)
 
 
@@ -225,6 +231,9 @@ def evaluate_holdout(
             arms.append(table.arm(_describe(cal, a), cols, sample))
             boot_curve.append(table.boot_means(cols, sample))
         out.curves.append(Curve(f"adaptive, {source} tiers", "adaptive", arms))
+        under = [a for a in arms
+                 if (u := accuracy_at(uniform_pts, a.cost)) is not None and u > a.accuracy_ci[1]]
+        out.below[f"adaptive, {source} tiers"] = (len(under), len(arms))
         if best_uniform is not None:
             out.ratios.append(_at_best(f"adaptive, {source} tiers (at the best uniform "
                                        "accuracy)", arms, boot_curve, *best_uniform))

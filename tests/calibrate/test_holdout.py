@@ -97,6 +97,8 @@ def test_replayed_frontier_beats_uniform_and_holds_out(tmp_path: Path) -> None:
     greedy = next(a for a in uniform if a.name.startswith("greedy"))
     best = max(uniform, key=lambda a: a.accuracy)
     assert best.accuracy > greedy.accuracy  # in this simulation compute does help
+    under, points = h.below["adaptive, given tiers"]
+    assert points == len(result.cal.frontier) and under == 0  # never below uniform, held out
     knee = next(r for r in h.ratios if r.name.endswith("(knee)"))
     assert knee.value is not None and knee.ci[0] is not None
     assert h.attribution and h.attribution_accuracy is not None
