@@ -90,7 +90,11 @@ async def load(
                     ],
                 }
                 start = time.perf_counter()
-                r = await client.post(url, json=body)
+                try:
+                    r = await client.post(url, json=body)
+                except httpx.HTTPError:  # a dropped connection is an error, not a crash
+                    errors += 1
+                    continue
                 latencies.append((time.perf_counter() - start) * 1000)
                 if r.status_code != 200:
                     errors += 1
@@ -163,7 +167,7 @@ def start_litellm(exe: Path, stub: str, tmp: Path, env: dict[str, str]) -> tuple
 
 
 def start_router(stub: str, tmp: Path, env: dict[str, str], workers: int,
-                 redis_url: str | None) -> tuple[Any, str]:
+                 redis_url: str | None, classifier: str | None = None) -> tuple[Any, str]:
     port = free_port()
     policy = tmp / "policy.yaml"
     policy.write_text(POLICY.format(stub=stub))
@@ -177,6 +181,8 @@ def start_router(stub: str, tmp: Path, env: dict[str, str], workers: int,
     }
     if redis_url:
         router_env["TTC_REDIS_URL"] = redis_url
+    if classifier:
+        router_env["TTC_CLASSIFIER_BACKEND"] = classifier
     cmd = [sys.executable, "-m", "router.cli", "serve", "--workers", str(workers)]
     return start(cmd, router_env, tmp / f"router-{workers}.log"), f"http://127.0.0.1:{port}"
 
@@ -204,7 +210,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     try:
         for workers in sorted({1, *args.workers}):
             legs[f"ttc-router x{workers}"] = start_router(stub_url, tmp, env, workers,
-                                                          args.redis_url)
+                                                          args.redis_url, args.classifier)
         if args.litellm:
             legs["LiteLLM"] = start_litellm(ensure_litellm(), stub_url, tmp, env)
         procs += [proc for proc, _ in legs.values()]
@@ -281,6 +287,8 @@ def main() -> None:
         help="Redis for budgets/cache (default: the embedded one)",
     )
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument("--classifier", default=None,
+                        help="TTC_CLASSIFIER_BACKEND of the router legs (default: the service's)")
     parser.add_argument(
         "--litellm",
         action="store_true",
