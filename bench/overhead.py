@@ -1,19 +1,23 @@
 """Router overhead against a zero-latency OpenAI-compatible stub, side by side in one run.
 
-    python bench/overhead.py                # legs (a) and (b)
-    python bench/overhead.py --litellm      # and leg (c), the LiteLLM proxy
+    python bench/overhead.py --litellm      # the full run: c = 1, 8, 32, 64; 1 and 2 workers
+    python bench/overhead.py --workers 2 4  # more worker legs
     python bench/overhead.py --quick        # a few requests (used by the test suite)
 
-Legs, all on loopback: (a) the client calls the stub directly; (b) the client calls
-ttc-router (greedy on every tier, embedding classifier on, result cache on with distinct prompts
-so every request misses, budgets on a real Redis) which calls the stub; (c) with `--litellm`,
-the client calls the LiteLLM proxy (one worker, no database, no master key,
-`LITELLM_LOCAL_MODEL_COST_MAP=True`, a one-model config pointing at the stub). LiteLLM is a
-benchmark-only dependency: the script installs a pinned version into its own virtual
-environment (`bench/.venv-litellm`, git-ignored) on first use; it is never imported here.
-Each leg runs in its own process. Closed-loop load at fixed concurrency levels; added latency =
-proxy percentile minus direct percentile at the same level. "max req/s with p99 < 50 ms" is the
-highest throughput among the measured levels whose router p99 stays under 50 ms.
+Legs, all on loopback, all started before the first measurement and then measured level by
+level, one after another, in one run: `direct` (the client calls the stub); `ttc-router xN`
+(`ttc-router serve --workers N`: greedy on every tier, the packaged classifier on distinct
+prompts, result cache on so every request misses, dollar caps on so reserve and settle run, the
+embedded Redis unless `--redis-url`); with `--litellm`, the LiteLLM proxy (one worker, no
+database, no master key, `LITELLM_LOCAL_MODEL_COST_MAP=True`, a one-model config pointing at the
+stub). LiteLLM is a benchmark-only dependency: the script installs a pinned version into its own
+virtual environment (`bench/.venv-litellm`, git-ignored) on first use; it is never imported.
+
+Closed-loop load at fixed concurrency; added latency = the leg's percentile minus direct's at the
+same level. CPU ms/request = user + system CPU of the leg's process tree (workers included,
+redis-server excluded) during the level, over the requests served. RSS: the tree's sum and its
+largest process (one worker). "max req/s with p99 < 50 ms" = the highest throughput among the
+measured levels whose p99 stays under 50 ms.
 """
 
 from __future__ import annotations
@@ -37,7 +41,15 @@ REPO = Path(__file__).resolve().parent.parent
 if sys.path[0] != str(REPO):  # run as `python bench/<script>.py`
     sys.path.insert(0, str(REPO))
 
-from bench.processes import free_port, pct, start, stop, wait_ready  # noqa: E402
+from bench.processes import (  # noqa: E402
+    cpu_seconds,
+    free_port,
+    pct,
+    rss_mb,
+    start,
+    stop,
+    wait_ready,
+)
 
 POLICY = """
 models:
@@ -54,7 +66,11 @@ anonymous_tenant: bench
 """
 
 
-async def load(url: str, concurrency: int, total: int, tag: str) -> dict[str, float]:
+async def load(
+    url: str, concurrency: int, total: int, tag: str, seconds: float | None = None
+) -> dict[str, float]:
+    """Closed loop: `concurrency` callers send `total` distinct prompts (or stop after
+    `seconds`)."""
     latencies: list[float] = []
     errors = 0
     counter = iter(range(total))
@@ -64,6 +80,8 @@ async def load(url: str, concurrency: int, total: int, tag: str) -> dict[str, fl
         async def worker() -> None:
             nonlocal errors
             for i in counter:
+                if seconds is not None and time.perf_counter() - began > seconds:
+                    return
                 body = {
                     "model": "ttc-auto",
                     "max_tokens": 16,
@@ -72,7 +90,11 @@ async def load(url: str, concurrency: int, total: int, tag: str) -> dict[str, fl
                     ],
                 }
                 start = time.perf_counter()
-                r = await client.post(url, json=body)
+                try:
+                    r = await client.post(url, json=body)
+                except httpx.HTTPError:  # a dropped connection is an error, not a crash
+                    errors += 1
+                    continue
                 latencies.append((time.perf_counter() - start) * 1000)
                 if r.status_code != 200:
                     errors += 1
@@ -86,6 +108,7 @@ async def load(url: str, concurrency: int, total: int, tag: str) -> dict[str, fl
         "p99": pct(latencies, 99),
         "mean": statistics.fmean(latencies),
         "rps": len(latencies) / wall,
+        "requests": len(latencies),
         "errors": errors,
     }
 
@@ -143,121 +166,129 @@ def start_litellm(exe: Path, stub: str, tmp: Path, env: dict[str, str]) -> tuple
     return start(cmd, lenv, tmp / "litellm.log"), f"http://127.0.0.1:{port}"
 
 
-def run(args: argparse.Namespace) -> list[dict[str, Any]]:
-    tmp = Path(tempfile.mkdtemp(prefix="ttc-bench-"))
-    stub_port, router_port = free_port(), free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    stub = start(
-        [sys.executable, "-m", "bench.stub_upstream", "--port", str(stub_port)],
-        env,
-        tmp / "stub.log",
-    )
+def start_router(stub: str, tmp: Path, env: dict[str, str], workers: int,
+                 redis_url: str | None, classifier: str | None = None) -> tuple[Any, str]:
+    port = free_port()
     policy = tmp / "policy.yaml"
-    policy.write_text(POLICY.format(stub=f"http://127.0.0.1:{stub_port}"))
+    policy.write_text(POLICY.format(stub=stub))
     router_env = {
         **env,
-        "TTC_PORT": str(router_port),
+        "TTC_PORT": str(port),
         "TTC_POLICY_PATH": str(policy),
-        "TTC_DATA_DIR": str(tmp),
+        "TTC_DATA_DIR": str(tmp / f"data-{workers}"),
         "TTC_LOG_LEVEL": "warning",
         "TTC_REDIS_PREFIX": f"ttc-bench-{uuid.uuid4().hex[:8]}:",
     }
-    if args.redis_url:
-        router_env["TTC_REDIS_URL"] = args.redis_url
-    router = start([sys.executable, "-m", "router.cli", "serve"], router_env, tmp / "router.log")
-    litellm, litellm_base = (None, "")
-    if args.litellm:
-        litellm, litellm_base = start_litellm(
-            ensure_litellm(), f"http://127.0.0.1:{stub_port}", tmp, env
-        )
-    rows: list[dict[str, Any]] = []
+    if redis_url:
+        router_env["TTC_REDIS_URL"] = redis_url
+    if classifier:
+        router_env["TTC_CLASSIFIER_BACKEND"] = classifier
+    cmd = [sys.executable, "-m", "router.cli", "serve", "--workers", str(workers)]
+    return start(cmd, router_env, tmp / f"router-{workers}.log"), f"http://127.0.0.1:{port}"
+
+
+def measure(url: str, pid: int | None, c: int, total: int, tag: str) -> dict[str, float]:
+    """One closed-loop level; with `pid`, the CPU the process tree spent per request and its
+    memory afterwards."""
+    before = cpu_seconds(pid) if pid else 0.0
+    out = asyncio.run(load(url, c, total, tag))
+    if pid:
+        out["cpu_ms"] = (cpu_seconds(pid) - before) * 1000 / max(out["requests"], 1)
+        out["rss_mb"], out["rss_max_mb"] = rss_mb(pid)
+    return out
+
+
+def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every leg is started first and measured level by level, side by side, in one run."""
+    tmp = Path(tempfile.mkdtemp(prefix="ttc-bench-"))
+    stub_port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    stub_url = f"http://127.0.0.1:{stub_port}"
+    procs = [start([sys.executable, "-m", "bench.stub_upstream", "--port", str(stub_port)],
+                   env, tmp / "stub.log")]
+    legs: dict[str, tuple[Any, str]] = {}
     try:
-        wait_ready(f"http://127.0.0.1:{stub_port}/v1/models")
-        wait_ready(f"http://127.0.0.1:{router_port}/readyz")
-        direct_url = f"http://127.0.0.1:{stub_port}/v1/chat/completions"
-        router_url = f"http://127.0.0.1:{router_port}/v1/chat/completions"
-        asyncio.run(load(router_url, 2, 20, "warmup"))
-        if litellm is not None:
-            wait_ready(f"{litellm_base}/health/liveliness")
-            asyncio.run(load(f"{litellm_base}/v1/chat/completions", 2, 20, "warmup"))
+        for workers in sorted({1, *args.workers}):
+            legs[f"ttc-router x{workers}"] = start_router(stub_url, tmp, env, workers,
+                                                          args.redis_url, args.classifier)
+        if args.litellm:
+            legs["LiteLLM"] = start_litellm(ensure_litellm(), stub_url, tmp, env)
+        procs += [proc for proc, _ in legs.values()]
+        wait_ready(f"{stub_url}/v1/models")
+        for name, (_, base) in legs.items():
+            wait_ready(f"{base}/health/liveliness" if name == "LiteLLM" else f"{base}/readyz")
+            asyncio.run(load(f"{base}/v1/chat/completions", 2, 40, f"warm-{name}"))
+        rows: list[dict[str, Any]] = []
         for c in args.concurrency:
             total = max(args.requests, c * 4)
-            d = asyncio.run(load(direct_url, c, total, f"d{c}"))
-            r = asyncio.run(load(router_url, c, total, f"r{c}"))
-            row = {"concurrency": c, "requests": total, "direct": d, "router": r}
-            if litellm is not None:
-                url = f"{litellm_base}/v1/chat/completions"
-                row["litellm"] = asyncio.run(load(url, c, total, f"l{c}"))
+            row: dict[str, Any] = {"concurrency": c, "requests": total, "legs": {}}
+            row["legs"]["direct"] = measure(f"{stub_url}/v1/chat/completions", None, c, total,
+                                            f"d{c}")
+            for name, (proc, base) in legs.items():
+                row["legs"][name] = measure(f"{base}/v1/chat/completions", proc.pid, c, total,
+                                            f"{name}-{c}")
             rows.append(row)
+        return rows
     finally:
-        if litellm is not None:
-            stop(litellm)
-        stop(router)
-        stop(stub)
-    return rows
+        for proc in reversed(procs):
+            stop(proc)
 
 
 def table(rows: list[dict[str, Any]]) -> str:
+    """Per level and leg: latency, latency added over direct, throughput, CPU, memory."""
     lines = [
-        "| concurrency | requests | direct p50/p95/p99 ms | router p50/p95/p99 ms "
-        "| added p50/p95/p99 ms | direct req/s | router req/s | errors |",
+        "| callers | leg | p50 / p95 / p99 ms | added p50 / p95 / p99 ms | req/s "
+        "| CPU ms/req | RSS MiB (tree / largest process) | errors |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        d, r = row["direct"], row["router"]
-        added = [r[k] - d[k] for k in ("p50", "p95", "p99")]
-        lines.append(
-            f"| {row['concurrency']} | {row['requests']} "
-            f"| {d['p50']:.1f} / {d['p95']:.1f} / {d['p99']:.1f} "
-            f"| {r['p50']:.1f} / {r['p95']:.1f} / {r['p99']:.1f} "
-            f"| {added[0]:.1f} / {added[1]:.1f} / {added[2]:.1f} "
-            f"| {d['rps']:.0f} | {r['rps']:.0f} | {int(d['errors'] + r['errors'])} |"
-        )
-    if any("litellm" in row for row in rows):
-        lines += ["", *litellm_table(rows)]
-    ok = [row["router"]["rps"] for row in rows if row["router"]["p99"] < 50]
-    lines.append("")
-    lines.append(
-        f"max router req/s with p99 < 50 ms: {max(ok):.0f}"
-        if ok
-        else "no measured level kept router p99 under 50 ms"
-    )
+        d = row["legs"]["direct"]
+        for name, r in row["legs"].items():
+            added = "-" if name == "direct" else " / ".join(
+                f"{r[k] - d[k]:.1f}" for k in ("p50", "p95", "p99"))
+            cpu = f"{r['cpu_ms']:.1f}" if "cpu_ms" in r else "-"
+            rss = f"{r['rss_mb']:.0f} / {r['rss_max_mb']:.0f}" if "rss_mb" in r else "-"
+            lines.append(
+                f"| {row['concurrency']} | {name} | {r['p50']:.1f} / {r['p95']:.1f} / "
+                f"{r['p99']:.1f} | {added} | {r['rps']:.0f} | {cpu} | {rss} "
+                f"| {int(r['errors'])} |"
+            )
+    lines += ["", "| leg | max req/s with p99 < 50 ms | added p50 at 1 caller, ratio to LiteLLM "
+              "| p99 at 32 callers, ratio to LiteLLM |", "|---|---|---|---|"]
+    names = [n for n in rows[0]["legs"] if n != "direct"] if rows else []
+    for name in names:
+        ok = [row["legs"][name]["rps"] for row in rows if row["legs"][name]["p99"] < 50]
+        best = f"{max(ok):.0f}" if ok else "none"
+        lines.append(f"| {name} | {best} | {_ratio(rows, name, 1, 'p50', True)} "
+                     f"| {_ratio(rows, name, 32, 'p99', False)} |")
     return "\n".join(lines)
 
 
-def litellm_table(rows: list[dict[str, Any]]) -> list[str]:
-    """Leg (c): added latency over direct for both proxies, and ttc-router / LiteLLM."""
-    lines = [
-        "| concurrency | LiteLLM p50/p95/p99 ms | LiteLLM added p50/p95/p99 ms "
-        "| ttc-router added p50/p95/p99 ms | LiteLLM req/s | ttc-router req/s "
-        "| added p50 ratio ttc/LiteLLM | req/s ratio ttc/LiteLLM | LiteLLM errors |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+def _ratio(rows: list[dict[str, Any]], name: str, c: int, key: str, added: bool) -> str:
     for row in rows:
-        d, r, lt = row["direct"], row["router"], row["litellm"]
-        ra = [r[k] - d[k] for k in ("p50", "p95", "p99")]
-        la = [lt[k] - d[k] for k in ("p50", "p95", "p99")]
-        ratio = f"{ra[0] / la[0]:.2f}" if la[0] > 0 else "n/a"
-        lines.append(
-            f"| {row['concurrency']} | {lt['p50']:.1f} / {lt['p95']:.1f} / {lt['p99']:.1f} "
-            f"| {la[0]:.1f} / {la[1]:.1f} / {la[2]:.1f} | {ra[0]:.1f} / {ra[1]:.1f} / {ra[2]:.1f} "
-            f"| {lt['rps']:.0f} | {r['rps']:.0f} | {ratio} | {r['rps'] / lt['rps']:.2f} "
-            f"| {int(lt['errors'])} |"
-        )
-    return lines
+        legs = row["legs"]
+        if row["concurrency"] == c and "LiteLLM" in legs:
+            base = legs["direct"][key] if added else 0.0
+            mine, theirs = legs[name][key] - base, legs["LiteLLM"][key] - base
+            return f"{mine / theirs:.2f}" if theirs > 0 else "n/a"
+    return "n/a"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a few requests, one level")
     parser.add_argument("--requests", type=int, default=400)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16, 32])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 64])
+    parser.add_argument("--workers", type=int, nargs="+", default=[2],
+                        help="ttc-router legs besides the 1-worker one (serve --workers N)")
     parser.add_argument(
         "--redis-url",
         default=os.environ.get("TTC_REDIS_URL"),
         help="Redis for budgets/cache (default: the embedded one)",
     )
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument("--classifier", default=None,
+                        help="TTC_CLASSIFIER_BACKEND of the router legs (default: the service's)")
     parser.add_argument(
         "--litellm",
         action="store_true",
@@ -265,7 +296,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.quick:
-        args.requests, args.concurrency = 10, [2]
+        args.requests, args.concurrency, args.workers = 10, [2], [1]
     rows = run(args)
     print(table(rows))
     if args.json:

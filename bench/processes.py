@@ -6,6 +6,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -47,3 +48,50 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def tree(pid: int) -> list[Any]:
+    """The process and its descendants, without redis-server children (the shared state is
+    measured by Redis, not charged to the proxy in front of it)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+    out = []
+    for p in procs:
+        try:
+            if "redis-server" not in p.name():
+                out.append(p)
+        except psutil.Error:
+            continue
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process tree so far."""
+    import psutil
+
+    total = 0.0
+    for p in tree(pid):
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            continue
+    return total
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """(RSS of the whole tree, RSS of its largest process) in MiB."""
+    import psutil
+
+    sizes = []
+    for p in tree(pid):
+        try:
+            sizes.append(p.memory_info().rss / 2**20)
+        except psutil.Error:
+            continue
+    return (sum(sizes), max(sizes)) if sizes else (0.0, 0.0)

@@ -1,9 +1,10 @@
 """Difficulty classification: query text -> probabilities over tiers.
 
-Heavy dependencies (torch, sentence-transformers, scikit-learn) load only when a classifier
-is built or trained, never at import. Backends (`BACKENDS`, chosen by the artifact): "combined"
-(sentence-transformers embedding + text features + hashed n-grams; the default) and "lexical"
-(text features + hashed n-grams; never imports torch).
+Heavy dependencies (torch, onnxruntime, scikit-learn) load only when a classifier is built or
+trained, never at import. Serving backends (`BACKENDS`): "onnx-int8" (the default: MiniLM int8
+through onnxruntime + text features + hashed n-grams), "onnx" (fp32), "combined" (MiniLM through
+torch) and "lexical" (text features + hashed n-grams; no model); `LLMClassifier` asks an LLM.
+A second head on the same embedding names the task type (`TASKS`).
 """
 
 from classifier.base import TIERS, Classifier, FixedClassifier, Tier, TierScores
@@ -27,12 +28,17 @@ from classifier.head import (
     packaged_artifact,
     save_head,
 )
+from classifier.labels import TASKS
 from classifier.lexical import LexicalSpec, LexicalVectorizer
+from classifier.llm_backend import LLMClassifier
+from classifier.onnx_embedder import OnnxEmbedder, OnnxExportError, ensure_onnx
+from classifier.rules import apply_rules
 
 __all__ = [
     "BACKENDS",
     "DEFAULT_BACKEND",
     "PACKAGED_MODEL",
+    "TASKS",
     "TIERS",
     "ArtifactError",
     "BatcherClosed",
@@ -42,17 +48,22 @@ __all__ = [
     "EmbeddingClassifier",
     "FixedClassifier",
     "Head",
+    "LLMClassifier",
     "LLMFallback",
     "LexicalSpec",
     "LexicalVectorizer",
     "MicroBatcher",
     "NullEmbedder",
+    "OnnxEmbedder",
+    "OnnxExportError",
     "SentenceTransformerEmbedder",
     "Tier",
     "TierScores",
+    "apply_rules",
     "classification_text",
     "classifier_app",
     "classify_cmd",
+    "ensure_onnx",
     "load_classifier",
     "load_head",
     "packaged_artifact",

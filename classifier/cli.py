@@ -57,14 +57,13 @@ def _thresholds(value: str) -> tuple[float, float, float]:
 def train_cmd(
     out: Annotated[Path, typer.Option(help="Artifact to write (.npz; the card goes beside)")],
     data: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             help="Required. Training data: a directory laid out like the project's public mix "
             "(the files named in classifier/labels.py, e.g. a source checkout's ../shared/data), "
-            'or your own JSONL with one {"text", "tier"} or {"text", "solve_rate"} per line. '
-            "The installed package ships the trained heads, not the training data.",
+            'or your own JSONL with one {"text", "tier"} or {"text", "solve_rate"} per line.',
         ),
-    ],
+    ] = None,
     model: Annotated[str, typer.Option(help="sentence-transformers name/path")] = PACKAGED_MODEL,
     runtime: Annotated[
         str, typer.Option(help="Embedding runtime the head is trained on (and will serve with): "
@@ -104,6 +103,13 @@ def train_cmd(
     from classifier.train import TrainConfig, build_dataset, train
 
     console = Console(stderr=True)
+    if data is None:
+        raise typer.BadParameter(
+            "is required: the installed package ships the trained heads, not their training "
+            "data. Pass your own JSONL ({\"text\", \"tier\"} or {\"text\", \"solve_rate\"} per "
+            "line) or the public mix's directory from a source checkout (../shared/data)",
+            param_hint="--data",
+        )
     if not data.exists():
         raise typer.BadParameter(
             f"{data} does not exist: pass the public mix's directory or your own JSONL",

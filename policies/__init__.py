@@ -9,6 +9,7 @@ from policies.loader import (
     revision_of,
     worst_case,
 )
+from policies.merge import merge_texts
 from policies.reload import OnChange, PolicyHolder
 from policies.schema import (
     BudgetPolicy,
@@ -41,6 +42,7 @@ __all__ = [
     "TierPolicy",
     "VerifierSpec",
     "load_policy",
+    "merge_texts",
     "parse_policy",
     "policy_warnings",
     "revision_of",

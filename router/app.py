@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from classifier.base import Classifier
 from router import __version__
+from router.admission import Admission, watch_loop_lag
 from router.api import anthropic as anthropic_api
 from router.api import errors as error_handlers
 from router.api import meta
@@ -103,6 +104,7 @@ def create_app(
         pool = UpstreamPool(settings, metrics, overrides=upstreams)
         stop = asyncio.Event()
         watcher: asyncio.Task[None] | None = None
+        lag_watch: asyncio.Task[None] | None = None
         supervisor: asyncio.Task[None] | None = None
         try:
             await pool.rebuild(holder.current.policy.models)
@@ -140,6 +142,7 @@ def create_app(
             if settings.policy_path is not None:
                 watcher = asyncio.create_task(holder.watch(stop))
             holder.install_sighup()
+            lag_watch = asyncio.create_task(watch_loop_lag(metrics, stop))
             app.state.ttc = state
             log.info(
                 "started",
@@ -150,6 +153,10 @@ def create_app(
             yield
         finally:
             stop.set()
+            if lag_watch is not None:
+                lag_watch.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await lag_watch
             if supervisor is not None:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await supervisor
@@ -170,6 +177,7 @@ def create_app(
         summary="Routes each query to the test-time-compute strategy its difficulty deserves.",
         lifespan=lifespan,
     )
+    app.add_middleware(Admission, max_inflight=settings.max_inflight)
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
     error_handlers.install(app)
     app.include_router(openai_api.router)

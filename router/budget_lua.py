@@ -6,7 +6,8 @@ Per tenant (every key carries the `{tenant}` hash tag, so one Cluster slot):
     <p>b:{t}:m:YYYY-MM      hash      usd:tier:<tier>, tok:tier:<tier>, n:tier:<tier>,
                                       usd:strategy:<s>, tok:strategy:<s>, n:strategy:<s>
     <p>b:{t}:res            zset  reservation id -> expiry (ms)
-    <p>b:{t}:resd           hash  reservation id -> "usd<US>tokens<US>daykey<US>monthkey"
+    <p>b:{t}:resd           hash  reservation id -> "usd<US>tokens<US>daykey<US>monthkey",
+                                  or "=" once settled (a tombstone, reclaimed like a record)
 
 Money is integer micro-USD. A reservation is charged to the periods it was made in; settling
 commits to those same periods.
@@ -42,15 +43,15 @@ local reclaimed = 0
 local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 256)
 for _, rid in ipairs(expired) do
   local rec = redis.call('HGET', KEYS[4], rid)
-  if rec then
+  if rec and rec ~= '=' then
     local u, t, dk, mk = string.match(rec, '^([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)$')
     for _, k in ipairs({dk, mk}) do
       redis.call('HINCRBY', k, 'rusd', neg(u))
       redis.call('HINCRBY', k, 'rtok', neg(t))
     end
-    redis.call('HDEL', KEYS[4], rid)
     reclaimed = reclaimed + 1
   end
+  redis.call('HDEL', KEYS[4], rid)
   redis.call('ZREM', KEYS[3], rid)
 end
 local function num(v) return tonumber(v) or 0 end
@@ -61,6 +62,21 @@ local used = {num(d[1]) + num(d[3]), num(m[1]) + num(m[3]),
               num(d[2]) + num(d[4]), num(m[2]) + num(m[4])}
 local n = tonumber(ARGV[8])
 local chosen, eu, et, record = 0, 0, 0, ''
+-- A retried call (its first reply was lost, e.g. in a failover) finds its own reservation:
+-- it answers with the candidate it holds and reserves nothing twice.
+local prev, again = false, false
+if n > 0 then prev = redis.call('HGET', KEYS[4], ARGV[3]) end
+if prev and prev ~= '=' then
+  again = true
+  for c = 1, n do
+    if string.sub(prev, 1, #ARGV[7 + 2 * c] + #ARGV[8 + 2 * c] + 2)
+        == ARGV[7 + 2 * c] .. '\31' .. ARGV[8 + 2 * c] .. '\31' then
+      chosen = c
+      break
+    end
+  end
+  n = 0
+end
 for c = 1, n do
   local cu, ct = tonumber(ARGV[7 + 2 * c]), tonumber(ARGV[8 + 2 * c])
   local fits = true
@@ -75,7 +91,7 @@ for c = 1, n do
     break
   end
 end
-if chosen > 0 then
+if chosen > 0 and not again then
   for _, k in ipairs({KEYS[1], KEYS[2]}) do
     redis.call('HINCRBY', k, 'rusd', int(eu))
     redis.call('HINCRBY', k, 'rtok', int(et))
@@ -96,38 +112,52 @@ end
 return out
 """
 
-# KEYS: day, month, res, resd (the reservation's own periods)
-# ARGV: id, usd_micro, tokens, tier, strategy, commit (1 = settle, 0 = release only)
-# Releases the reservation (if still live) and commits the actual cost with its breakdown.
-# Returns {live (0 = had expired or never existed), day_usd, day_tok, month_usd, month_tok}.
+# KEYS: day, month, res, resd (the reservation's own periods) [, result cache key]
+# ARGV: id, usd_micro, tokens, tier, strategy, commit (1 = settle, 0 = release only), now_ms
+#       [, cache value, cache ttl_s]
+# Releases the reservation (if still live), commits the actual cost with its breakdown and,
+# with a 5th key, writes the result cache entry: settle and cache write in one round trip
+# (the cache key carries the same `{tenant}` tag, so the same Cluster slot).
+# The id is then kept as a tombstone ('=') for TOMBSTONE_MS, so a retried call (its first
+# reply lost in a failover) commits nothing twice.
+# Returns {live (0 = had expired or never existed, 2 = settled before), day_usd, day_tok,
+#          month_usd, month_tok}.
+TOMBSTONE_MS = 600_000
 SETTLE = INTEGERS + r"""
 local live = 0
 local rec = redis.call('HGET', KEYS[4], ARGV[1])
-if rec then
-  local u, t = string.match(rec, '^([^\31]*)\31([^\31]*)\31')
-  for _, k in ipairs({KEYS[1], KEYS[2]}) do
-    redis.call('HINCRBY', k, 'rusd', neg(u))
-    redis.call('HINCRBY', k, 'rtok', neg(t))
+if rec == '=' then
+  live = 2
+else
+  if rec then
+    local u, t = string.match(rec, '^([^\31]*)\31([^\31]*)\31')
+    for _, k in ipairs({KEYS[1], KEYS[2]}) do
+      redis.call('HINCRBY', k, 'rusd', neg(u))
+      redis.call('HINCRBY', k, 'rtok', neg(t))
+    end
+    live = 1
   end
-  redis.call('HDEL', KEYS[4], ARGV[1])
-  live = 1
-end
-redis.call('ZREM', KEYS[3], ARGV[1])
-if ARGV[6] == '1' then
-  local u, t = tonumber(ARGV[2]), tonumber(ARGV[3])
-  for _, k in ipairs({KEYS[1], KEYS[2]}) do
-    redis.call('HINCRBY', k, 'usd', int(u))
-    redis.call('HINCRBY', k, 'tok', int(t))
-    for _, dim in ipairs({{'tier', ARGV[4]}, {'strategy', ARGV[5]}}) do
-      if dim[2] ~= '' then
-        redis.call('HINCRBY', k, 'usd:' .. dim[1] .. ':' .. dim[2], int(u))
-        redis.call('HINCRBY', k, 'tok:' .. dim[1] .. ':' .. dim[2], int(t))
-        redis.call('HINCRBY', k, 'n:' .. dim[1] .. ':' .. dim[2], 1)
+  if ARGV[6] == '1' then
+    local u, t = tonumber(ARGV[2]), tonumber(ARGV[3])
+    for _, k in ipairs({KEYS[1], KEYS[2]}) do
+      redis.call('HINCRBY', k, 'usd', int(u))
+      redis.call('HINCRBY', k, 'tok', int(t))
+      for _, dim in ipairs({{'tier', ARGV[4]}, {'strategy', ARGV[5]}}) do
+        if dim[2] ~= '' then
+          redis.call('HINCRBY', k, 'usd:' .. dim[1] .. ':' .. dim[2], int(u))
+          redis.call('HINCRBY', k, 'tok:' .. dim[1] .. ':' .. dim[2], int(t))
+          redis.call('HINCRBY', k, 'n:' .. dim[1] .. ':' .. dim[2], 1)
+        end
       end
     end
+    redis.call('PEXPIRE', KEYS[1], 40 * 86400000)
+    redis.call('PEXPIRE', KEYS[2], 400 * 86400000)
   end
-  redis.call('PEXPIRE', KEYS[1], 40 * 86400000)
-  redis.call('PEXPIRE', KEYS[2], 400 * 86400000)
+  redis.call('HSET', KEYS[4], ARGV[1], '=')
+  redis.call('ZADD', KEYS[3], tonumber(ARGV[7]) + """ + str(TOMBSTONE_MS) + r""", ARGV[1])
+  redis.call('PEXPIRE', KEYS[3], """ + str(TOMBSTONE_MS) + r""" + 86400000)
+  redis.call('PEXPIRE', KEYS[4], """ + str(TOMBSTONE_MS) + r""" + 86400000)
+  if KEYS[5] then redis.call('SET', KEYS[5], ARGV[8], 'EX', ARGV[9]) end
 end
 local d = redis.call('HMGET', KEYS[1], 'usd', 'tok')
 local m = redis.call('HMGET', KEYS[2], 'usd', 'tok')

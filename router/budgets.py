@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,10 +40,12 @@ from policies.loader import worst_case
 from policies.schema import Policy, TenantPolicy
 from router import budget_lua
 from router.errors import BudgetExceeded, StoreUnavailable
+from router.ids import new_id
 from router.metrics import Metrics
 from router.store import Store
 
 Period = Literal["day", "month"]
+CacheWrite = tuple[str, str, int]  # result-cache key, JSON value, ttl in seconds
 CAP_NAMES = ("daily_usd", "monthly_usd", "daily_tokens", "monthly_tokens")
 log = structlog.get_logger("ttc.budgets")
 
@@ -211,7 +212,7 @@ class Budgets:
             raise ValueError("no estimates offered")
         caps = _caps(policy_tenant)
         keys = self._keys(tenant)
-        rid = uuid.uuid4().hex
+        rid = new_id()
         now = self.clock()
         micro = [(max(0, to_micro_ceil(u)), max(0, int(t))) for u, t in estimates]
         args: list[int | str] = [int(now * 1000), int(ttl_s * 1000), rid, *caps, len(micro)]
@@ -302,14 +303,17 @@ class Budgets:
 
     async def settle(
         self, reservation: Reservation, usd: float, tokens: int, tier: str = "",
-        strategy: str = "",
+        strategy: str = "", *, also_set: CacheWrite | None = None,
     ) -> None:
         """Commit the actual cost and release the reservation (one script). Never raises on
         a store error: the work is done; the reservation then expires and is reclaimed.
+        `also_set` (key, value, ttl_s) writes a result-cache entry of the same tenant in the
+        same script: settle and cache write are one round trip.
         Sets the `ttc_tenant_spend_usd` gauge; the `ttc_spend_usd` counter is the pipeline's."""
         # Rounded up: a request that cost anything records at least a micro-dollar, and never
         # more than it reserved (the reservation is the estimate rounded up the same way).
-        await self._finish(reservation, to_micro_ceil(usd), tokens, tier, strategy, commit=True)
+        await self._finish(reservation, to_micro_ceil(usd), tokens, tier, strategy, commit=True,
+                           also_set=also_set)
 
     async def release(self, reservation: Reservation) -> None:
         """Drop the reservation without committing anything (nothing was spent)."""
@@ -317,13 +321,18 @@ class Budgets:
 
     async def _finish(
         self, r: Reservation, usd_micro: int, tokens: int, tier: str, strategy: str, *,
-        commit: bool,
+        commit: bool, also_set: CacheWrite | None = None,
     ) -> None:
+        keys = list(r.keys)
         args: list[int | str] = [
-            r.id, max(0, usd_micro), max(0, int(tokens)), tier, strategy, int(commit)
+            r.id, max(0, usd_micro), max(0, int(tokens)), tier, strategy, int(commit),
+            int(self.clock() * 1000),
         ]
+        if also_set is not None:
+            keys.append(also_set[0])
+            args += [also_set[1], max(1, int(also_set[2]))]
         try:
-            out = await self._settle(keys=list(r.keys), args=args)
+            out = await self._settle(keys=keys, args=args)
         except (RedisError, OSError) as exc:
             self.metrics.store_errors.labels(op="budget_settle").inc()
             self.metrics.budget_settle_failures.inc()

@@ -21,9 +21,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
+import orjson
 from redis.exceptions import RedisError
 
 from policies.schema import CachePolicy
+from router import jsonfast
 from router.metrics import Metrics
 from router.store import Store
 
@@ -87,9 +89,14 @@ class ResultCache:
             "params": {k: v for k, v in sorted(params.items()) if v is not None},
             "revision": revision,
         }
-        canonical = json.dumps(material, sort_keys=True, separators=(",", ":"),
-                               ensure_ascii=False, default=str)
-        digest = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+        try:
+            canonical = orjson.dumps(material, default=str,
+                                     option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+        except TypeError:  # lone surrogates: the standard library can spell them
+            canonical = json.dumps(material, sort_keys=True, separators=(",", ":"),
+                                   ensure_ascii=False, default=str).encode("utf-8",
+                                                                           "surrogatepass")
+        digest = hashlib.sha256(canonical).hexdigest()
         return self.store.key("c", f"{{{tenant}}}", digest)
 
     def _open(self) -> bool:
@@ -115,7 +122,7 @@ class ResultCache:
             self.metrics.cache.labels(result="miss").inc()
             return None
         try:
-            value = json.loads(raw)
+            value = jsonfast.loads(raw)
         except ValueError:
             value = None
         if not isinstance(value, dict):
@@ -124,11 +131,18 @@ class ResultCache:
         self.metrics.cache.labels(result="hit").inc()
         return value
 
+    def encode(self, value: Mapping[str, Any], max_bytes: int) -> str | None:
+        """The stored form of `value`; None when it is too large or the cache is cooling
+        down after an error (then nothing is written)."""
+        data = jsonfast.dumps(value)
+        if len(data) > max_bytes or self.clock() < self._skip_until:
+            return None
+        return data.decode("utf-8")
+
     async def set(self, key: str, value: Mapping[str, Any], ttl_s: int, max_bytes: int) -> bool:
         """Store `value`; False when skipped (too large, store down)."""
-        data = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
-        too_big = len(data.encode("utf-8", "surrogatepass")) > max_bytes
-        if too_big or self.clock() < self._skip_until:
+        data = self.encode(value, max_bytes)
+        if data is None:
             return False
         try:
             await self.store.client.set(key, data, ex=max(1, int(ttl_s)))

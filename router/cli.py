@@ -33,11 +33,13 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (TTC_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (TTC_PORT)")] = None,
     policy: Annotated[Path | None, typer.Option(help="Policy YAML (TTC_POLICY_PATH)")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Worker processes (TTC_WORKERS); they share Redis state and metrics"),
+    ] = None,
 ) -> None:
     """Run the HTTP service (settings from TTC_* environment variables)."""
-    import uvicorn
-
-    from router.app import create_app
+    from router.serve import serve as run_server
     from router.settings import Settings
 
     overrides: dict[str, Any] = {}
@@ -47,15 +49,9 @@ def serve(
         overrides["port"] = port
     if policy is not None:
         overrides["policy_path"] = policy
-    settings = Settings(**overrides)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    if workers is not None:
+        overrides["workers"] = workers
+    run_server(Settings(**overrides))
 
 
 @app.command()

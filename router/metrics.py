@@ -1,8 +1,21 @@
-"""Every Prometheus collector of the service, in one place, on a per-app registry."""
+"""Every Prometheus collector of the service, in one place, on a per-app registry.
+
+With `PROMETHEUS_MULTIPROC_DIR` set (`ttc-router serve --workers N`, see `router.serve`) the
+samples live in files shared by the workers, and `exposition()` reports all of them.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 UPSTREAM_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -45,11 +58,11 @@ class Metrics:
         )
         self.tenant_spend = Gauge(
             "ttc_tenant_spend_usd", "Tenant spend in the current period (USD)",
-            ["tenant", "period"], registry=r,
+            ["tenant", "period"], registry=r, multiprocess_mode="mostrecent",
         )
         self.tenant_cap = Gauge(
             "ttc_tenant_cap_usd", "Tenant cap for the period (USD)", ["tenant", "period"],
-            registry=r,
+            registry=r, multiprocess_mode="mostrecent",
         )
         self.classifications = Counter(
             "ttc_classifier_decisions", "Tier decisions", ["tier", "source"], registry=r
@@ -85,7 +98,8 @@ class Metrics:
             "ttc_policy_reloads", "Policy reload attempts", ["outcome"], registry=r
         )  # ok | error
         self.policy_info = Gauge(
-            "ttc_policy_info", "Serving policy revision (value 1)", ["revision"], registry=r
+            "ttc_policy_info", "Serving policy revision (value 1)", ["revision"], registry=r,
+            multiprocess_mode="max",
         )
         self.store_errors = Counter(
             "ttc_store_errors", "Redis operations that failed", ["op"], registry=r
@@ -94,3 +108,30 @@ class Metrics:
             "ttc_candidates", "Candidates considered per request", ["strategy"],
             buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=r,
         )
+        self.loop_lag = Histogram(
+            "ttc_event_loop_lag_seconds",
+            "How late the event loop woke a sleeper (sampled every 0.25 s); a blocked loop "
+            "shows here", buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.loop_lag_max = Gauge(
+            "ttc_event_loop_lag_max_seconds", "Largest event-loop lag in the last window",
+            registry=r, multiprocess_mode="max",
+        )
+        self.inflight = Gauge(
+            "ttc_inflight_requests", "Requests being served (admission control)",
+            registry=r, multiprocess_mode="livesum",
+        )
+        self.shed = Counter(
+            "ttc_requests_shed", "Requests answered 503 by admission control", registry=r
+        )
+
+
+def exposition(metrics: Metrics) -> tuple[bytes, str]:
+    """The `/metrics` body and content type: every worker's samples in multiprocess mode."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(metrics.registry), CONTENT_TYPE_LATEST

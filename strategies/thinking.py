@@ -144,12 +144,12 @@ class Thinking:
             1,
             p["budget_tokens"],
         )
-        ctx.usage = _reclassify(ctx.usage, think.usage)
         s = think.samples[0]
         opened = start in s.text or generator.capabilities.think_tags  # template opened it
-        if not opened and s.finish_reason == "stop":
+        if not opened and s.finish_reason == "stop":  # its tokens are the answer's, not thinking
             best = Candidate(s.text, extract_answer(s.text, ctx.fmt), tokens=s.tokens)
             return ctx.result(best, (best,), notes=("answered without thinking",))
+        ctx.usage = _reclassify(ctx.usage, think.usage)
         cut = s.finish_reason == "length"
         prefix = s.text.rstrip() + "\n" + end + "\n\n"
         ctx.note(kind="thinking", tokens=s.tokens, cut=cut)

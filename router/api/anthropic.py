@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,19 +22,22 @@ from router.api.common import (
 from router.api.errors import error_body
 from router.api.openai import wants_reasoning
 from router.errors import InvalidRequest
+from router.jsonfast import FastJSONResponse, FastJSONRoute, dumps
 from router.pipeline import Outcome, Prepared, handle, prepare
 from router.planning import Call
 from router.schemas import MessagesRequest
 from router.state import AppState
 from router.streaming import Done, Failed, KeepAlive, Text, events
+from router.unsupported import ANTHROPIC_TOOL_FIELDS, refuse_tools
 from router.verification import parse as parse_verification
 
-router = APIRouter()
+router = APIRouter(route_class=FastJSONRoute)
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "deadline": "deadline"}
 
 
 def to_call(body: MessagesRequest, request: Request) -> Call:
+    refuse_tools(body.model_extra, ANTHROPIC_TOOL_FIELDS)
     budget = None
     if body.thinking is not None and body.thinking.type == "enabled":
         budget = body.thinking.budget_tokens
@@ -132,14 +134,14 @@ async def messages(
         )
     outcome = await handle(state, call, headers)
     record_request(state, "messages", outcome, time.perf_counter() - started)
-    return JSONResponse(
+    return FastJSONResponse(
         _message(outcome, call.model, include_reasoning=call.include_reasoning),
         headers=outcome_headers(outcome),
     )
 
 
 def _event(name: str, data: dict[str, Any]) -> str:
-    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
+    return f"event: {name}\ndata: {dumps(data).decode()}\n\n"
 
 
 def _start(request_id: str, model: str) -> list[str]:

@@ -8,15 +8,15 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from router.api.common import StateDep, request_headers, request_latency
 from router.headers import routed_headers
+from router.jsonfast import FastJSONResponse, FastJSONRoute
 from router.pipeline import Clock, check_limits
 from router.planning import TIER_MODELS, Call, decide
 from router.schemas import RouteRequest
 
-router = APIRouter()
+router = APIRouter(route_class=FastJSONRoute)
 
 
 @router.get("/v1/models")
@@ -78,7 +78,7 @@ async def route(body: RouteRequest, request: Request, state: StateDep) -> JSONRe
     rid = headers.get("x-request-id") or uuid.uuid4().hex
     out = routed_headers(d, rid, cost_usd=0.0, overhead_ms=clock.overhead_ms, cache="bypass",
                          revision=loaded.revision)
-    return JSONResponse(payload, headers=out)
+    return FastJSONResponse(payload, headers=out)
 
 
 def _round(x: float | None) -> float | None:
@@ -127,4 +127,7 @@ async def readyz(state: StateDep) -> JSONResponse:
 
 @router.get("/metrics")
 async def metrics(state: StateDep) -> Response:
-    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    from router.metrics import exposition
+
+    body, content_type = exposition(state.metrics)
+    return Response(body, media_type=content_type)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,17 +21,20 @@ from router.api.common import (
 )
 from router.api.errors import error_body
 from router.errors import InvalidRequest
+from router.jsonfast import FastJSONResponse, FastJSONRoute, dumps
 from router.pipeline import Outcome, Prepared, handle, prepare
 from router.planning import Call
 from router.schemas import ChatCompletionRequest
 from router.state import AppState
 from router.streaming import Done, Failed, KeepAlive, Text, events
+from router.unsupported import OPENAI_TOOL_FIELDS, refuse_tools
 from router.verification import parse as parse_verification
 
-router = APIRouter()
+router = APIRouter(route_class=FastJSONRoute)
 
 
 def to_call(body: ChatCompletionRequest, request: Request) -> Call:
+    refuse_tools(body.model_extra, OPENAI_TOOL_FIELDS)
     if body.stream and body.n > 1:
         raise InvalidRequest("streaming supports n = 1 only", param="n")
     return Call(
@@ -128,7 +130,7 @@ async def chat_completions(
         "usage": usage_dict(outcome),
         "ttc": ttc_object(outcome),
     }
-    return JSONResponse(payload, headers=outcome_headers(outcome))
+    return FastJSONResponse(payload, headers=outcome_headers(outcome))
 
 
 def _chunk(request_id: str, model: str, delta: dict[str, Any], finish: str | None) -> str:
@@ -139,7 +141,7 @@ def _chunk(request_id: str, model: str, delta: dict[str, Any], finish: str | Non
         "model": model,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
     }
-    return f"data: {json.dumps(data)}\n\n"
+    return f"data: {dumps(data).decode()}\n\n"
 
 
 def _final(outcome: Outcome, call: Call) -> str:
@@ -153,7 +155,7 @@ def _final(outcome: Outcome, call: Call) -> str:
     }
     if call.include_usage:
         data["usage"] = usage_dict(outcome)
-    return f"data: {json.dumps(data)}\n\n"
+    return f"data: {dumps(data).decode()}\n\n"
 
 
 async def _sse(state: AppState, prepared: Prepared, started: float) -> AsyncIterator[str]:
@@ -174,7 +176,7 @@ async def _sse(state: AppState, prepared: Prepared, started: float) -> AsyncIter
             e = event.error
             body = error_body("/v1/chat/completions", e.status, e.message, e.type, e.param, e.code)
             state.metrics.errors.labels(endpoint="/v1/chat/completions", type=e.type).inc()
-            yield f"data: {json.dumps(body)}\n\n"
+            yield f"data: {dumps(body).decode()}\n\n"
     yield "data: [DONE]\n\n"
 
 

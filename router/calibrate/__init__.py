@@ -44,7 +44,15 @@ from router.calibrate.optimise import (
     knee,
 )
 from router.calibrate.outputs import complete_policy, policy_fragment, write_solve_rates
+from router.calibrate.replay import replay, replay_grid, replayable
 from router.calibrate.runner import Checker, GridRun, Outcome, StrategyRunner, run_grid
+from router.calibrate.samples import (
+    RecordedItem,
+    RecordedSample,
+    load_samples,
+    parse_samples,
+    write_samples,
+)
 from router.calibrate.workflow import (
     Evaluation,
     Options,
@@ -73,6 +81,8 @@ __all__ = [
     "Pick",
     "Point",
     "Record",
+    "RecordedItem",
+    "RecordedSample",
     "ResultCache",
     "StrategyRunner",
     "TierResult",
@@ -98,16 +108,22 @@ __all__ = [
     "knee",
     "load_grid",
     "load_items",
+    "load_samples",
     "optimise",
     "parse_grid",
     "parse_items",
+    "parse_samples",
     "parse_spec",
     "policy_fragment",
+    "replay",
+    "replay_grid",
+    "replayable",
     "run_grid",
     "solve_rates",
     "split_items",
     "verifier_resolver",
     "write_items",
     "write_outputs",
+    "write_samples",
     "write_solve_rates",
 ]

@@ -29,7 +29,12 @@ from router.calibrate.analysis import Calibration
 from router.calibrate.cache import Record
 from router.calibrate.data import EvalItem
 from router.calibrate.grid import GridConfig, family, is_oracle, is_posterior
-from router.calibrate.optimise import Allocation, allocation_frontier, cost_to_reach
+from router.calibrate.optimise import (
+    Allocation,
+    accuracy_at,
+    allocation_frontier,
+    cost_to_reach,
+)
 
 Interval = tuple[float, float]
 
@@ -94,6 +99,7 @@ class Holdout:
     ratios: list[Ratio] = field(default_factory=list)
     attribution: list[tuple[str, float | None]] = field(default_factory=list)
     attribution_accuracy: float | None = None
+    below: dict[str, tuple[int, int]] = field(default_factory=dict)  # curve -> (below, points)
     notes: list[str] = field(default_factory=list)
 
 
@@ -188,6 +194,7 @@ def evaluate_holdout(
     index = {c: j for j, c in enumerate(configs)}
     families: dict[str, list[Arm]] = {}
     serve: list[tuple[np.ndarray, np.ndarray]] = []  # boot means of serve-time uniform arms
+    serve_arms: list[Arm] = []
     fixed: list[int] = []
     for j, c in enumerate(configs):
         if not table.complete[j]:
@@ -196,6 +203,7 @@ def evaluate_holdout(
         families.setdefault(family(c), []).append(table.arm(c.label, cols, sample))
         if not is_oracle(c):
             serve.append(table.boot_means(cols, sample))
+            serve_arms.append(families[family(c)][-1])
             if not is_posterior(c):
                 fixed.append(j)
     for name, arms in families.items():
@@ -203,6 +211,12 @@ def evaluate_holdout(
         out.curves.append(Curve(f"uniform {name}", kind, sorted(arms, key=lambda a: a.cost)))
     uniform_pts = [(a.cost, a.accuracy) for cv in out.curves if cv.kind == "uniform"
                    for a in cv.arms]
+    best_uniform = None
+    if uniform_pts:
+        top = max(a.accuracy for a in serve_arms)  # ties within replay noise: the cheaper
+        j_best = min((j for j in range(len(serve)) if serve_arms[j].accuracy >= top - 1e-3),
+                     key=lambda j: serve_arms[j].cost)
+        best_uniform = (serve_arms[j_best], serve[j_best])
     for source, cal in cals.items():
         if cal.pick is None or source not in tiers:
             continue
@@ -212,10 +226,18 @@ def evaluate_holdout(
             continue
         ts = [t for t in held_tiers if t is not None]
         arms = []
+        boot_curve = []
         for a in cal.frontier:
             cols = np.array([index[c] for c in route(cal, a, ts)])
             arms.append(table.arm(_describe(cal, a), cols, sample))
+            boot_curve.append(table.boot_means(cols, sample))
         out.curves.append(Curve(f"adaptive, {source} tiers", "adaptive", arms))
+        under = [a for a in arms
+                 if (u := accuracy_at(uniform_pts, a.cost)) is not None and u > a.accuracy_ci[1]]
+        out.below[f"adaptive, {source} tiers"] = (len(under), len(arms))
+        if best_uniform is not None:
+            out.ratios.append(_at_best(f"adaptive, {source} tiers (at the best uniform "
+                                       "accuracy)", arms, boot_curve, *best_uniform))
         cols = np.array([index[c] for c in route(cal, cal.pick.allocation, ts)])
         acc, cost = table.boot_means(cols, sample)
         pick = table.arm("pick", cols, sample)
@@ -241,6 +263,22 @@ def _ratio(name: str, pick: Arm, uniform_pts: list[tuple[float, float]], acc: np
     lo, hi = np.percentile(np.array(draws), [2.5, 97.5]) if draws else (np.inf, np.inf)
     return Ratio(name, pick.accuracy, pick.cost, need, value,
                  (None if np.isinf(lo) else float(lo), None if np.isinf(hi) else float(hi)))
+
+
+def _at_best(name: str, arms: list[Arm], boot_curve: list[tuple[np.ndarray, np.ndarray]],
+             best: Arm, best_boot: tuple[np.ndarray, np.ndarray]) -> Ratio:
+    """Cost of the most accurate serve-time uniform arm over the cost the adaptive curve
+    needs (linear between its points) to reach that arm's accuracy."""
+    need = cost_to_reach([(a.cost, a.accuracy) for a in arms], best.accuracy)
+    value = None if need is None or need <= 0 else best.cost / need
+    draws = []
+    for b in range(len(best_boot[0])):
+        pts = [(float(c[b]), float(a[b])) for a, c in boot_curve]
+        n = cost_to_reach(pts, float(best_boot[0][b]))
+        draws.append(0.0 if n is None or n <= 0 else float(best_boot[1][b]) / n)
+    lo, hi = np.percentile(np.array(draws), [2.5, 97.5])
+    return Ratio(name, best.accuracy, need if need is not None else float("nan"), best.cost,
+                 value, (float(lo), float(hi)))
 
 
 def _attribute(out: Holdout, cals: Mapping[str, Calibration], items: Sequence[EvalItem],

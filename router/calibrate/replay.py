@@ -265,8 +265,10 @@ def replay_grid(max_n: int, scores: bool, score_verifier: str = SCORE_VERIFIER
     ns = [n for n in (2, 4, 8, 16, 32, 64) if n <= max_n]
     out = [GridConfig.make("greedy", {"temperature": 0.0})]
     out += expand("self_consistency", {"n": ns, "adaptive": False}) if ns else []
-    out += expand("self_consistency", {"n": [n for n in ns if n >= 4]})
-    out += expand("self_consistency", {"n": [n for n in ns if n >= 8], "confidence": 0.75})
+    if big := [n for n in ns if n >= 4]:
+        out += expand("self_consistency", {"n": big})
+    if bigger := [n for n in ns if n >= 8]:
+        out += expand("self_consistency", {"n": bigger, "confidence": 0.75})
     out += [agreement_cascade(2, n) for n in ns if n >= 4 and 2 + n <= max_n]
     if scores and ns:
         out += expand("best_of_n", {"n": ns, "mode": ["plain", "weighted"]}, score_verifier)

@@ -28,6 +28,8 @@ _COST_NAMES = {
 def _c(value: float | None, metric: str) -> str:
     if value is None:
         return "-"
+    if value != value:  # NaN: not reached
+        return "not reached"
     return f"{value:.6f}" if metric == "usd" else f"{value:.1f}"
 
 
@@ -135,6 +137,11 @@ def _plain_words(h: Holdout) -> list[str]:
     best = max(arms, key=lambda x: (x[0].accuracy, -x[0].cost))[0]
     gain = best.accuracy - cheapest.accuracy
     lines = ["", "### In plain words", ""]
+    for name, (under, total) in h.below.items():
+        lines.append(
+            f"- {name}: {under} of {total} frontier points fall below the best uniform "
+            "configuration of at most the same cost by more than their 95% interval.")
+    lines.append("")
     if gain <= 0 or best.accuracy_ci[0] <= cheapest.accuracy:
         lines.append(
             f"With selection the router can do at serve time, extra compute does not measurably "

@@ -189,6 +189,10 @@ def evaluate(
             tiers["predicted"] = {it.key: predicted[it.key] for it in held}
         out.holdout = evaluate_holdout(cals, held, configs, records, keys, tiers,
                                        boots=opts.boots, seed=opts.seed)
+        if source == "oracle":
+            out.holdout.notes.append(
+                "oracle tiers of held-out items are their solve rates on the same runs that "
+                "score them: an optimistic ceiling, not something the router can deploy")
     return out
 
 

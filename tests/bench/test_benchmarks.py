@@ -32,12 +32,15 @@ def test_overhead_quick(tmp_path: Path) -> None:
     args = ["bench/overhead.py", "--quick", "--json", str(out)]
     proc = _run([*args, "--litellm"] if WITH_LITELLM else args)
     [row] = json.loads(out.read_text())
-    assert row["direct"]["errors"] == 0 and row["router"]["errors"] == 0
-    assert row["router"]["p50"] > 0 and row["direct"]["rps"] > 0
-    assert "| concurrency |" in proc.stdout
+    legs = row["legs"]
+    assert legs["direct"]["errors"] == 0 and legs["ttc-router x1"]["errors"] == 0
+    router = legs["ttc-router x1"]
+    assert router["p50"] > 0 and legs["direct"]["rps"] > 0
+    assert router["cpu_ms"] > 0 and router["rss_mb"] > 0
+    assert "| callers | leg |" in proc.stdout
     if WITH_LITELLM:
-        assert row["litellm"]["errors"] == 0
-        assert "ratio ttc/LiteLLM" in proc.stdout
+        assert legs["LiteLLM"]["errors"] == 0
+        assert "ratio to LiteLLM" in proc.stdout
 
 
 @pytest.mark.model
@@ -62,3 +65,19 @@ def test_allocation_quick(tmp_path: Path) -> None:
     assert (tmp_path / "allocation-quick" / "policy-fragment.yaml").exists()
     assert (tmp_path / "allocation-quick" / "samples-test.jsonl").exists()
     assert "| adaptive, oracle (solve-rate bins) tiers |" in proc.stdout
+
+
+def test_classifier_quick_lexical(tmp_path: Path) -> None:
+    """The classifier bench end to end on the torch-free backend (quality needs the mix)."""
+    from classifier.data import default_data_dir
+
+    out = tmp_path / "classifier.json"
+    proc = _run(["bench/classifier.py", "--quick", "--backend", "lexical", "--json", str(out)])
+    r = json.loads(out.read_text())["lexical"]
+    assert r["latency"]["p50"] > 0 and r["rss_mib"] > 0 and r["cold_s"] > 0
+    assert "## Speed and memory" in proc.stdout
+    if default_data_dir().exists():
+        assert 0 < r["quality"]["macro_f1"] <= 1 and "nq_open" in r["per_source"]
+        assert 0 < r["task"]["macro_f1"] <= 1
+        leaks, total = r["search_leaks"]
+        assert 0 <= leaks <= total and total > 0 and "Task type" in proc.stdout

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from bench.stub_upstream import ServerThread, StubUpstream
 from classifier.base import Tier
 from policies.loader import load_policy
-from router.calibrate import Options, ResultCache
+from router.calibrate import Options, ResultCache, load_items
 from router.calibrate.cli import data_dir
 from router.cli import app
 
@@ -164,14 +164,15 @@ def test_replay_command(tmp_path: Path) -> None:
     assert "SIMULATED" in sim.stdout
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["calibrate", "--samples", str(samples), "--out", str(out),
-                                      "--no-predict-tiers", "--cost-metric", "generated",
-                                      "--budget", "600", "--tier-from", "given"])
+                                      "--cost-metric", "generated", "--budget", "600",
+                                      "--tier-from", "given"])
     assert result.exit_code == 0, result.output
     report = (out / "report.md").read_text()
     for curve in ("uniform greedy", "uniform majority vote", "uniform self-consistency, adaptive",
                   "uniform agreement cascade", "uniform best-of-N plain + recorded_score",
                   "uniform best-of-N weighted + recorded_score",
-                  "uniform best-of-N plain + math_reference (oracle)", "adaptive, given tiers"):
+                  "uniform best-of-N plain + math_reference (oracle)", "adaptive, given tiers",
+                  "adaptive, predicted tiers", "policy tiers from: predicted"):
         assert curve in report
     assert "### Compute ratio at matched accuracy" in report
     assert "most accurate at <= 600" in report
@@ -179,3 +180,14 @@ def test_replay_command(tmp_path: Path) -> None:
     assert (out / "calibration.png").stat().st_size > 20_000
     both = CliRunner().invoke(app, ["calibrate", str(samples), "--samples", str(samples)])
     assert both.exit_code == 2 and "one of them" in both.output
+
+
+def test_help_documents_the_file_formats() -> None:
+    result = CliRunner().invoke(app, ["calibrate", "--help"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0
+    for text in ("docs/examples/eval.jsonl", "answer_from", "docs/examples/samples.jsonl",
+                 '"completion_tokens"', "--target-accuracy", "--shares", "--holdout"):
+        assert text in result.output
+    items = load_items(REPO / "docs" / "examples" / "eval.jsonl")
+    assert {it.answer_from for it in items} == {"first_line", "all"}
+    assert any(it.tests for it in items) and any(it.tier for it in items)

@@ -16,6 +16,7 @@ from router.calibrate import (
     calibrate_model,
     write_outputs,
 )
+from router.calibrate.holdout import check_dominates
 from router.upstreams.base import Message, Upstream
 from strategies import answers_equivalent
 
@@ -50,6 +51,7 @@ async def test_calibrate_on_the_local_model(local_upstream: Upstream, tmp_path: 
     # the exact checker picks a right sample whenever one exists
     assert all(r.correct == (r.candidates_correct > 0) for r in bon)
     assert set(cal.tiers) >= {"all"}
+    assert check_dominates(cal) == []  # real results: the frontier is never below uniform
     paths = write_outputs(cal, items, tmp_path / "out", model="local", opts=opts,
                           policy=loaded.policy)
     assert "tiers:" in paths["policy_fragment"].read_text()

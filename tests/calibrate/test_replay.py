@@ -155,6 +155,12 @@ def test_replay_grid_and_records() -> None:
     labels = {c.label for c in grid}
     assert "best_of_n(mode=weighted,n=16)+recorded_score" in labels
     assert "cascade(draft=self_consistency:2,escalate=self_consistency:8,threshold=1.0)" in labels
+    small = {c.label for c in replay_grid(4, scores=False)}
+    assert small == {"greedy(temperature=0.0)", "self_consistency(adaptive=False,n=2)",
+                     "self_consistency(adaptive=False,n=4)", "self_consistency(n=4)",
+                     "best_of_n(mode=plain,n=1)+math_reference",
+                     "best_of_n(mode=plain,n=2)+math_reference",
+                     "best_of_n(mode=plain,n=4)+math_reference"}
     records, notes = replay([ITEM], replay_grid(16, scores=True), model="m", max_tokens=8)
     assert any("too few samples" in n for n in notes)  # N = 16 needs 16 samples
     assert {r.candidates for r in records} == {10} and {r.candidates_correct for r in records} \

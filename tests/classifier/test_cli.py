@@ -20,6 +20,16 @@ def test_public_names_import() -> None:
         assert getattr(classifier, name) is not None
 
 
+def test_train_without_data_says_what_to_pass(tmp_path: Path) -> None:
+    """Issue 11: the default data path existed only in a source checkout; now --data is required
+    and the message says why and what to pass."""
+    res = runner.invoke(classifier_app, ["train", "--out", str(tmp_path / "h.npz")])
+    assert res.exit_code == 2
+    text = " ".join(res.output.replace("\u2502", " ").split())  # rich wraps it in a box
+    assert "--data" in text and "ships the trained heads, not their training data" in text
+    assert not (tmp_path / "h.npz").exists()
+
+
 def test_train_on_operator_solve_rates_and_tiers(tmp_path: Path) -> None:
     rows = []
     for i in range(12):

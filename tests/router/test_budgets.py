@@ -231,3 +231,58 @@ async def test_settings_fail_open(private_redis: RedisProcess, metrics: Metrics)
     b = Budgets(s, metrics, fail_open=True)
     assert not (await b.reserve("t", caps(daily_usd=1.0), 0.1, 1, 60)).checked
     await s.aclose()
+
+
+async def test_a_retried_settle_counts_once(store: Store, metrics: Metrics) -> None:
+    """A settle whose reply was lost (failover) is sent again by the client: the tombstone
+    left by the first makes the second a no-op."""
+    b = Budgets(store, metrics)
+    spec = caps(daily_usd=1.0)
+    r = await b.reserve("acme", spec, 0.30, 300, 60)
+    await b.settle(r, 0.10, 100, "easy", "greedy")
+    await b.settle(r, 0.10, 100, "easy", "greedy")  # the retry
+    day = await b.spend("acme", "day")
+    assert day["usd"] == pytest.approx(0.10) and day["tokens"] == 100
+    assert day["requests"] == 1 and day["reserved_usd"] == 0
+
+
+async def test_a_retried_reserve_holds_once(store: Store, metrics: Metrics) -> None:
+    """The reserve script sent twice with one reservation id (what a client retry after a
+    lost reply does) holds the estimate once and answers the same choice."""
+    clock = Clock()
+    b = Budgets(store, metrics, clock=clock)
+    keys = list(b._keys("acme"))
+    args: list[int | str] = [int(clock() * 1000), 60_000, "rid-1", 1_000_000, -1, -1, -1,
+                             2, 700_000, 10, 200_000, 5]
+    first = await b._reserve(keys=keys, args=args)
+    again = await b._reserve(keys=keys, args=args)
+    assert int(first[0]) == int(again[0]) == 1
+    assert (await b.spend("acme"))["reserved_usd"] == pytest.approx(0.70)
+    assert int(again[2]) == 300_000  # remaining after the one reservation
+    await b._settle(keys=keys, args=["rid-1", 500_000, 10, "", "", 1, int(clock() * 1000)])
+    day = await b.spend("acme")
+    assert day["reserved_usd"] == 0 and day["usd"] == pytest.approx(0.5)  # released in full
+
+
+async def test_tombstones_are_reclaimed(store: Store, metrics: Metrics) -> None:
+    clock = Clock()
+    b = Budgets(store, metrics, clock=clock)
+    r = await b.reserve("acme", caps(daily_usd=1.0), 0.1, 10, 60)
+    await b.settle(r, 0.05, 5)
+    resd = store.key("b", "{acme}", "resd")
+    assert await store.client.hget(resd, r.id) == "="
+    clock.now += 700  # past the tombstone's 600 s lifetime, same day
+    await b.remaining("acme", caps(daily_usd=1.0))
+    assert await store.client.hget(resd, r.id) is None
+    assert (await b.spend("acme"))["usd"] == pytest.approx(0.05)
+
+
+async def test_settle_writes_the_cache_entry_in_the_same_script(
+    store: Store, metrics: Metrics
+) -> None:
+    b = Budgets(store, metrics)
+    r = await b.reserve("acme", None, 0.1, 10, 60)
+    key = store.key("c", "{acme}", "digest")
+    await b.settle(r, 0.05, 5, also_set=(key, '{"texts": ["x"]}', 30))
+    assert await store.client.get(key) == '{"texts": ["x"]}'
+    assert 0 < await store.client.ttl(key) <= 30

@@ -199,3 +199,18 @@ def test_policy_validation_names_bad_overrides(tmp_path: Path) -> None:
     bad_task = POLICY.format(base="http://127.0.0.1:9").replace("creative:", "poetry:")
     with pytest.raises(PolicyValidationError, match=r"tasks\.poetry"):
         parse_policy(bad_task, "p.yaml")
+
+
+def test_default_policy_keeps_search_away_from_writing_recall_and_chat() -> None:
+    from policies.loader import load_policy
+    from router.overrides import effective_plan
+
+    policy = load_policy(None).policy
+    for tier in TIERS:
+        for task in ("creative", "rewrite", "factual", "chat", "other"):
+            scores = replace(TierScores.from_probabilities(SURE), task=task, task_confidence=0.4)
+            assert effective_plan(policy, tier, None, scores)[0].strategy == "greedy"
+        maths = replace(TierScores.from_probabilities(SURE), task="maths", task_confidence=0.9)
+        tp, notes = effective_plan(policy, tier, None, maths)
+        assert tp == policy.tiers[tier] and notes == ()
+        assert effective_plan(policy, tier, "interactive", maths)[0].strategy == "greedy"

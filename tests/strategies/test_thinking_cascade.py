@@ -50,6 +50,14 @@ async def test_budget_forcing_cuts_thinking_and_asks_for_the_answer() -> None:
     assert "thinking cut at the budget" in result.notes
 
 
+async def test_an_answer_without_thinking_is_billed_as_the_answer() -> None:
+    gen = ScriptedGenerator({"": [("Answer: 4", "stop")]})
+    result = await REGISTRY["thinking"].run(problem(), gen, None, {"budget_tokens": 20}, B)
+    assert len(gen.calls) == 1 and result.answer == "4"
+    assert result.notes == ("answered without thinking",)
+    assert result.usage.reasoning_tokens == 0 and result.usage.completion_tokens == 9
+
+
 @dataclass
 class NativeThinker:
     capabilities: Capabilities = field(

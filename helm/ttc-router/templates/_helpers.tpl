@@ -130,6 +130,10 @@ app.kubernetes.io/component: redis
   value: {{ .Values.config.maxTokensLimit | int64 | quote }}
 - name: TTC_KEEPALIVE_S
   value: {{ .Values.config.keepaliveSeconds | quote }}
+- name: TTC_WORKERS
+  value: {{ .Values.config.workers | int64 | quote }}
+- name: TTC_MAX_INFLIGHT
+  value: {{ .Values.config.maxInflight | int64 | quote }}
 {{- if .Values.config.tenantHeader }}
 - name: TTC_TENANT_HEADER
   value: {{ .Values.config.tenantHeader | quote }}
@@ -140,6 +144,10 @@ app.kubernetes.io/component: redis
     secretKeyRef:
       name: {{ .Values.redis.external.existingSecret }}
       key: {{ .Values.redis.external.key }}
+- name: TTC_REDIS_MODE
+  value: {{ .Values.redis.external.mode | quote }}
+- name: TTC_REDIS_SENTINEL_SERVICE
+  value: {{ .Values.redis.external.sentinelService | quote }}
 {{- else if eq .Values.redis.mode "bundled" }}
 {{- if .Values.redis.bundled.auth.existingSecret }}
 - name: REDIS_PASSWORD
