@@ -31,6 +31,8 @@ from strategies.generator import UpstreamGenerator
 from strategies.greedy import Greedy
 from strategies.montecarlo import StepValue
 from strategies.registry import build_registry, check_strategy
+from strategies.select import is_outcome, pick_outcome
+from strategies.think import ThinkFilter, split_thinking
 from strategies.verifiers import (
     VERIFIERS,
     VerifierFactory,
@@ -59,6 +61,7 @@ __all__ = [
     "Scored",
     "StepValue",
     "Strategy",
+    "ThinkFilter",
     "ThinkingGenerator",
     "UpstreamGenerator",
     "Verifier",
@@ -71,4 +74,7 @@ __all__ = [
     "check_verifier_options",
     "extract_answer",
     "group_answers",
+    "is_outcome",
+    "pick_outcome",
+    "split_thinking",
 ]
