@@ -104,15 +104,16 @@ async def one(client: httpx.AsyncClient, kind: str, i: int) -> tuple[bool, int]:
         prompt = PROMPTS[i % len(PROMPTS)]
     messages = [{"role": "user", "content": prompt}]
     if kind == "messages":
-        r = await client.post("/v1/messages", json={"max_tokens": 32, "messages": messages})
+        body = {"model": "ttc-auto", "max_tokens": 32, "messages": messages}
+        r = await client.post("/v1/messages", json=body)
         return r.status_code == 200 and r.json()["content"][0]["text"] != "", r.status_code
     if kind == "stream":
-        body = {"messages": messages, "stream": True}
+        body = {"model": "ttc-auto", "messages": messages, "stream": True}
         async with client.stream("POST", "/v1/chat/completions", json=body) as r:
             text = (await r.aread()).decode()
         clean = text.rstrip().endswith("data: [DONE]") and '"error"' not in text
         return r.status_code == 200 and clean, r.status_code
-    r = await client.post("/v1/chat/completions", json={"messages": messages})
+    r = await client.post("/v1/chat/completions", json={"model": "ttc-auto", "messages": messages})
     return r.status_code == 200 and bool(
         r.json()["choices"][0]["message"]["content"]
     ), r.status_code

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request id, per-request log context, body size limit."""
+"""Pure ASGI middleware: request id, per-request log context, body size limit, JSON bodies."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ class RequestContext:
             raw_id if raw_id and len(raw_id) <= 128 and raw_id.isprintable() else new_id()
         )
         scope.setdefault("state", {})["request_id"] = request_id
+        _json_body(scope, headers)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         limit = self.max_body_bytes
@@ -91,6 +92,22 @@ class RequestContext:
             status=status,
             ms=round((time.perf_counter() - start) * 1000, 2),
         )
+
+
+def _json_body(scope: Scope, headers: dict[bytes, bytes]) -> None:
+    """Every request body of this API is JSON, whatever its Content-Type says.
+
+    `curl -d` sends `application/x-www-form-urlencoded`, and the OpenAI API reads such a body
+    as JSON; so do we, instead of answering "Input should be a valid dictionary". A body that
+    is not JSON still gets 400 "the request body is not valid JSON"."""
+    if scope.get("method") not in ("POST", "PUT", "PATCH"):
+        return
+    kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+    if kind == b"application/json" or kind.endswith(b"+json"):
+        return
+    scope["headers"] = [
+        (k, v) for k, v in scope.get("headers") or [] if k.lower() != b"content-type"
+    ] + [(b"content-type", b"application/json")]
 
 
 async def _reject_too_large(scope: Scope, send: Send, limit: int) -> None:

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from router.unsupported import text_parts_only
 from router.upstreams.base import Message
 
 
@@ -36,6 +37,11 @@ class ChatMessage(BaseModel):
     content: Text | list[TextPart] | None = None
     name: str | None = None
 
+    @field_validator("content", mode="before")
+    @classmethod
+    def _text_only(cls, value: Any) -> Any:
+        return text_parts_only(value)
+
     def text(self) -> str:
         if self.content is None:
             return ""
@@ -54,7 +60,7 @@ PositiveTokens = Annotated[int, Field(ge=1)]
 
 class ChatCompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
-    model: str = "ttc-auto"
+    model: str  # required, as by the OpenAI API (see README "API")
     messages: list[ChatMessage] = Field(min_length=1)
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
@@ -103,6 +109,11 @@ class AnthropicMessage(BaseModel):
     role: Literal["user", "assistant"]
     content: Text | list[AnthropicTextBlock]
 
+    @field_validator("content", mode="before")
+    @classmethod
+    def _text_only(cls, value: Any) -> Any:
+        return text_parts_only(value, "content block")
+
     def text(self) -> str:
         if isinstance(self.content, str):
             return self.content
@@ -117,7 +128,7 @@ class ThinkingConfig(BaseModel):
 
 class MessagesRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
-    model: str = "ttc-auto"
+    model: str  # required, as by the Anthropic API
     messages: list[AnthropicMessage] = Field(min_length=1)
     max_tokens: PositiveTokens
     system: Text | list[AnthropicTextBlock] | None = None
@@ -127,6 +138,11 @@ class MessagesRequest(BaseModel):
     thinking: ThinkingConfig | None = None
     metadata: dict[str, Any] | None = None
     stream: bool = False
+
+    @field_validator("system", mode="before")
+    @classmethod
+    def _text_system(cls, value: Any) -> Any:
+        return text_parts_only(value, "system block")
 
     def to_messages(self) -> tuple[Message, ...]:
         out: list[Message] = []
@@ -151,5 +167,5 @@ class RouteRequest(BaseModel):
 
     def to_messages(self) -> tuple[Message, ...]:
         if self.messages:
-            return ChatCompletionRequest(messages=self.messages).to_messages()
+            return ChatCompletionRequest(model=self.model, messages=self.messages).to_messages()
         return (Message(role="user", content=self.input or ""),)

@@ -88,6 +88,7 @@ async def _token_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Ev
         tuple(params.get("stop", ())),
         params.get("seed"),
     )
+    trim = generator.trims_lead(problem_for(prepared.call))  # the label's space
     pieces: list[str] = []
     usage = Usage(calls=1)
     finish_reason = "stop"
@@ -109,7 +110,10 @@ async def _token_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Ev
                 break
             if delta.text:
                 pieces.append(delta.text)
-                if shown := answer_only.feed(delta.text):
+                shown = answer_only.feed(delta.text)
+                if trim and not shown_pieces:  # as `sample()` does
+                    shown = shown.lstrip()
+                if shown:
                     shown_pieces.append(shown)
                     yield Text(shown)
             if delta.usage is not None:
@@ -121,7 +125,10 @@ async def _token_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Ev
         closing = getattr(deltas, "aclose", None)
         if closing is not None:
             await closing()
-    if rest := answer_only.finish():
+    rest = answer_only.finish()
+    if trim and not shown_pieces:
+        rest = rest.lstrip()
+    if rest:
         shown_pieces.append(rest)
         yield Text(rest)
     answer, reasoning = "".join(shown_pieces), answer_only.reasoning or None

@@ -182,6 +182,16 @@ class UpstreamGenerator:
             usage = usage + counted_thinking(g)
         return Batch(samples=samples, usage=usage, failed=failed)
 
+    def trims_lead(self, problem: Problem) -> bool:
+        """Does a fresh answer follow a turn label the format added (`A:`, `Assistant:`)?
+        Its leading whitespace is then formatting, not part of the answer."""
+        caps = self.capabilities
+        if caps.chat:
+            return False
+        return not prompt_format(getattr(self.upstream, "prompt_format", None)).verbatim(
+            problem.messages
+        )
+
     async def sample(
         self,
         problem: Problem,
@@ -192,9 +202,13 @@ class UpstreamGenerator:
         stop: Sequence[str] = (),
         seed: int | None = None,
     ) -> Batch:
-        return await self._run(
+        batch = await self._run(
             self.request_for(problem, "", n, temperature, max_tokens, stop, seed)
         )
+        if not self.trims_lead(problem):
+            return batch
+        samples = tuple(replace(s, text=s.text.lstrip()) for s in batch.samples)
+        return replace(batch, samples=samples)
 
     async def extend(
         self,

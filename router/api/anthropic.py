@@ -28,6 +28,7 @@ from router.planning import Call
 from router.schemas import MessagesRequest
 from router.state import AppState
 from router.streaming import Done, Failed, KeepAlive, Text, events
+from router.unsupported import ANTHROPIC_TOOL_FIELDS, refuse_tools
 from router.verification import parse as parse_verification
 
 router = APIRouter(route_class=FastJSONRoute)
@@ -36,6 +37,7 @@ STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "deadline": "deadlin
 
 
 def to_call(body: MessagesRequest, request: Request) -> Call:
+    refuse_tools(body.model_extra, ANTHROPIC_TOOL_FIELDS)
     budget = None
     if body.thinking is not None and body.thinking.type == "enabled":
         budget = body.thinking.budget_tokens

@@ -79,6 +79,8 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str]:
     param = _loc_to_param(loc)
     msg = str(first.get("msg", "invalid value"))
     more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+    if first.get("type") == "missing":
+        return f"missing required field '{param}'{more}", param
     return f"invalid value for '{param}': {msg}{more}", param
 
 

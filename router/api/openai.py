@@ -27,12 +27,14 @@ from router.planning import Call
 from router.schemas import ChatCompletionRequest
 from router.state import AppState
 from router.streaming import Done, Failed, KeepAlive, Text, events
+from router.unsupported import OPENAI_TOOL_FIELDS, refuse_tools
 from router.verification import parse as parse_verification
 
 router = APIRouter(route_class=FastJSONRoute)
 
 
 def to_call(body: ChatCompletionRequest, request: Request) -> Call:
+    refuse_tools(body.model_extra, OPENAI_TOOL_FIELDS)
     if body.stream and body.n > 1:
         raise InvalidRequest("streaming supports n = 1 only", param="n")
     return Call(

@@ -128,7 +128,8 @@ def test_route_model_parses_or_rejects_cleanly(doc: Any) -> None:
        role=st.sampled_from(["system", "developer", "user", "assistant"]))
 def test_content_parts_join_losslessly(parts: list[str], role: str) -> None:
     req = ChatCompletionRequest.model_validate(
-        {"messages": [{"role": role, "content": [{"type": "text", "text": p} for p in parts]}]})
+        {"model": "ttc-auto",
+         "messages": [{"role": role, "content": [{"type": "text", "text": p} for p in parts]}]})
     (msg,) = req.to_messages()
     assert msg.content == "".join(parts)
     assert msg.role == ("system" if role == "developer" else role)

@@ -51,13 +51,16 @@ class Load:
     def request(self, client: httpx.Client, kind: str) -> httpx.Response:
         question = {"role": "user", "content": f"load {uuid.uuid4().hex}"}
         if kind == "payer":  # a tenant with caps: needs the budget store
-            return client.post("/v1/chat/completions", json={"messages": [question]},
+            return client.post("/v1/chat/completions",
+                               json={"model": "ttc-auto", "messages": [question]},
                                headers={"authorization": f"Bearer {PAYER_KEY}"})
         if kind == "anon":  # no caps: only the cache touches Redis
             return client.post("/v1/chat/completions",
-                               json={"messages": [{"role": "user", "content": "same question"}]})
+                               json={"model": "ttc-auto",
+                                     "messages": [{"role": "user", "content": "same question"}]})
         if kind == "messages":
-            return client.post("/v1/messages", json={"max_tokens": 16, "messages": [question]},
+            return client.post("/v1/messages",
+                               json={"model": "ttc-auto", "max_tokens": 16, "messages": [question]},
                                headers={"x-api-key": PAYER_KEY})
         if kind == "admin":
             return client.get("/admin/spend", params={"tenant": "payer"},
@@ -138,7 +141,8 @@ def test_redis_outage_under_load(
 
         # Cache recovers too (after its fail-open cool-down): a repeat is a hit again.
         def cache_hit() -> bool:
-            q = {"messages": [{"role": "user", "content": f"after {restarted}"}]}
+            q = {"model": "ttc-auto",
+                 "messages": [{"role": "user", "content": f"after {restarted}"}]}
             httpx.post(f"{router.url}/v1/chat/completions", json=q, timeout=10)
             r = httpx.post(f"{router.url}/v1/chat/completions", json=q, timeout=10)
             return bool(r.headers.get("x-ttc-cache") == "hit")
@@ -191,7 +195,8 @@ def test_budgets_fail_open_when_configured(
         for _ in range(5):
             r = httpx.post(f"{router.url}/v1/chat/completions", timeout=30,
                            headers={"authorization": f"Bearer {PAYER_KEY}"},
-                           json={"messages": [{"role": "user", "content": uuid.uuid4().hex}]})
+                           json={"model": "ttc-auto",
+                                 "messages": [{"role": "user", "content": uuid.uuid4().hex}]})
             statuses.append(r.status_code)
             assert r.status_code != 200 or r.json()["choices"][0]["message"]["content"]
         ready = httpx.get(f"{router.url}/readyz", timeout=10)

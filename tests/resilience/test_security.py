@@ -120,11 +120,11 @@ def test_keys_and_prompts_never_logged_or_echoed(router_process: Process) -> Non
     before = len(stub.authorizations)
     seen.append(chat(url, PAYER_KEY, f"{MARKER} ok"))
     seen.append(httpx.post(f"{url}/v1/messages", timeout=30, headers={"x-api-key": OTHER_KEY},
-                           json={"max_tokens": 16, "messages": [
+                           json={"model": "ttc-auto", "max_tokens": 16, "messages": [
                                {"role": "user", "content": f"{MARKER} anthropic"}]}))
     with httpx.stream("POST", f"{url}/v1/chat/completions", timeout=30,
                       headers={"authorization": f"Bearer {PAYER_KEY}"},
-                      json={"stream": True, "messages": [
+                      json={"model": "ttc-auto", "stream": True, "messages": [
                           {"role": "user", "content": f"{MARKER} stream"}]}) as resp:
         resp.read()
         seen.append(resp)
@@ -133,7 +133,8 @@ def test_keys_and_prompts_never_logged_or_echoed(router_process: Process) -> Non
     control(stub, "ok", 0)
     seen.append(chat(url, WRONG_KEY, f"{MARKER} wrong key"))
     seen.append(httpx.post(f"{url}/v1/chat/completions", headers={"x-api-key": WRONG_KEY},
-                           json={"messages": [{"role": "wizard", "content": MARKER}]}))
+                           json={"model": "ttc-auto",
+                                 "messages": [{"role": "wizard", "content": MARKER}]}))
     seen.append(chat(url, PAYER_KEY, f"{MARKER} bad model", model="no-such-model"))
     seen.append(httpx.get(f"{url}/admin/policy",
                           headers={"authorization": f"Bearer {WRONG_ADMIN}"}))
@@ -294,7 +295,7 @@ def test_request_fields_cannot_redirect_the_router(router_process: Process) -> N
         sent = stub.bodies[before]
         assert not set(fields) & set(sent), sent  # unknown fields are not forwarded either
         anthropic = httpx.post(f"{url}/v1/messages", headers={"x-api-key": PAYER_KEY, **headers},
-                               json={"max_tokens": 16, "messages": [
+                               json={"model": "ttc-auto", "max_tokens": 16, "messages": [
                                    {"role": "user", "content": "hi"}], **fields})
         assert anthropic.status_code == 200, anthropic.text
         for model in (target, f"{trap.url}", f"openai/{target}", "stub@" + target):
@@ -328,7 +329,8 @@ def test_hints_never_exceed_max_tier(router_process: Process) -> None:
     resp = chat(url, ACME_KEY, "pinned", model="ttc-very-hard", headers=very)
     assert resp.headers["x-ttc-tier"] == "hard"
     msg = httpx.post(f"{url}/v1/messages", headers={"x-api-key": ACME_KEY, **very},
-                     json={"max_tokens": 16, "metadata": {"ttc_tier": "very_hard"},
+                     json={"model": "ttc-auto", "max_tokens": 16,
+                           "metadata": {"ttc_tier": "very_hard"},
                            "messages": [{"role": "user", "content": "hi"}]})
     assert msg.headers["x-ttc-tier"] == "hard"
     # lowtier: no hints, max_tier easy (clamps the classifier's medium too).
@@ -353,7 +355,7 @@ def test_stream_error_events_do_not_leak_internals(router_process: Process) -> N
     control(router_process.stub, "cut_stream", count=1)
     with httpx.stream("POST", f"{router_process.url}/v1/chat/completions", timeout=30,
                       headers={"authorization": f"Bearer {PAYER_KEY}"},
-                      json={"stream": True, "messages": [
+                      json={"model": "ttc-auto", "stream": True, "messages": [
                           {"role": "user", "content": uuid.uuid4().hex}]}) as resp:
         text = resp.read().decode()
     events = sse_events(text)

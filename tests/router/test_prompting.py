@@ -81,3 +81,14 @@ async def test_chat_upstreams_get_messages_without_format_stops() -> None:
 def test_registry_names_and_default() -> None:
     assert set(PROMPT_FORMATS) == {"transcript", "qa"}
     assert prompt_format(None) is PROMPT_FORMATS["transcript"]
+
+
+async def test_answers_after_a_format_label_lose_the_label_space() -> None:
+    upstream = CompletionOnly(handler=lambda request: " Paris")
+    generator = UpstreamGenerator(upstream)
+    question = Problem(messages=(Message("user", "What is the capital of France?"),))
+    batch = await generator.sample(question, 2, temperature=0.0, max_tokens=8)
+    assert [s.text for s in batch.samples] == ["Paris", "Paris"]
+    continuation = Problem(messages=(Message("user", "Q: What is the capital of France?\nA:"),))
+    batch = await generator.sample(continuation, 1, temperature=0.0, max_tokens=8)
+    assert batch.samples[0].text == " Paris"  # the client's own prompt: continued as is
