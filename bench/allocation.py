@@ -1,6 +1,6 @@
 """Adaptive against uniform test-time compute on a real model: the closed loop.
 
-    python bench/allocation.py --train 24 --test 24   # the run in docs/benchmarks.md
+    python bench/allocation.py --train 24 --test 8    # the run in docs/benchmarks.md
     python bench/allocation.py --quick                # reduced run (< 60 s), used by the tests
 
 All on the embedded Gemma 3 270M base model (xllamacpp, raw completions). Task family with
@@ -45,6 +45,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 if sys.path[0] != str(REPO):  # bench/classifier.py must not shadow the package
     sys.path.insert(0, str(REPO))
+# nor bench/profile.py the standard library's (torch imports cProfile, which imports profile)
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 from bench.allocation_pools import (  # noqa: E402
     MAX_TOKENS,

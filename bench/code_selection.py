@@ -5,7 +5,7 @@
     python bench/code_selection.py --scripted-only # selection proven on known programs only
 
 Local model (packaged Gemma 3 270M base, raw completions through xllamacpp): the problem's
-prompt (signature + docstring) is continued up to the next top-level definition (at most 160
+prompt (signature + docstring) is continued up to the next top-level definition (at most 128
 tokens), T = 0.8,
 one n=N call per problem. Every sample becomes the program `prompt + completion`. Columns:
 
@@ -43,7 +43,7 @@ from strategies.sandbox import Sandbox, SandboxLimits  # noqa: E402
 from strategies.verifiers.outcome import CodeTests  # noqa: E402
 
 DATA = Path("/work/shared/data/code")
-MAX_TOKENS = 160  # per sample: enough for most HumanEval/MBPP bodies
+MAX_TOKENS = 128  # per sample: enough for most HumanEval/MBPP bodies
 STOP = ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\nassert"]
 
 
@@ -87,19 +87,25 @@ def load_tasks(n_each: int, seed: int = 0) -> list[Task]:
 
 
 class PromptedGenerator:
-    """Wraps a generator so each sample is the whole program: prompt + completion."""
+    """Wraps a generator so each sample is the whole program: prompt + completion. A repeated
+    sampling call with the same arguments returns the same draw (so the selectors compare the
+    same N samples and the model is not asked twice)."""
 
     def __init__(self, inner: Generator, prompt: str) -> None:
         self.inner = inner
         self.prompt = prompt
         self.capabilities: Capabilities = inner.capabilities
+        self.drawn: dict[str, Batch] = {}
 
     def _full(self, batch: Batch) -> Batch:
         samples = tuple(replace(s, text=self.prompt + s.text) for s in batch.samples)
         return Batch(samples, batch.usage, batch.failed)
 
     async def sample(self, problem: Problem, n: int, **kw: Any) -> Batch:
-        return self._full(await self.inner.sample(problem, n, **kw))
+        key = repr((n, sorted(kw.items())))
+        if key not in self.drawn:  # the same draw serves every selector (compared on equal N)
+            self.drawn[key] = self._full(await self.inner.sample(problem, n, **kw))
+        return self.drawn[key]
 
     async def extend(self, problem: Problem, prefix: str, n: int, **kw: Any) -> Batch:
         return self._full(await self.inner.extend(problem, prefix, n, **kw))
@@ -163,10 +169,11 @@ async def local(tasks: list[Task], n: int) -> dict[str, Any]:
 
     server = LocalModelServer(LocalModelConfig(parallel=max(n, 4), ctx_per_slot=1536))
     await server.astart()
-    upstream = LocalUpstream("local", server, timeout_s=900)  # a loaded 2-core machine is slow
+    # transcript format: the prompt is continued verbatim, and no line stop cuts the body short
+    upstream = LocalUpstream("local", server, timeout_s=900, prompt_format="transcript")
     tests = checker()
     rows = {"greedy": 0, "vote": 0, "visible": 0, "oracle": 0}
-    tokens = 0
+    tokens = done = 0
     try:
         for task in tasks:
             gen = PromptedGenerator(UpstreamGenerator(upstream), task.prompt)
@@ -179,7 +186,7 @@ async def local(tasks: list[Task], n: int) -> dict[str, Any]:
             params = {"n": n, "temperature": 0.8, "stop": STOP, "seed": 7}
             vote = await REGISTRY["best_of_n"].run(full, gen, None, params, budget)
             rows["vote"] += await passes(task, vote.text, tests)
-            # the same N samples again (same seed), selected by the visible test only
+            # the same N samples (one draw), selected by the visible test only
             seen = await REGISTRY["best_of_n"].run(
                 task.problem(task.visible()), gen, tests, params, budget
             )
@@ -187,6 +194,8 @@ async def local(tasks: list[Task], n: int) -> dict[str, Any]:
             oks = [await passes(task, c.text, tests) for c in seen.candidates]
             rows["oracle"] += any(oks)
             tokens += g.usage.total_tokens + vote.usage.total_tokens
+            done += 1
+            print(f"  [{done}/{len(tasks)}] {task.task_id}: {rows}", flush=True)
     finally:
         await upstream.aclose()
     return {"rows": rows, "problems": len(tasks), "tokens": tokens}
@@ -197,14 +206,18 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--scripted-only", action="store_true")
     ap.add_argument("--n", type=int, default=4)
+    ap.add_argument("--each", type=int, default=None, help="problems per dataset")
     args = ap.parse_args()
-    each = 3 if args.quick else 20
+    each = args.each or (3 if args.quick else 20)
     tasks = load_tasks(each)
     began = time.perf_counter()
     right, used, skipped = asyncio.run(scripted(tasks))
-    print("scripted upstream (canonical + 3 broken, shuffled), best_of_n n=4 + code_tests:")
+    print(
+        "scripted upstream (canonical + 3 broken, shuffled), best_of_n n=4 + code_tests:",
+        flush=True,
+    )
     print(f"  picked the canonical solution on {right}/{used} problems", end="")
-    print(f" ({skipped} skipped: their canonical solution fails as prompt + solution)")
+    print(f" ({skipped} skipped: their canonical solution fails as prompt + solution)", flush=True)
     if args.scripted_only:
         return
     res = asyncio.run(local(tasks, args.n))

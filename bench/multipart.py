@@ -120,6 +120,16 @@ ARMS: list[tuple[str, str, int, dict[str, Any]]] = [
     ),
 ]
 
+# the new strategies first, so a run cut short on a loaded machine still has them
+RUN_ORDER = [
+    "greedy",
+    "draft/target",
+    "decompose greedy",
+    "cascade sc2->sc6",
+    "decompose sc4",
+    "self-consistency",
+]
+
 
 def make_problems(count: int, seed: int) -> list[Problem]:
     r = random.Random(f"{seed}-multi")
@@ -180,7 +190,7 @@ async def run_multi(
     budget = Budget(max_tokens_per_sample=40, deadline_s=600.0)
     gate = asyncio.Semaphore(concurrency)
     out: list[dict[str, Any]] = []
-    for label, name, n, params in ARMS:
+    for label, name, n, params in sorted(ARMS, key=lambda a: RUN_ORDER.index(a[0])):
         t0 = time.monotonic()
 
         async def one(

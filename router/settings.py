@@ -72,4 +72,8 @@ class Settings(BaseSettings):
     local_threads: int = Field(2, ge=1)
     local_parallel: int = Field(16, ge=1, description="llama.cpp slots (>= largest n)")
     local_ctx_per_slot: int = Field(2048, ge=256)
+    local_cache_ram_mib: int = Field(
+        0, ge=0, description="llama.cpp host-memory prompt cache (MiB; 0 = off; llama.cpp's "
+        "own default, 8192, lets router RSS grow with every distinct prompt)"
+    )
     budget_fail_open: bool = Field(False, description="Allow requests when Redis is down")

@@ -12,6 +12,10 @@ Only configurations the router can run at serve time enter the optimisation by d
 whose verifier compares with the reference answer (`math_reference`) is an oracle (pass@N),
 shown as the ceiling, unless `allow_reference` says requests bring their reference.
 
+The knee ignores frontier points whose accuracy gain over the cheapest point is under two
+standard errors of the cheapest point's accuracy on the calibration items (sqrt(p(1-p)/n)):
+on a model where extra compute only buys noise, the policy stays cheap.
+
 Cost is one of `usd` (the model's prices), `tokens` (prompt + completion + reasoning) or
 `generated` (completion + reasoning tokens: what sampling more costs when the prompt is
 shared). Traffic shares: the calibration items per tier, or `shares` (e.g. read off
@@ -25,6 +29,7 @@ configurations and repeats (a run without candidates counts as one).
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -249,7 +254,9 @@ def optimise(
     elif target_accuracy is not None:
         cal.pick = for_accuracy(cal.frontier, target_accuracy)
     else:
-        cal.pick = knee(cal.frontier)
+        n = sum(counts.values())
+        p = cal.frontier[0].accuracy
+        cal.pick = knee(cal.frontier, 2 * math.sqrt(p * (1 - p) / n) if n else 0.0)
     for b, config in cal.assignment(cal.pick.allocation).items():
         cal.tiers[b].chosen = per_bin[b][config]
 

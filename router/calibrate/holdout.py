@@ -213,8 +213,9 @@ def evaluate_holdout(
                    for a in cv.arms]
     best_uniform = None
     if uniform_pts:
-        j_best = max(range(len(serve)), key=lambda j: (serve_arms[j].accuracy,
-                                                       -serve_arms[j].cost))
+        top = max(a.accuracy for a in serve_arms)  # ties within replay noise: the cheaper
+        j_best = min((j for j in range(len(serve)) if serve_arms[j].accuracy >= top - 1e-3),
+                     key=lambda j: serve_arms[j].cost)
         best_uniform = (serve_arms[j_best], serve[j_best])
     for source, cal in cals.items():
         if cal.pick is None or source not in tiers:

@@ -145,11 +145,17 @@ def for_accuracy(frontier: Sequence[Allocation], target: float) -> Pick:
     return Pick(reach[0], "accuracy", target)
 
 
-def knee(frontier: Sequence[Allocation]) -> Pick:
+def knee(frontier: Sequence[Allocation], min_gain: float = 0.0) -> Pick:
     """The point farthest above the chord from the cheapest to the most accurate point, with
     cost and accuracy each scaled to [0, 1] over the frontier; the cheapest point when the
-    frontier has one point or is a straight line (no point gains more than it costs)."""
-    lo, hi = frontier[0], frontier[-1]
+    frontier has one point or is a straight line (no point gains more than it costs).
+
+    Points that gain less than `min_gain` accuracy over the cheapest one are not eligible
+    (calibrate passes two standard errors of the cheapest point's accuracy: a gain within the
+    noise of the calibration data is not worth paying for)."""
+    lo = frontier[0]
+    frontier = [lo, *(a for a in frontier[1:] if a.accuracy - lo.accuracy >= min_gain - EPS)]
+    hi = frontier[-1]
     span_c, span_a = hi.cost - lo.cost, hi.accuracy - lo.accuracy
     if span_c <= EPS or span_a <= EPS:
         return Pick(lo, "knee")

@@ -36,6 +36,7 @@ class LocalModelConfig:
     parallel: int = 16
     ctx_per_slot: int = 2048
     top_k: int = 40
+    cache_ram_mib: int = 0  # llama.cpp's host-memory prompt cache (its default 8192 grows RSS)
 
 
 def resolve_model_path(config: LocalModelConfig) -> Path:
@@ -83,6 +84,7 @@ class LocalModelServer:
         params.cpuparams.n_threads = self.config.threads
         params.cpuparams_batch.n_threads = self.config.threads
         params.sampling.top_k = self.config.top_k
+        params.cache_ram_mib = self.config.cache_ram_mib
         params.hostnames = ["127.0.0.1"]
         params.port = 0
         params.verbosity = 0

@@ -122,6 +122,7 @@ class UpstreamPool:
                     threads=s.local_threads,
                     parallel=s.local_parallel,
                     ctx_per_slot=s.local_ctx_per_slot,
+                    cache_ram_mib=s.local_cache_ram_mib,
                 )
             )
             await server.astart()

@@ -122,3 +122,13 @@ def test_bad_input() -> None:
         allocation_frontier([[]], [1])
     with pytest.raises(ValueError, match="non-negative"):
         allocation_frontier([[(1, 1)]], [-1])
+
+
+def test_knee_ignores_gains_within_noise() -> None:
+    # +0.02 for 12x the cost: a knee without a floor takes it, with a floor it stays greedy
+    front = [Allocation(2.5, 0.20, (0,)), Allocation(5.0, 0.21, (1,)),
+             Allocation(30.0, 0.22, (2,))]
+    assert knee(front).allocation.choice == (1,)
+    assert knee(front, min_gain=0.07).allocation.choice == (0,)
+    big = [Allocation(1, 0.5, (0,)), Allocation(2, 0.7, (1,)), Allocation(10, 0.72, (2,))]
+    assert knee(big, min_gain=0.07).allocation.choice == (1,)

@@ -1,8 +1,8 @@
 """A sampling profile of the router's hot path under load (py-spy), with flame graphs.
 
-    python bench/profile.py                        # 20 s at 8 callers -> bench/out/profile.svg
-    python bench/profile.py --label after --seconds 30 --concurrency 8
-    python bench/profile.py --quick                # 4 s, for the test suite
+    python bench/hotpath_profile.py             # 20 s at 8 callers -> bench/out/profile-*.svg
+    python bench/hotpath_profile.py --label after --seconds 30 --concurrency 8
+    python bench/hotpath_profile.py --quick     # 4 s
 
 The same setup as `bench/overhead.py` (zero-latency stub upstream, greedy on every tier, the
 packaged classifier on distinct prompts, result cache and dollar caps on, embedded Redis unless
