@@ -139,3 +139,18 @@ def test_shell_examples_succeed(readme_router: str) -> None:
             assert payload["choices"][0]["message"]["content"].strip() == "Paris"
         else:
             assert payload["tier"] in {t.value for t in TIERS}
+
+
+def test_streamed_answer_matches_the_unstreamed_one(readme_router: str) -> None:
+    """The streaming path formats the prompt and trims the answer as `sample()` does."""
+    import openai
+
+    client = openai.OpenAI(base_url=f"{readme_router}/v1", api_key="unused", max_retries=0)
+    chunks = client.chat.completions.create(
+        model="ttc-easy",
+        max_tokens=16,
+        stream=True,
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "Paris"
