@@ -125,12 +125,17 @@ class DraftTarget:
         tokens = {"draft": 0, "target": 0}
         try:
             while not chain.done and len(chain.steps) < p["max_depth"]:
+                left = ctx.answer_tokens_left(chain.tokens)  # the client's max_tokens
+                if left is not None and left <= 0:
+                    break
+                step_tokens = p["step_max_tokens"] if left is None else min(
+                    p["step_max_tokens"], left)
                 batch = await ctx.extend(
                     draft, chain.text, 1, temperature=p["draft_temperature"],
-                    max_tokens=p["step_max_tokens"], stop=stop, model=model,
+                    max_tokens=step_tokens, stop=stop, model=model,
                 )
                 tokens["draft"] += batch.usage.total_tokens
-                proposal = grow(chain, batch.samples[0], p, ctx.fmt)
+                proposal = grow(chain, batch.samples[0], p, ctx.fmt, left)
                 if proposal.steps == chain.steps:  # the draft has nothing more to say
                     chain = proposal
                     break
@@ -140,10 +145,10 @@ class DraftTarget:
                 else:
                     batch = await ctx.extend(
                         generator, chain.text, 1, temperature=p["target_temperature"],
-                        max_tokens=p["step_max_tokens"], stop=stop,
+                        max_tokens=step_tokens, stop=stop,
                     )
                     tokens["target"] += batch.usage.total_tokens
-                    writer, chain = "target", grow(chain, batch.samples[0], p, ctx.fmt)
+                    writer, chain = "target", grow(chain, batch.samples[0], p, ctx.fmt, left)
                 steps.append({"writer": writer, "score": None if score is None else
                               round(score, 4), "step": chain.steps[-1][:200] if chain.steps
                               else ""})

@@ -14,6 +14,8 @@ PARAMS = {
     "beam_search": {"width": 1, "expansions": 1, "max_depth": 3, "step_max_tokens": 6},
     "dvts": {"n": 1, "width": 1, "max_depth": 3, "step_max_tokens": 6},
     "mcts": {"simulations": 6, "branching": 1, "max_depth": 3, "step_max_tokens": 6},
+    "draft_target": {"scorer": "verifier", "threshold": 0.5, "max_depth": 3,
+                     "step_max_tokens": 6},
 }
 
 
