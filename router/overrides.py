@@ -1,6 +1,6 @@
 """Task-type and latency-class overrides of a tier's plan.
 
-Applied by `router.planning.plan_tier` after the tier is chosen (classifier, hint, tenant
+Applied by the planner (`router.planning.plan`) after the tier is chosen (classifier, hint, tenant
 rules) and before the budget reservation, so the reservation prices the plan that runs; a
 budget downgrade re-plans the lower tier with the same overrides.
 

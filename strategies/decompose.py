@@ -45,6 +45,7 @@ from strategies.base import (
     MultiModelGenerator,
     Problem,
     Result,
+    Stage,
     Strategy,
     Verifier,
 )
@@ -143,9 +144,8 @@ class Decompose:
         spec = dict(params.get("sub") or SPECS["sub"].default)
         return self._registry[spec["strategy"]], dict(spec.get("params") or {}), spec.get("model")
 
-    def stages(self, params: Mapping[str, Any]) -> list[tuple[str, Strategy, str | None]]:
-        sub, _, model = self.sub_stage(params)
-        return [("sub", sub, model)]
+    def stages(self, params: Mapping[str, Any]) -> list[Stage]:
+        return [Stage("sub", *self.sub_stage(params))]
 
     def models(self, params: Mapping[str, Any]) -> list[str]:
         _, _, model = self.sub_stage(params)

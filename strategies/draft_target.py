@@ -41,7 +41,7 @@ from strategies.base import (
     Problem,
     Result,
     Sample,
-    Strategy,
+    Stage,
     Verifier,
 )
 from strategies.params import COMMON, STEP, Spec, check, resolve
@@ -94,9 +94,9 @@ class DraftTarget:
                     "(capabilities.logprobs)"]
         return []
 
-    def stages(self, params: Mapping[str, Any]) -> list[tuple[str, Strategy, str | None]]:
+    def stages(self, params: Mapping[str, Any]) -> list[Stage]:
         model = params.get("draft_model")
-        return [("draft", self, model)] if model else []
+        return [Stage("draft", self, params, model)] if model else []
 
     def models(self, params: Mapping[str, Any]) -> list[str]:
         model = params.get("draft_model")

@@ -209,7 +209,7 @@ class RunContext:
         self._admit(1, 1)
         if isinstance(verifier, AccountedVerifier):
             scored = await self._timed(verifier.score_accounted(self.problem, candidates))
-            self.account(scored.usage)
+            self.account(scored.usage, scored.model)
             self.verifier_notes.extend(n for n in scored.notes if n not in self.verifier_notes)
             scores = scored.scores
         else:

@@ -62,6 +62,26 @@ class Thinking:
     def max_samples(self, params: Mapping[str, Any]) -> int:
         return 2  # thinking, then the answer (budget forcing)
 
+    def client_params(
+        self, params: Mapping[str, Any], client: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The client may ask for less thinking than the policy allows, never more; its
+        reasoning effort applies where the policy sets none."""
+        out = dict(params)
+        if "budget_tokens" in client:
+            cap = int(params.get("budget_tokens") or SPECS["budget_tokens"].default)
+            out["budget_tokens"] = min(int(client["budget_tokens"]), cap)
+        if "reasoning_effort" in client and "reasoning_effort" not in params:
+            out["reasoning_effort"] = client["reasoning_effort"]
+        return out
+
+    def sample_bound(self, params: Mapping[str, Any], max_tokens: int) -> tuple[int, int]:
+        """A call generates up to the thinking budget plus the answer (native, plain); budget
+        forcing re-sends the thinking before the answer."""
+        think = int(params.get("budget_tokens") or SPECS["budget_tokens"].default)
+        answer = int(params.get("answer_max_tokens") or SPECS["answer_max_tokens"].default)
+        return think, max(max_tokens, think + answer)
+
     async def run(
         self,
         problem: Problem,
