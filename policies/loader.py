@@ -22,10 +22,13 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from classifier.base import TIERS
+from policies.overrides import check_overrides
 from policies.schema import BudgetPolicy, ModelSpec, Policy, TierPolicy, VerifierSpec
 from policies.verification import verification_problems
-from router.errors import PolicyError
-from router.upstreams.base import Capabilities
+from router.vocab.anthropic_limits import tier_problems
+from router.vocab.errors import PolicyError
+from router.vocab.upstream import Capabilities
+from strategies import REGISTRY, VERIFIERS, check_strategy, check_verifier_options, stages_of
 
 MAX_POLICY_BYTES = 1_000_000
 MAX_YAML_NODES = 200_000  # after alias expansion ("billion laughs" guard)
@@ -97,8 +100,6 @@ def _check_size(data: object) -> str | None:
 
 
 def _strategy_registry() -> Mapping[str, Any]:
-    from strategies import REGISTRY
-
     return REGISTRY
 
 
@@ -106,8 +107,6 @@ def _verifier_problems(spec: VerifierSpec) -> tuple[list[str] | None, list[str]]
     """(problems with the options or None for an unknown kind, policy models it calls).
 
     `spec.model` is the default of `options.model`, as the pipeline builds it."""
-    from strategies import VERIFIERS, check_verifier_options
-
     factory = VERIFIERS.get(spec.kind)
     if factory is None:
         return None, []
@@ -118,8 +117,6 @@ def _verifier_problems(spec: VerifierSpec) -> tuple[list[str] | None, list[str]]
 
 
 def _verifier_kinds() -> list[str]:
-    from strategies import VERIFIERS
-
     return sorted(VERIFIERS)
 
 
@@ -175,8 +172,6 @@ def _cross_check(
 def _tier_problems(
     path: str, tp: TierPolicy, models: Mapping[str, ModelSpec], raw: Mapping[str, Any]
 ) -> list[str]:
-    from strategies import check_strategy
-
     errors: list[str] = []
     registry = _strategy_registry()
     strategy = registry.get(tp.strategy)
@@ -233,9 +228,6 @@ def _provider_problems(
 ) -> list[str]:
     """The hosted API's own limits (Anthropic) for the tier and each stage of a composite
     strategy (cascade, decompose)."""
-    from router.upstreams.anthropic_limits import tier_problems
-    from strategies.registry import stages_of
-
     stages: list[tuple[str, Any, Mapping[str, Any], str | None]] = [
         ("", strategy, tp.params, None)
     ]
@@ -273,8 +265,6 @@ def _policy_checks(policy: Policy, model_names: str) -> list[str]:
             owners.setdefault(digest, name)
     if len(set(policy.logical_models)) != len(policy.logical_models):
         errors.append("logical_models: duplicate names")
-    from router.overrides import check_overrides
-
     errors.extend(check_overrides(policy))
     return errors
 

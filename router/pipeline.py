@@ -27,7 +27,9 @@ from router.ids import new_id
 from router.limits import annotate, check_context, no_answer
 from router.planning import Call, Decision, decide
 from router.state import AppState
+from router.tenancy import resolve_tenant
 from router.upstreams.base import Usage
+from router.verifiers import verifier_for
 from strategies import Budget, Problem, Result
 from strategies.generator import UpstreamGenerator
 from strategies.think import split_thinking
@@ -76,8 +78,6 @@ class Outcome:
 
 async def handle(state: AppState, call: Call, headers: Mapping[str, str]) -> Outcome:
     """Serve one non-streaming request: the whole request path, top to bottom."""
-    from router.tenancy import resolve_tenant
-
     clock = Clock()
     request_id = headers.get("x-request-id") or new_id()
     loaded = state.policy.current  # one policy snapshot from start to end
@@ -105,8 +105,6 @@ async def handle(state: AppState, call: Call, headers: Mapping[str, str]) -> Out
 
 async def prepare(state: AppState, call: Call, headers: Mapping[str, str]) -> Prepared | Outcome:
     """Steps 1-5 of `handle()` for streaming requests; a cache hit comes back as an Outcome."""
-    from router.tenancy import resolve_tenant
-
     clock = Clock()
     request_id = headers.get("x-request-id") or new_id()
     loaded = state.policy.current
@@ -169,8 +167,6 @@ async def reserve(
 
 async def run(state: AppState, prepared: Prepared) -> list[Result]:
     """Step 6: the strategy, `n` times when the client asks for several choices."""
-    from router.verifiers import verifier_for
-
     d = prepared.decision
     strategy = d.strategy_impl
     generator = UpstreamGenerator(state.upstreams.get(d.model), resolve=state.upstreams.get)

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-from router.upstreams.base import Capabilities, Message, Usage
+from router.vocab.upstream import Capabilities, Message, Usage
 
 
 @dataclass(frozen=True)

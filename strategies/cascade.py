@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from router.vocab.errors import PolicyError
 from strategies.aggregate import AGGREGATIONS, aggregate
 from strategies.answers import ANSWER_FORMATS
 from strategies.base import (
@@ -130,8 +131,6 @@ class Cascade:
         target = generator
         if e_model:
             if not isinstance(generator, MultiModelGenerator):
-                from router.errors import PolicyError
-
                 raise PolicyError(
                     f"cascade escalates to {e_model!r} but the generator cannot "
                     "switch models (build it with a model resolver)"

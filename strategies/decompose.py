@@ -36,7 +36,8 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from router.upstreams.base import Message
+from router.vocab.errors import PolicyError
+from router.vocab.upstream import Message
 from strategies.answers import ANSWER_FORMATS, extract_answer
 from strategies.base import (
     Budget,
@@ -203,8 +204,6 @@ class Decompose:
         solver = generator
         if sub_model:
             if not isinstance(generator, MultiModelGenerator):
-                from router.errors import PolicyError
-
                 raise PolicyError(f"decompose solves on {sub_model!r} but the generator "
                                   "cannot switch models (build it with a model resolver)")
             solver = generator.with_model(sub_model)

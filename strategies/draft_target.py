@@ -31,7 +31,8 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from router.upstreams.base import Capabilities
+from router.vocab.errors import PolicyError
+from router.vocab.upstream import Capabilities
 from strategies.aggregate import aggregate
 from strategies.base import (
     Budget,
@@ -169,8 +170,6 @@ class DraftTarget:
 
     @staticmethod
     def _draft_generator(generator: Generator, model: str | None, scorer: str) -> Generator:
-        from router.errors import PolicyError
-
         draft = generator
         if model:
             if not isinstance(generator, MultiModelGenerator):

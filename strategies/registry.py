@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from router.upstreams.base import Capabilities
+from router.vocab.upstream import Capabilities
 from strategies.base import Stage, Strategy
 from strategies.beam_search import BeamSearch
 from strategies.best_of_n import BestOfN

@@ -21,7 +21,8 @@ from collections.abc import Mapping
 from dataclasses import replace as dc_replace
 from typing import Any
 
-from router.upstreams.base import Message, Usage
+from router.vocab.errors import PolicyError
+from router.vocab.upstream import Message, Usage
 from strategies.answers import extract_answer
 from strategies.base import (
     Budget,
@@ -129,8 +130,6 @@ class Thinking:
 
     async def _native(self, ctx: RunContext, generator: Generator, p: dict[str, Any]) -> Result:
         if not isinstance(generator, ThinkingGenerator):
-            from router.errors import PolicyError
-
             raise PolicyError("thinking mode 'native' needs an upstream with a thinking budget")
         gen = generator
         batch = await ctx.call(

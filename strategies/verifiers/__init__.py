@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.upstreams.base import Upstream
+from router.vocab.errors import PolicyError
+from router.vocab.upstream import Upstream
 from strategies.answers import ANSWER_FORMATS
 from strategies.base import Verifier
 from strategies.params import Spec, check
@@ -193,8 +194,6 @@ def build_verifier(
     assumed checked; an unknown kind raises `PolicyError`."""
     factory = VERIFIERS.get(kind)
     if factory is None:
-        from router.errors import PolicyError
-
         raise PolicyError(f"unknown verifier kind {kind!r} (valid: {', '.join(sorted(VERIFIERS))})")
     return factory.build(options, upstream_for)
 

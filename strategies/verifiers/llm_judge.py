@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from router.upstreams.base import GenerationRequest, Message, Upstream, Usage
+from router.vocab.upstream import GenerationRequest, Message, Upstream, Usage
 from strategies.base import Problem, Scored
 
 PROMPT = (

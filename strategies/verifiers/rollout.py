@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from router.upstreams.base import Usage
+from router.vocab.upstream import Usage
 from strategies.base import Generator, Problem, Scored
 from strategies.montecarlo import count_hits, estimate
 
