@@ -172,6 +172,7 @@ class Budgets:
         self._settle = store.client.register_script(budget_lua.SETTLE)
         self._reset = store.client.register_script(budget_lua.RESET)
         self._known: set[str] = set()
+        self._stamps: tuple[int, str, str] = (-1, "", "")  # (UTC day, day stamp, month stamp)
         self.settle_health = SettleHealth()
 
     def period_key(self, tenant: str, period: Period, at: datetime | None = None) -> str:
@@ -180,10 +181,15 @@ class Budgets:
         return self.store.key("b", f"{{{tenant}}}", period[0], stamp)
 
     def _keys(self, tenant: str) -> tuple[str, str, str, str]:
-        now = datetime.fromtimestamp(self.clock(), UTC)
+        day = int(self.clock() // 86400)  # the UTC day; its stamps are formatted once a day
+        if self._stamps[0] != day:
+            at = datetime.fromtimestamp(day * 86400, UTC)
+            self._stamps = (day, at.strftime("%Y-%m-%d"), at.strftime("%Y-%m"))
+        _, d, m = self._stamps
         tag = f"{{{tenant}}}"
-        return (self.period_key(tenant, "day", now), self.period_key(tenant, "month", now),
-                self.store.key("b", tag, "res"), self.store.key("b", tag, "resd"))
+        k = self.store.key
+        return (k("b", tag, "d", d), k("b", tag, "m", m), k("b", tag, "res"),
+                k("b", tag, "resd"))
 
     async def _remember(self, tenant: str) -> None:
         """Index of tenants with spend, for `GET /admin/spend` without a tenant."""
