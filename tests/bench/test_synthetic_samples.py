@@ -9,6 +9,7 @@ from collections import Counter
 import numpy as np
 
 from bench.synthetic_samples import (
+    MEAN,
     fit_concentration,
     fit_dispersion,
     simulate,
@@ -35,7 +36,7 @@ def test_fit_recovers_dispersion_and_concentration() -> None:
     pools = _pools("beta", k=1.4, alpha=0.3)
     for tier in (Tier.EASY, Tier.MEDIUM):
         mean, k = fit_dispersion(*_counts(pools[tier]))
-        assert 0.9 <= k <= 2.2, (tier, k)
+        assert abs(mean - MEAN[tier]) < 0.06 and 0.9 <= k <= 2.2, (tier, mean, k)
     wrong = [Counter(s.answer for s in p if not s.correct) for ps in pools.values() for p in ps]
     wrong = [w for w in wrong if sum(w.values()) >= 3]
     alpha = fit_concentration([sum(w.values()) for w in wrong],
