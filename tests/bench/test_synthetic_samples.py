@@ -1,0 +1,53 @@
+"""The simulated recorded samples: the fit recovers the shapes the generator was given, so the
+figures in docs/benchmarks.md rest on parameters that `--fit` measures the same way on real
+recorded samples."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from bench.synthetic_samples import (
+    MEAN,
+    fit_concentration,
+    fit_dispersion,
+    simulate,
+    top_wrong_share,
+)
+from classifier.base import Tier
+
+
+def _pools(law: str, k: float = 1.4, alpha: float = 0.3) -> dict[Tier, list[list]]:
+    items = simulate(1200, 16, seed=3, tier_accuracy=1.0, law=law, k=k, alpha=alpha)
+    out: dict[Tier, list[list]] = {}
+    for it in items:
+        assert it.tier is not None
+        out.setdefault(it.tier, []).append([s for s in it.samples if not s.greedy])
+    return out
+
+
+def _counts(pools: list[list]) -> tuple[np.ndarray, np.ndarray]:
+    return (np.array([sum(s.correct for s in p) for p in pools]),
+            np.array([len(p) for p in pools]))
+
+
+def test_fit_recovers_dispersion_and_concentration() -> None:
+    pools = _pools("beta", k=1.4, alpha=0.3)
+    for tier in (Tier.EASY, Tier.MEDIUM):
+        mean, k = fit_dispersion(*_counts(pools[tier]))
+        assert abs(mean - MEAN[tier]) < 0.06 and 0.9 <= k <= 2.2, (tier, mean, k)
+    wrong = [Counter(s.answer for s in p if not s.correct) for ps in pools.values() for p in ps]
+    wrong = [w for w in wrong if sum(w.values()) >= 3]
+    alpha = fit_concentration([sum(w.values()) for w in wrong],
+                              float(np.mean([top_wrong_share(w) for w in wrong])))
+    assert 0.15 <= alpha <= 0.6, alpha
+
+
+def test_band_law_is_narrow_and_scores_are_optional() -> None:
+    # the previous version's uniform band per tier: far less spread than the fitted law
+    _, k = fit_dispersion(*_counts(_pools("band")[Tier.MEDIUM]))
+    assert k > 10
+    votes = simulate(20, 4, scores=False)
+    assert all(s.score is None for it in votes for s in it.samples)
+    assert all(it.samples[0].greedy and len(it.samples) == 5 for it in votes)
