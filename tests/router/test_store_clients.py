@@ -19,7 +19,9 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import SSLConnection
 from redis.exceptions import RedisError
 
 from bench.stub_upstream import ServerThread, StubUpstream
@@ -30,7 +32,13 @@ from router.cache import ResultCache
 from router.metrics import Metrics
 from router.settings import Settings
 from router.store import Store, connect_store
-from router.store_clients import make_client, url_mode
+from router.store_clients import (
+    DeadlineRetry,
+    _ResolvingConnection,
+    _ResolvingSSLConnection,
+    make_client,
+    url_mode,
+)
 from tests.router.conftest import sha
 from tests.router.redis_topologies import (
     ClusterTopology,
@@ -71,6 +79,19 @@ def test_url_scheme_picks_the_client() -> None:
     assert url_mode("redis://a:1,b:2", "sentinel") == ("sentinel", False)
     with pytest.raises(ValueError, match="contradicts"):
         url_mode("redis+cluster://a:1", "sentinel")
+
+
+def test_sentinel_clients_resolve_the_primary_on_every_connect() -> None:
+    """Plain and TLS Sentinel URLs both get the connection class that asks Sentinel on every
+    socket connect (the failover test below shows why), and the deadline retry."""
+    plain = make_client("redis+sentinel://127.0.0.1:1,127.0.0.1:2/svc", failover_s=7)
+    tls = make_client("rediss+sentinel://127.0.0.1:1/svc")
+    assert isinstance(plain, Redis) and isinstance(tls, Redis)
+    assert plain.connection_pool.connection_class is _ResolvingConnection
+    assert tls.connection_pool.connection_class is _ResolvingSSLConnection
+    assert issubclass(_ResolvingSSLConnection, SSLConnection)
+    retry = plain.connection_pool.connection_kwargs["retry"]
+    assert isinstance(retry, DeadlineRetry) and retry.window_s == 7
 
 
 @pytest.fixture(scope="module")
