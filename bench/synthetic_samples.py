@@ -249,14 +249,15 @@ def fit(path: Path, min_wrong: int = 3) -> int:
         m = np.array([len(p) for p in pools])
         mean, k = fit_dispersion(c, m)
         fitted[key] = (mean, k)
-        if 0 < mean < 1:
+        if 0 < mean < 1 and k < 499:
             ks.append(k)
         for p in pools:
             wrong = Counter(s.answer for s in p if not s.correct and s.answer is not None)
             if sum(wrong.values()) >= min_wrong:
                 shares.append(top_wrong_share(wrong))
                 wrongs.append(sum(wrong.values()))
-    alpha = fit_concentration(wrongs, float(np.mean(shares))) if shares else float("nan")
+    # too few wrong samples to measure the spread: check the model at the default
+    alpha = fit_concentration(wrongs, float(np.mean(shares))) if shares else CONCENTRATION
     rng = np.random.default_rng(0)
     for key, its in sorted(groups.items()):
         mean, k = fitted[key]
@@ -275,15 +276,21 @@ def fit(path: Path, min_wrong: int = 3) -> int:
                                                                                  strict=True)]
             sim_pass.append(bool(ok.any()))
             sim_vote.append(_vote_correct(answers, list(ok), rng))
-        print(f"| {key} | {len(its)} | {n} | {mean:.3f} | {k:.2f} | {rec_pass:.2f} / "
+        shown = f"{k:.2f}" if k < 499 else ">= 500 (not identified)"
+        print(f"| {key} | {len(its)} | {n} | {mean:.3f} | {shown} | {rec_pass:.2f} / "
               f"{np.mean(sim_pass):.2f} | {rec_vote:.2f} / {np.mean(sim_vote):.2f} |")
-    print(f"\ndispersion k: median {np.median(ks):.2f} over the groups with 0 < p < 1 "
-          f"({', '.join(f'{k:.2f}' for k in ks)})")
-    print(f"most common wrong answer's share of a question's wrong samples (>= {min_wrong} "
-          f"wrong): mean {np.mean(shares):.2f} over {len(shares)} questions; "
-          f"Dirichlet concentration over {DISTRACTORS} distractors that matches it: {alpha:.2f}")
+    if ks:
+        print(f"\ndispersion k: median {np.median(ks):.2f} over the groups with 0 < p < 1 "
+              f"({', '.join(f'{k:.2f}' for k in ks)})")
+    if shares:
+        print(f"most common wrong answer's share of a question's wrong samples (>= {min_wrong} "
+              f"wrong): mean {np.mean(shares):.2f} over {len(shares)} questions; Dirichlet "
+              f"concentration over {DISTRACTORS} distractors that matches it: {alpha:.2f}")
+    else:
+        print(f"no question has {min_wrong} or more wrong samples: concentration not fitted "
+              f"(the model check above used the default, {CONCENTRATION})")
     print(json.dumps({"dispersion_median": float(np.median(ks)) if ks else None,
-                      "concentration": alpha}))
+                      "concentration": alpha if shares else None}))
     return 0
 
 

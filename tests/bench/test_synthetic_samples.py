@@ -4,7 +4,9 @@ recorded samples."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +23,7 @@ from bench.synthetic_samples import (
     top_wrong_share,
 )
 from classifier.base import Tier
+from router.calibrate.samples import write_samples
 
 
 def _pools(law: str, k: float = 1.4, alpha: float = 0.3) -> dict[Tier, list[list]]:
@@ -78,3 +81,21 @@ def test_allocation_sim_prints_every_scenario(capsys: pytest.CaptureFixture[str]
     for name in SCENARIOS:
         assert f"| {name} | 80%-right tiers |" in out and f"| {name} | true tiers |" in out
     assert "SIMULATED" in out and "vs same N" in out
+
+
+def test_fit_command_on_a_samples_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                       ) -> None:
+    from bench.synthetic_samples import main
+
+    path = tmp_path / "s.jsonl"
+    write_samples(simulate(400, 16, seed=5, tier_accuracy=1.0), path)
+    assert main(["--fit", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "| easy | " in out and "| very_hard | " in out
+    fitted = json.loads(out.strip().splitlines()[-1])
+    assert 0.7 <= fitted["dispersion_median"] <= 2.0
+    assert 0.15 <= fitted["concentration"] <= 0.6
+    # three questions without enough wrong samples: said, not a crash
+    assert main(["--fit", str(Path(__file__).resolve().parents[2] / "docs" / "examples"
+                               / "samples.jsonl")]) == 0
+    assert "concentration not fitted" in capsys.readouterr().out
