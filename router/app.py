@@ -11,6 +11,7 @@ import structlog
 from fastapi import FastAPI
 
 from classifier.base import Classifier
+from policies.loader import LoadedPolicy
 from router import __version__
 from router.admission import Admission, watch_loop_lag
 from router.api import anthropic as anthropic_api
@@ -21,6 +22,7 @@ from router.api.admin import admin_router
 from router.logging import configure_logging
 from router.metrics import Metrics
 from router.middleware import RequestContext
+from router.runtime import compile_runtime
 from router.settings import Settings
 from router.state import AppState
 from router.upstreams.base import Upstream
@@ -66,13 +68,7 @@ def _llm_classifier(app: FastAPI, holder: Any) -> tuple[Classifier, str | None]:
     from classifier.llm_backend import LLMClassifier
 
     def resolve() -> Any:
-        state = app.state.ttc
-        cp = state.policy.current.policy.classifier
-        if not cp.fallback_model:
-            return None
-        from router.planning import fallback_for
-
-        return fallback_for(state, cp.fallback_model, cp.fallback_timeout_s)
+        return app.state.ttc.runtime.fallback
 
     error = None
     if not holder.current.policy.classifier.fallback_model:
@@ -123,13 +119,13 @@ def create_app(
                 cache=ResultCache(store, metrics),
                 classifier=clf,
                 upstreams=pool,
+                runtime=compile_runtime(holder.current, dict(pool.items()), metrics),
                 classifier_error=clf_error,
             )
 
-            async def on_change(loaded: Any) -> None:
+            async def on_change(loaded: LoadedPolicy) -> None:
                 await pool.rebuild(loaded.policy.models)
-                state.fallbacks.clear()
-                state.verifiers.clear()
+                state.runtime = compile_runtime(loaded, dict(pool.items()), metrics)  # one swap
 
             holder.on_change.append(on_change)
             if store.embedded is not None:  # restart it if it dies (router.supervise)
