@@ -10,8 +10,9 @@ from typing import Any
 import structlog
 from fastapi import FastAPI
 
-from classifier.base import Classifier
+from classifier.base import TIERS, Classifier, TierScores
 from policies.loader import LoadedPolicy
+from policies.reload import PolicyHolder
 from router import __version__
 from router.admission import Admission, watch_loop_lag
 from router.api import anthropic as anthropic_api
@@ -19,12 +20,15 @@ from router.api import errors as error_handlers
 from router.api import meta
 from router.api import openai as openai_api
 from router.api.admin import admin_router
+from router.budgets import Budgets
+from router.cache import ResultCache
 from router.logging import configure_logging
 from router.metrics import Metrics
 from router.middleware import RequestContext
 from router.runtime import compile_runtime
 from router.settings import Settings
 from router.state import AppState
+from router.store import connect_store
 from router.upstreams.base import Upstream
 from router.upstreams.pool import UpstreamPool
 
@@ -36,8 +40,6 @@ class UnavailableClassifier:
     request goes to the LLM fallback (when configured) and `/readyz` reports the error."""
 
     async def classify(self, texts: Any) -> list[Any]:
-        from classifier.base import TIERS, TierScores
-
         uniform = [1 / len(TIERS)] * len(TIERS)
         return [TierScores.from_probabilities(uniform, source="unavailable") for _ in texts]
 
@@ -89,11 +91,6 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from policies.reload import PolicyHolder
-        from router.budgets import Budgets
-        from router.cache import ResultCache
-        from router.store import connect_store
-
         metrics = Metrics()
         holder = PolicyHolder.load(settings.policy_path, metrics)
         store = await connect_store(settings)
