@@ -3,6 +3,7 @@
     python bench/hotpath_profile.py             # 20 s at 8 callers -> bench/out/profile-*.svg
     python bench/hotpath_profile.py --label after --seconds 30 --concurrency 8
     python bench/hotpath_profile.py --quick     # 4 s
+    python bench/hotpath_profile.py --classifier lexical   # as the overhead benchmark's legs
 
 The same setup as `bench/overhead.py` (zero-latency stub upstream, greedy on every tier, the
 packaged classifier on distinct prompts, result cache and dollar caps on, embedded Redis unless
@@ -96,6 +97,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--redis-url", default=os.environ.get("TTC_REDIS_URL"))
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--classifier", default=None,
+                        help="TTC_CLASSIFIER_BACKEND of the router (as bench/overhead.py)")
     parser.add_argument("--repo", type=Path, default=REPO,
                         help="profile the router of another checkout (e.g. main, for a before)")
     parser.add_argument("--out", type=Path, default=OUT)
@@ -120,6 +123,8 @@ def main() -> None:
     }
     if args.redis_url:
         router_env["TTC_REDIS_URL"] = args.redis_url
+    if args.classifier:
+        router_env["TTC_CLASSIFIER_BACKEND"] = args.classifier
     serve = [sys.executable, "-m", "router.cli", "serve"]
     if args.workers > 1:
         serve += ["--workers", str(args.workers)]

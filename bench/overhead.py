@@ -3,6 +3,7 @@
     python bench/overhead.py --litellm      # the full run: c = 1, 8, 32, 64; 1 and 2 workers
     python bench/overhead.py --workers 2 4  # more worker legs
     python bench/overhead.py --quick        # a few requests (used by the test suite)
+    python bench/overhead.py --baseline /tmp/before   # plus the router of another checkout
 
 Legs, all on loopback, all started before the first measurement and then measured level by
 level, one after another, in one run: `direct` (the client calls the stub); `ttc-router xN`
@@ -167,15 +168,19 @@ def start_litellm(exe: Path, stub: str, tmp: Path, env: dict[str, str]) -> tuple
 
 
 def start_router(stub: str, tmp: Path, env: dict[str, str], workers: int,
-                 redis_url: str | None, classifier: str | None = None) -> tuple[Any, str]:
+                 redis_url: str | None, classifier: str | None = None,
+                 checkout: Path | None = None) -> tuple[Any, str]:
+    """`ttc-router serve --workers N` of this checkout, or of `checkout` (a before/after leg:
+    run from that directory, so its `router` package is the one imported)."""
     port = free_port()
-    policy = tmp / "policy.yaml"
+    name = f"{workers}-{checkout.name}" if checkout else str(workers)
+    policy = tmp / f"policy-{name}.yaml"
     policy.write_text(POLICY.format(stub=stub))
     router_env = {
         **env,
         "TTC_PORT": str(port),
         "TTC_POLICY_PATH": str(policy),
-        "TTC_DATA_DIR": str(tmp / f"data-{workers}"),
+        "TTC_DATA_DIR": str(tmp / f"data-{name}"),
         "TTC_LOG_LEVEL": "warning",
         "TTC_REDIS_PREFIX": f"ttc-bench-{uuid.uuid4().hex[:8]}:",
     }
@@ -184,7 +189,13 @@ def start_router(stub: str, tmp: Path, env: dict[str, str], workers: int,
     if classifier:
         router_env["TTC_CLASSIFIER_BACKEND"] = classifier
     cmd = [sys.executable, "-m", "router.cli", "serve", "--workers", str(workers)]
-    return start(cmd, router_env, tmp / f"router-{workers}.log"), f"http://127.0.0.1:{port}"
+    if checkout is None:
+        return start(cmd, router_env, tmp / f"router-{name}.log"), f"http://127.0.0.1:{port}"
+    router_env["PYTHONPATH"] = str(checkout)
+    with (tmp / f"router-{name}.log").open("wb") as log:
+        proc = subprocess.Popen(cmd, env=router_env, stdout=log, stderr=subprocess.STDOUT,
+                                cwd=checkout)
+    return proc, f"http://127.0.0.1:{port}"
 
 
 def measure(url: str, pid: int | None, c: int, total: int, tag: str) -> dict[str, float]:
@@ -211,6 +222,9 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         for workers in sorted({1, *args.workers}):
             legs[f"ttc-router x{workers}"] = start_router(stub_url, tmp, env, workers,
                                                           args.redis_url, args.classifier)
+        if args.baseline:
+            legs[f"ttc-router x1 ({args.baseline.name})"] = start_router(
+                stub_url, tmp, env, 1, args.redis_url, args.classifier, args.baseline)
         if args.litellm:
             legs["LiteLLM"] = start_litellm(ensure_litellm(), stub_url, tmp, env)
         procs += [proc for proc, _ in legs.values()]
@@ -289,6 +303,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     parser.add_argument("--classifier", default=None,
                         help="TTC_CLASSIFIER_BACKEND of the router legs (default: the service's)")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="add a 1-worker leg running the router of this checkout (a "
+                        "before, e.g. `git archive <commit> | tar -x -C DIR`), side by side")
     parser.add_argument(
         "--litellm",
         action="store_true",

@@ -7,12 +7,14 @@ the samples say, only on their number).
 
 Prints one table: wall and CPU seconds of each stage in-process, and of the whole command in a
 subprocess (Python start-up and imports included; classifier predictions off, so the time is
-the replay's own).
+the replay's own), with the load average when it ended: on a shared machine the wall time
+follows the load, the CPU time does not.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import subprocess
 import sys
@@ -72,8 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         rows.append(("whole command in a subprocess", time.perf_counter() - t, cpu))
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\n{args.questions} questions x {args.samples} samples "
-          f"(simulated; `calibrate --samples`)\n")
+          f"(simulated; `calibrate --samples`); load average {load} on {os.cpu_count()} "
+          "cores\n")
     print("| stage | wall s | CPU s |\n|---|---|---|")
     for name, wall, cpu in rows:
         print(f"| {name} | {wall:.1f} | {cpu:.1f} |")

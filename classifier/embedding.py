@@ -47,10 +47,10 @@ from classifier.head import (
     packaged_task_artifact,
 )
 from classifier.rules import apply_rules
-from router.errors import RouterError
+from router.vocab.errors import RouterError
 
 if TYPE_CHECKING:
-    from router.metrics import Metrics
+    from router.vocab.metrics import ClassifierMetrics as Metrics
 
 Probs = tuple[float, ...]  # tier probabilities, then (if a task head) task probabilities
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from classifier.base import TIERS
 from classifier.features import FEATURE_NAMES
 from classifier.lexical import LexicalSpec, LexicalVectorizer
-from router.errors import RouterError
+from router.vocab.errors import RouterError
 
 if TYPE_CHECKING:
     import numpy as np

@@ -26,7 +26,7 @@ from typing import Any
 import structlog
 
 from policies.loader import LoadedPolicy, PolicyValidationError, load_policy
-from router.metrics import Metrics
+from router.vocab.metrics import PolicyMetrics as Metrics
 
 OnChange = Callable[[LoadedPolicy], Awaitable[None] | None]
 

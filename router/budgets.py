@@ -1,6 +1,6 @@
 """Race-free per-tenant budget caps and spend tracking on Redis.
 
-    reservation = await budgets.reserve_with_downgrade(tenant, spec, policy, tier, prompt_tokens)
+    plan, reservation = await budgets.reserve_with_downgrade(tenant, spec, plan.options, ttl_s)
     ... run the strategy ...
     await budgets.settle(reservation, usd=actual_usd, tokens=actual_tokens, tier=..., strategy=...)
     # or, when nothing was spent (failed before any upstream call):
@@ -9,13 +9,14 @@
 A reservation holds the plan's worst case against every cap that applies (UTC day and month,
 USD and tokens) in one Lua script, so concurrent requests on any number of replicas can never
 jointly pass a cap: committed spend stays under the cap as long as actual cost <= estimate,
-which `policies.worst_case` guarantees. Settling commits the actual cost and releases the
-reservation in one script. Reservations expire after `ttl_s` (a crashed replica does not lock
-a budget) and are reclaimed by the next reserve of that tenant.
+which the planner's `router.worstcase.worst_case` guarantees. Settling commits the actual
+cost and releases the reservation in one script. Reservations expire after `ttl_s` (a
+crashed replica does not lock a budget) and are reclaimed by the next reserve of that tenant.
 
 Downgrade: `reserve_with_downgrade` (or `reserve_first_fit` with the caller's own estimates)
-offers the planned tier and, with `on_exceeded: downgrade`, every lower tier to one script,
-which reserves the most capable one that fits: one round trip, one atomic decision.
+offers the plan and its downgrade candidates (`Plan.options`: with `on_exceeded: downgrade`,
+the plans of every lower tier) to one script, which reserves the most capable one that fits:
+one round trip, one atomic decision.
 
 Redis down: `StoreUnavailable` (503), unless fail-open or the tenant has no caps (nothing to
 enforce); then an unchecked reservation is returned and settle is best effort.
@@ -30,14 +31,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 import structlog
 from redis.exceptions import RedisError, ResponseError
 
-from classifier.base import TIERS, Tier
-from policies.loader import worst_case
-from policies.schema import Policy, TenantPolicy
+from policies.schema import TenantPolicy
 from router import budget_lua
 from router.errors import BudgetExceeded, StoreUnavailable
 from router.ids import new_id
@@ -48,6 +47,19 @@ Period = Literal["day", "month"]
 CacheWrite = tuple[str, str, int]  # result-cache key, JSON value, ttl in seconds
 CAP_NAMES = ("daily_usd", "monthly_usd", "daily_tokens", "monthly_tokens")
 log = structlog.get_logger("ttc.budgets")
+
+
+class Costed(Protocol):
+    """An option to reserve: a plan's worst case (`router.planning.Plan`)."""
+
+    @property
+    def worst_usd(self) -> float: ...
+
+    @property
+    def worst_tokens(self) -> int: ...
+
+
+C = TypeVar("C", bound=Costed)
 
 
 def to_micro(usd: float) -> int:
@@ -172,6 +184,7 @@ class Budgets:
         self._settle = store.client.register_script(budget_lua.SETTLE)
         self._reset = store.client.register_script(budget_lua.RESET)
         self._known: set[str] = set()
+        self._stamps: tuple[int, str, str] = (-1, "", "")  # (UTC day, day stamp, month stamp)
         self.settle_health = SettleHealth()
 
     def period_key(self, tenant: str, period: Period, at: datetime | None = None) -> str:
@@ -180,10 +193,15 @@ class Budgets:
         return self.store.key("b", f"{{{tenant}}}", period[0], stamp)
 
     def _keys(self, tenant: str) -> tuple[str, str, str, str]:
-        now = datetime.fromtimestamp(self.clock(), UTC)
+        day = int(self.clock() // 86400)  # the UTC day; its stamps are formatted once a day
+        if self._stamps[0] != day:
+            at = datetime.fromtimestamp(day * 86400, UTC)
+            self._stamps = (day, at.strftime("%Y-%m-%d"), at.strftime("%Y-%m"))
+        _, d, m = self._stamps
         tag = f"{{{tenant}}}"
-        return (self.period_key(tenant, "day", now), self.period_key(tenant, "month", now),
-                self.store.key("b", tag, "res"), self.store.key("b", tag, "resd"))
+        k = self.store.key
+        return (k("b", tag, "d", d), k("b", tag, "m", m), k("b", tag, "res"),
+                k("b", tag, "resd"))
 
     async def _remember(self, tenant: str) -> None:
         """Index of tenants with spend, for `GET /admin/spend` without a tenant."""
@@ -283,23 +301,18 @@ class Budgets:
         self,
         tenant: str,
         policy_tenant: TenantPolicy | None,
-        policy: Policy,
-        tier: Tier,
-        prompt_tokens: int,
+        options: Sequence[C],
+        ttl_s: float,
         *,
         fail_open: bool = False,
-    ) -> tuple[Tier, Reservation]:
-        """Reserve `tier`'s worst case, or with `on_exceeded: downgrade` the most capable
-        lower tier that fits. Returns the tier actually reserved (`!= tier`: downgraded)."""
-        tiers = [tier]
-        if policy.budgets.on_exceeded == "downgrade":
-            tiers += [t for t in reversed(TIERS) if t.rank < tier.rank]
-        estimates = [worst_case(policy, t, prompt_tokens) for t in tiers]
+    ) -> tuple[C, Reservation]:
+        """Reserve the first of `options` (a plan, then its downgrades: `Plan.options`) whose
+        worst case fits every cap. Returns the option reserved and the reservation."""
         reservation = await self.reserve_first_fit(
-            tenant, policy_tenant, estimates, policy.budgets.reservation_ttl_s,
-            fail_open=fail_open or policy.budgets.fail_open,
+            tenant, policy_tenant, [(o.worst_usd, o.worst_tokens) for o in options], ttl_s,
+            fail_open=fail_open,
         )
-        return tiers[reservation.choice], reservation
+        return options[reservation.choice], reservation
 
     async def settle(
         self, reservation: Reservation, usd: float, tokens: int, tier: str = "",

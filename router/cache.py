@@ -39,9 +39,18 @@ RESULT_PARAMS = frozenset({
 })
 
 
+_FLAT = (str, int, float, bool, type(None))
+
+
 def _message(message: Any) -> dict[str, Any]:
     if is_dataclass(message) and not isinstance(message, type):
-        message = asdict(message)
+        # A flat dataclass (the router's Message) as its fields: what `asdict` gives, without
+        # its recursive deep copy (most of the key's cost); anything nested goes through it.
+        flat = getattr(message, "__dict__", None)
+        if flat is not None and all(isinstance(v, _FLAT) for v in flat.values()):
+            message = flat
+        else:
+            message = asdict(message)
     if not isinstance(message, Mapping):
         raise TypeError(f"message must be a mapping or dataclass, got {type(message).__name__}")
     out = dict(message)

@@ -12,7 +12,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from router.upstreams.base import Usage
+from router.vocab.errors import UpstreamError, UpstreamTimeout
+from router.vocab.upstream import Usage
 from strategies.base import (
     AccountedVerifier,
     Batch,
@@ -145,8 +146,6 @@ class RunContext:
         """Run one generator call `make(n, max_tokens)` within the budget (which may lower
         both), under the deadline, and account its usage (to `model` when another policy model
         ran it)."""
-        from router.errors import UpstreamError, UpstreamTimeout
-
         n, mt = self._admit(n, max_tokens)
         try:
             batch = await self._timed(make(n, mt))
@@ -209,14 +208,12 @@ class RunContext:
         self._admit(1, 1)
         if isinstance(verifier, AccountedVerifier):
             scored = await self._timed(verifier.score_accounted(self.problem, candidates))
-            self.account(scored.usage)
+            self.account(scored.usage, scored.model)
             self.verifier_notes.extend(n for n in scored.notes if n not in self.verifier_notes)
             scores = scored.scores
         else:
             scores = await self._timed(verifier.score(self.problem, candidates))
         if len(scores) != len(candidates):
-            from router.errors import UpstreamError
-
             raise UpstreamError(
                 f"verifier returned {len(scores)} score lists for {len(candidates)} candidates"
             )

@@ -12,14 +12,18 @@ router can do), is an adaptive arm. Intervals: percentile bootstrap over held-ou
 (`boots` resamples, the same resamples for every arm, so differences are paired). Compute
 ratio at matched accuracy: the average cost the best serve-time uniform curve (its frontier,
 linear between points: a mixture of two configurations) needs to reach an adaptive arm's
-accuracy, over what the adaptive arm spends; above 1 means adaptive is cheaper.
+accuracy, over what the adaptive arm spends; above 1 means adaptive is cheaper. The rows "vs
+same N for everyone" compare with the uniform curves without posterior strategies (every query
+gets the same samples: the baseline a router has to beat), so they count the saving of early
+stopping and escalation as well as the tier's; the plain rows compare with every uniform curve,
+posterior strategies applied to every query included, and so count the tier's saving only.
 """
 
 from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +41,7 @@ from router.calibrate.optimise import (
 )
 
 Interval = tuple[float, float]
+_UNREACHED = 1e12  # a bootstrap ratio whose uniform curve never reaches the accuracy
 
 
 def split_items(
@@ -195,6 +200,7 @@ def evaluate_holdout(
     families: dict[str, list[Arm]] = {}
     serve: list[tuple[np.ndarray, np.ndarray]] = []  # boot means of serve-time uniform arms
     serve_arms: list[Arm] = []
+    posterior: list[bool] = []
     fixed: list[int] = []
     for j, c in enumerate(configs):
         if not table.complete[j]:
@@ -204,6 +210,7 @@ def evaluate_holdout(
         if not is_oracle(c):
             serve.append(table.boot_means(cols, sample))
             serve_arms.append(families[family(c)][-1])
+            posterior.append(is_posterior(c))
             if not is_posterior(c):
                 fixed.append(j)
     for name, arms in families.items():
@@ -211,12 +218,12 @@ def evaluate_holdout(
         out.curves.append(Curve(f"uniform {name}", kind, sorted(arms, key=lambda a: a.cost)))
     uniform_pts = [(a.cost, a.accuracy) for cv in out.curves if cv.kind == "uniform"
                    for a in cv.arms]
-    best_uniform = None
-    if uniform_pts:
-        top = max(a.accuracy for a in serve_arms)  # ties within replay noise: the cheaper
-        j_best = min((j for j in range(len(serve)) if serve_arms[j].accuracy >= top - 1e-3),
-                     key=lambda j: serve_arms[j].cost)
-        best_uniform = (serve_arms[j_best], serve[j_best])
+    best_uniform = _best(serve_arms, serve, range(len(serve))) if uniform_pts else None
+    # "same N for everyone": uniform without the posterior strategies (early stop, escalation),
+    # which spend by evidence per query; the ratios against it count the posterior saving too
+    same_n = [j for j in range(len(serve)) if not posterior[j]]
+    best_fixed = _best(serve_arms, serve, same_n) if same_n and any(posterior) else None
+    fixed_pts = [(serve_arms[j].cost, serve_arms[j].accuracy) for j in same_n]
     for source, cal in cals.items():
         if cal.pick is None or source not in tiers:
             continue
@@ -243,8 +250,23 @@ def evaluate_holdout(
         pick = table.arm("pick", cols, sample)
         out.ratios.append(_ratio(f"adaptive, {source} tiers ({cal.pick.rule})", pick,
                                  uniform_pts, acc, cost, serve))
+        if best_fixed is not None:
+            out.ratios.append(_at_best(f"adaptive, {source} tiers vs same N for everyone (at "
+                                       "its best accuracy)", arms, boot_curve, *best_fixed))
+            out.ratios.append(_ratio(f"adaptive, {source} tiers ({cal.pick.rule}) vs same N "
+                                     "for everyone", pick, fixed_pts, acc, cost,
+                                     [serve[j] for j in same_n]))
     _attribute(out, cals, items, tiers, table, index, fixed)
     return out
+
+
+def _best(arms: Sequence[Arm], boots: Sequence[tuple[np.ndarray, np.ndarray]],
+          among: Iterable[int]) -> tuple[Arm, tuple[np.ndarray, np.ndarray]]:
+    """The most accurate of `among` (ties within replay noise: the cheaper)."""
+    js = list(among)
+    top = max(arms[j].accuracy for j in js)
+    j_best = min((j for j in js if arms[j].accuracy >= top - 1e-3), key=lambda j: arms[j].cost)
+    return arms[j_best], boots[j_best]
 
 
 def _describe(cal: Calibration, a: Allocation) -> str:
@@ -260,9 +282,13 @@ def _ratio(name: str, pick: Arm, uniform_pts: list[tuple[float, float]], acc: np
         pts = [(float(c[b]), float(a[b])) for a, c in serve]
         n = cost_to_reach(pts, float(acc[b]))
         draws.append(float("inf") if n is None or cost[b] <= 0 else n / float(cost[b]))
-    lo, hi = np.percentile(np.array(draws), [2.5, 97.5]) if draws else (np.inf, np.inf)
+    # "not reached" draws are +inf; percentiles interpolate, so put them at a finite sentinel
+    # (inf - inf would be NaN) and read anything that far out as "not reached"
+    arr = np.array(draws) if draws else np.array([np.inf])
+    lo, hi = np.percentile(np.where(np.isfinite(arr), arr, _UNREACHED), [2.5, 97.5])
     return Ratio(name, pick.accuracy, pick.cost, need, value,
-                 (None if np.isinf(lo) else float(lo), None if np.isinf(hi) else float(hi)))
+                 (None if lo >= _UNREACHED / 2 else float(lo),
+                  None if hi >= _UNREACHED / 2 else float(hi)))
 
 
 def _at_best(name: str, arms: list[Arm], boot_curve: list[tuple[np.ndarray, np.ndarray]],

@@ -80,25 +80,43 @@ class _Question:
         self.greedy = next((i for i, s in enumerate(item.samples) if s.greedy), None)
         self.pooled = [i for i, s in enumerate(item.samples) if not s.greedy] \
             if self.greedy is not None and self.m > 1 else list(range(self.m))
+        self._orders: np.ndarray | None = None
+        self._majority: dict[int, float] = {}
+
+    def orders(self, rng: np.random.Generator) -> np.ndarray:
+        """`PERMUTATIONS` random draw orders of the pool (sample indices), drawn once and
+        shared by every configuration: each prefix is a uniformly random ordered draw, so
+        every estimate stays unbiased, and configurations are compared on the same draws."""
+        if self._orders is None:
+            pool = np.array(self.pooled)
+            self._orders = pool[np.argsort(rng.random((PERMUTATIONS, len(pool))), axis=1)]
+        return self._orders
 
 
 _SUBSETS: dict[tuple[int, int], np.ndarray] = {}
 
 
-def subsets(m: int, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Boolean rows, one per N-subset of M: every subset, or `RANDOM_SUBSETS` random ones."""
-    if math.comb(m, n) <= EXACT_SUBSETS:
-        key = (m, n)
-        if key not in _SUBSETS:
+def subsets(m: int, n: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Boolean rows, one per N-subset of M: every subset, or `RANDOM_SUBSETS` random ones.
+
+    Both are computed once per (M, N) and shared by every question: a fixed random set of
+    index subsets is still a uniform draw of subsets for each question (its samples are
+    exchangeable), so each question's estimate is unbiased; the seed is (M, N), so a replay
+    is reproducible whatever order the questions come in. `rng` is unused (kept for callers).
+    """
+    key = (m, n)
+    if key not in _SUBSETS:
+        if math.comb(m, n) <= EXACT_SUBSETS:
             rows = np.zeros((math.comb(m, n), m), dtype=bool)
             for r, combo in enumerate(combinations(range(m), n)):
                 rows[r, list(combo)] = True
-            _SUBSETS[key] = rows
-        return _SUBSETS[key]
-    order = np.argsort(rng.random((RANDOM_SUBSETS, m)), axis=1)[:, :n]
-    rows = np.zeros((RANDOM_SUBSETS, m), dtype=bool)
-    np.put_along_axis(rows, order, True, axis=1)
-    return rows
+        else:
+            draw = np.random.default_rng([m, n])
+            order = np.argsort(draw.random((RANDOM_SUBSETS, m)), axis=1)[:, :n]
+            rows = np.zeros((RANDOM_SUBSETS, m), dtype=bool)
+            np.put_along_axis(rows, order, True, axis=1)
+        _SUBSETS[key] = rows
+    return _SUBSETS[key]
 
 
 def _winner_credit(values: np.ndarray, valid: np.ndarray, good: np.ndarray) -> np.ndarray:
@@ -116,6 +134,13 @@ def majority(q: _Question, rows: np.ndarray) -> float:
     counts = rows.astype(float) @ q.onehot[q.pooled]
     good = np.broadcast_to(q.group_correct, counts.shape)
     return float(_winner_credit(counts, counts > 0, good).mean())
+
+
+def majority_at(q: _Question, n: int) -> float:
+    """Majority vote of N draws from the pool (memoised: adaptive self-consistency shares it)."""
+    if n not in q._majority:
+        q._majority[n] = majority(q, subsets(len(q.pooled), n))
+    return q._majority[n]
 
 
 def best_by_score(q: _Question, rows: np.ndarray, weighted: bool) -> float:
@@ -183,9 +208,7 @@ def _sc_run(q: _Question, perm: np.ndarray, n: int, rnd: int, confidence: float 
 
 
 def _perms(q: _Question, rng: np.random.Generator, length: int) -> np.ndarray:
-    pool = np.array(q.pooled)
-    order = np.argsort(rng.random((PERMUTATIONS, len(pool))), axis=1)[:, :length]
-    return pool[order]
+    return q.orders(rng)[:, :length]
 
 
 def adaptive_sc(q: _Question, n: int, rnd: int, rng: np.random.Generator,
@@ -195,8 +218,7 @@ def adaptive_sc(q: _Question, n: int, rnd: int, rng: np.random.Generator,
     perm = _perms(q, rng, n)
     correct, drawn, rounds = _sc_run(q, perm, n, rnd, confidence, min_samples)
     spent = np.cumsum(q.tokens[perm], axis=1)[np.arange(len(perm)), drawn - 1]
-    acc = float(correct.mean()) if confidence is not None else majority(
-        q, subsets(len(q.pooled), n, rng))
+    acc = float(correct.mean()) if confidence is not None else majority_at(q, n)
     return Expectation(acc, float(rounds.mean()), float(spent.mean()))
 
 
@@ -235,7 +257,7 @@ def expectation(q: _Question, config: GridConfig, rng: np.random.Generator) -> E
         return None
     if config.strategy == "self_consistency":
         if p.get("adaptive", True) is False:
-            return Expectation(majority(q, subsets(m, n, rng)), 1, n * mean_t)
+            return Expectation(majority_at(q, n), 1, n * mean_t)
         conf = p.get("confidence")
         return adaptive_sc(q, n, int(p.get("round_size", 4)), rng,
                            None if conf is None else float(conf), int(p.get("min_samples", 3)))

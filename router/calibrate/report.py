@@ -106,7 +106,10 @@ def _holdout_sections(h: Holdout) -> list[str]:
     out += ["", "### Compute ratio at matched accuracy", "",
             "Average cost the best serve-time uniform curve needs to reach the adaptive "
             "policy's held-out accuracy, over what the adaptive policy spends (above 1: adaptive "
-            "is cheaper).", "",
+            "is cheaper). Rows \"vs same N for everyone\" compare with uniform curves without "
+            "the posterior strategies (early stop, escalation), so they count those strategies' "
+            "saving as well as the tier's; the other rows compare with every uniform curve "
+            "(posterior strategies on every query included): the tier's saving alone.", "",
             "| adaptive arm | accuracy | cost | uniform cost to match | ratio | 95% CI |",
             "|---|---|---|---|---|---|"]
     for r in h.ratios:

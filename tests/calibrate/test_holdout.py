@@ -64,8 +64,10 @@ async def test_holdout_report_on_scripted_results() -> None:
     assert names["uniform best-of-N plain + math_reference (oracle)"].kind == "ceiling"
     assert {"uniform greedy", "uniform self-consistency, adaptive stop",
             "adaptive, given tiers"} <= set(names)
-    assert {r.name for r in h.ratios} == {"adaptive, given tiers (knee)",
-                                          "adaptive, given tiers (at the best uniform accuracy)"}
+    assert {r.name for r in h.ratios} == {
+        "adaptive, given tiers (knee)", "adaptive, given tiers (at the best uniform accuracy)",
+        "adaptive, given tiers (knee) vs same N for everyone",
+        "adaptive, given tiers vs same N for everyone (at its best accuracy)"}
     assert check_dominates(result.cal) == []
     predicted = {it.key: Tier.HARD for it in its}  # a classifier that says "hard" to all
     both = evaluate(its, CONFIGS, run.records, "m", opts, predicted)
@@ -109,3 +111,16 @@ def test_replayed_frontier_beats_uniform_and_holds_out(tmp_path: Path) -> None:
         {"given": {it.key: it.tier for it in its if it.tier}}, boots=200)
     assert [cv.name for cv in again.curves] == [cv.name for cv in h.curves]
     assert analyse  # exported for benchmarks
+
+
+def test_ratio_interval_when_some_resamples_never_reach() -> None:
+    from router.calibrate.holdout import Arm, _ratio
+
+    # uniform reaches 0.5 at cost 10 in every resample; the adaptive arm scores 0.4 in half of
+    # them (ratio 10 / 5) and 0.6 in the other half (uniform never gets there)
+    serve = [(np.full(4, 0.5), np.full(4, 10.0))]
+    acc, cost = np.array([0.4, 0.4, 0.6, 0.6]), np.full(4, 5.0)
+    pick = Arm("pick", 0.5, 5.0, (0.4, 0.6), (5.0, 5.0))
+    r = _ratio("x", pick, [(10.0, 0.5)], acc, cost, serve)
+    assert r.value == 2.0
+    assert r.ci == (2.0, None)  # the upper end is "not reached", never NaN

@@ -109,9 +109,9 @@ CONFIGS = [
 async def test_replay_matches_running_the_strategy(config: GridConfig) -> None:
     runs = 500
     live = await simulate(config, runs)
-    q = _Question(ITEM)
     rng = np.random.default_rng(0)
-    draws = [expectation(q, config, rng) for _ in range(20)]  # Monte Carlo parts: average
+    # Monte Carlo parts (draw orders are drawn once per question): average 20 questions' worth
+    draws = [expectation(_Question(ITEM), config, rng) for _ in range(20)]
     assert all(d is not None for d in draws)
     acc = float(np.mean([d.correct for d in draws if d]))
     spent = float(np.mean([d.completion for d in draws if d]))

@@ -4,6 +4,7 @@ reservation left behind. Runs against a private redis-server this test kills (SI
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
@@ -213,3 +214,26 @@ def test_budgets_fail_open_when_configured(
         ready = httpx.get(f"{router.url}/readyz", timeout=10)
     assert statuses == [200] * 5
     assert ready.status_code == 503  # still not ready: the operator must know Redis is gone
+
+
+def test_pooled_connections_survive_a_redis_restart(private_redis: PrivateRedis) -> None:
+    """After a restart every connection the pool holds is dead; the first command on each must
+    still succeed (the client reconnects and retries a connection error), or requests fail
+    for a while after Redis is back although it answers."""
+    from router.store_clients import make_client
+
+    async def scenario() -> list[object]:
+        client = make_client(private_redis.url, max_connections=8)
+        try:
+            # eight blocked commands at once leave eight connected sockets in the pool
+            await asyncio.gather(*(client.blpop([f"nothing-{i}"], timeout=0.1)
+                                   for i in range(8)))
+            private_redis.kill()
+            private_redis.start()
+            return await asyncio.gather(*(client.incr("after-restart") for _ in range(8)),
+                                        return_exceptions=True)
+        finally:
+            await client.aclose()
+
+    results = asyncio.run(scenario())
+    assert sorted(r for r in results if isinstance(r, int)) == list(range(1, 9)), results
