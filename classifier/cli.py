@@ -68,7 +68,7 @@ def train_cmd(
     runtime: Annotated[
         str, typer.Option(help="Embedding runtime the head is trained on (and will serve with): "
                           "torch, onnx (fp32, same vectors as torch), onnx-int8 or static")
-    ] = "onnx-int8",
+    ] = "static",
     backend: Annotated[
         str, typer.Option(help="combined (embedding + text features + hashed n-grams), lexical "
                           "(no embedding model), or embedding (embedding + text features)")
