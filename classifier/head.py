@@ -61,9 +61,10 @@ RUNTIMES: dict[str, str | None] = {
 SPACES: dict[str, str] = {
     "torch": "fp32", "onnx": "fp32", "onnx-int8": "int8", "static": "static"
 }
-# chosen from bench/classifier.py (docs/benchmarks.md "Classifier backends"): the embedding
-# backend that meets the latency and memory targets; see README "Difficulty classifier"
-DEFAULT_BACKEND = "onnx-int8"
+# chosen from bench/classifier.py (docs/benchmarks.md "Classifier"): the MiniLM-derived
+# backend that meets the latency, throughput and memory targets with the best held-out tier
+# macro-F1 of the five; see README "Difficulty classifier"
+DEFAULT_BACKEND = "static"
 
 
 def head_runtime(head: Head) -> str | None:

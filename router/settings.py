@@ -61,9 +61,9 @@ class Settings(BaseSettings):
         Literal["onnx-int8", "onnx", "combined", "static", "lexical", "llm"] | None
     ) = Field(
         None,
-        description="Classifier: onnx-int8 (MiniLM int8 through onnxruntime, the default), onnx "
-        "(fp32), combined (MiniLM through torch), static (token table distilled from MiniLM + "
-        "hashed n-grams, no model run), lexical (hashed n-grams, no model) or llm (ask the "
+        description="Classifier: static (token table distilled from MiniLM + hashed n-grams, no "
+        "model run; the default), onnx-int8 (MiniLM int8 through onnxruntime), onnx (fp32), "
+        "combined (MiniLM through torch), lexical (hashed n-grams, no model) or llm (ask the "
         "policy's classifier.fallback_model); unset = the classifier package's DEFAULT_BACKEND",
     )
     classifier_artifact: Path | None = Field(

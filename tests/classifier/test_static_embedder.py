@@ -136,3 +136,34 @@ def test_distill_end_to_end_on_a_tiny_model(tmp_path: Path) -> None:
     v = emb.encode(["hello world", "a different sentence entirely"])
     assert v.shape == (2, 8) and np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     assert not np.allclose(v[0], v[1])
+
+
+FIXED_SAMPLE = [
+    "What is the capital of Canada?",
+    "What is 2+2?",
+    "Prove that sqrt(2) is irrational.",
+    "Write a Python function that reverses a linked list in place and explain its complexity.",
+    "Let $n \\geq 2$. Find all functions $f:\\mathbb{R}\\to\\mathbb{R}$ with "
+    "$f(x+y)=f(x)+f(y)+xy$ for all real $x, y$.",
+    "A shop sells pens at 3 for $2. How much do 12 pens cost after a 10% discount?",
+    "Summarise the following paragraph in one sentence: the committee met on Tuesday.",
+    "hi there, how are you today?",
+    "who wrote the novel pride and prejudice",
+    "when did the first man land on the moon",
+    "Find all functions $f:\\mathbb{R}\\to\\mathbb{R}$ such that "
+    "$f(x^2 + y f(x)) = x f(x + y)$ for all real numbers $x, y$.",
+]
+
+
+async def test_static_and_int8_minilm_heads_agree_on_a_fixed_sample() -> None:
+    """Two heads on two embeddings of the same model: never more than one tier apart on this
+    sample, and the same tier on at least 9 of 11 (measured: 10 of 11 at 2026-11-29)."""
+    static, int8 = load_classifier(backend="static"), load_classifier(backend="onnx-int8")
+    try:
+        a, b = await static.classify(FIXED_SAMPLE), await int8.classify(FIXED_SAMPLE)
+    finally:
+        await static.aclose()
+        await int8.aclose()
+    pairs = [(x.tier.rank, y.tier.rank) for x, y in zip(a, b, strict=True)]
+    assert all(abs(x - y) <= 1 for x, y in pairs), pairs
+    assert sum(x == y for x, y in pairs) >= 9, pairs
