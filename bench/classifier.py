@@ -3,11 +3,12 @@
 
     .venv/bin/python bench/classifier.py                   # every backend, full held-out split
     .venv/bin/python bench/classifier.py --quick           # subsampled, fewer timing rounds
-    .venv/bin/python bench/classifier.py --backend onnx-int8 --backend lexical
+    .venv/bin/python bench/classifier.py --backend static --backend lexical
 
 Backends (`classifier.head.BACKENDS`): lexical (hashed n-grams, no model), combined (MiniLM
 through torch), onnx (the same head, MiniLM fp32 through onnxruntime), onnx-int8 (int8 graph,
-head trained on its vectors). Quality goes through the serving path (`classify`, the rules of
+head trained on its vectors), static (token table distilled from MiniLM + n-grams, numpy
+only). Quality goes through the serving path (`classify`, the rules of
 `classifier.rules` included) on the deterministic held-out split of the mix and on MATH-500;
 the baselines (length-only, TF-IDF + logistic regression, and for task type TF-IDF + LR) are
 trained on the same train split here. Latency: sequential single-text calls on distinct texts
@@ -267,7 +268,7 @@ async def main() -> None:
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args()
-    backends = args.backend or ["lexical", "combined", "onnx", "onnx-int8"]
+    backends = args.backend or ["lexical", "static", "combined", "onnx", "onnx-int8"]
     data = args.data or default_data_dir()
     sets, base, tbase, n = None, {}, {}, ""
     if not args.skip_quality and data.exists():

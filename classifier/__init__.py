@@ -1,9 +1,10 @@
 """Difficulty classification: query text -> probabilities over tiers.
 
 Heavy dependencies (torch, onnxruntime, scikit-learn) load only when a classifier is built or
-trained, never at import. Serving backends (`BACKENDS`): "onnx-int8" (the default: MiniLM int8
-through onnxruntime + text features + hashed n-grams), "onnx" (fp32), "combined" (MiniLM through
-torch) and "lexical" (text features + hashed n-grams; no model); `LLMClassifier` asks an LLM.
+trained, never at import. Serving backends (`BACKENDS`): "static" (the default: a token table
+distilled from MiniLM + text features + hashed n-grams; numpy only), "onnx-int8" (MiniLM int8
+through onnxruntime + the same features), "onnx" (fp32), "combined" (MiniLM through torch) and
+"lexical" (text features + hashed n-grams; no model); `LLMClassifier` asks an LLM.
 A second head on the same embedding names the task type (`TASKS`).
 """
 
@@ -33,6 +34,8 @@ from classifier.lexical import LexicalSpec, LexicalVectorizer
 from classifier.llm_backend import LLMClassifier
 from classifier.onnx_embedder import OnnxEmbedder, OnnxExportError, ensure_onnx
 from classifier.rules import apply_rules
+from classifier.static_embedder import StaticEmbedder, StaticTableError
+from classifier.static_embedder import distill as distill_static
 
 __all__ = [
     "BACKENDS",
@@ -57,12 +60,15 @@ __all__ = [
     "OnnxEmbedder",
     "OnnxExportError",
     "SentenceTransformerEmbedder",
+    "StaticEmbedder",
+    "StaticTableError",
     "Tier",
     "TierScores",
     "apply_rules",
     "classification_text",
     "classifier_app",
     "classify_cmd",
+    "distill_static",
     "ensure_onnx",
     "load_classifier",
     "load_head",

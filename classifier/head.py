@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from classifier.base import TIERS
 from classifier.features import FEATURE_NAMES
 from classifier.lexical import LexicalSpec, LexicalVectorizer
-from router.errors import RouterError
+from router.vocab.errors import RouterError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,17 +49,22 @@ BACKENDS: dict[str, str] = {
     "combined": "combined.npz",  # MiniLM through torch (sentence-transformers) + n-grams
     "onnx": "combined.npz",  # the same head and fp32 graph through onnxruntime, no torch
     "onnx-int8": "minilm-int8.npz",  # int8-quantised graph; head trained on its vectors
+    "static": "static.npz",  # token table distilled from MiniLM (numpy only) + n-grams
 }
 # serving backend -> embedding runtime (None: no embedding model)
 RUNTIMES: dict[str, str | None] = {
-    "lexical": None, "combined": "torch", "onnx": "onnx", "onnx-int8": "onnx-int8"
+    "lexical": None, "combined": "torch", "onnx": "onnx", "onnx-int8": "onnx-int8",
+    "static": "static",
 }
 # runtimes that give the same vectors (a head trained on one serves on the other):
 # the fp32 ONNX graph matches torch to cosine 1.0; int8 moves vectors (cosine ~0.97)
-SPACES: dict[str, str] = {"torch": "fp32", "onnx": "fp32", "onnx-int8": "int8"}
-# chosen from bench/classifier.py (docs/benchmarks.md "Classifier backends"): the embedding
-# backend that meets the latency and memory targets; see README "Difficulty classifier"
-DEFAULT_BACKEND = "onnx-int8"
+SPACES: dict[str, str] = {
+    "torch": "fp32", "onnx": "fp32", "onnx-int8": "int8", "static": "static"
+}
+# chosen from bench/classifier.py (docs/benchmarks.md "Classifier"): the MiniLM-derived
+# backend that meets the latency, throughput and memory targets with the best held-out tier
+# macro-F1 of the five; see README "Difficulty classifier"
+DEFAULT_BACKEND = "static"
 
 
 def head_runtime(head: Head) -> str | None:
@@ -86,11 +91,13 @@ class ArtifactError(RouterError):
     """The classifier artifact is missing, corrupt, tampered with or incompatible."""
 
 
-# embedding runtime -> packaged task-type head (same embedding as that runtime's tier head)
-TASK_HEADS: dict[str | None, str] = {
-    None: "task-lexical.npz", "torch": "task-fp32.npz", "onnx": "task-fp32.npz",
-    "onnx-int8": "task-int8.npz",
-}
+# embedding runtime -> packaged task-type head. The n-gram head serves every runtime: on the
+# held-out task split it beat every head that adds an embedding (MiniLM int8, the static table;
+# docs/benchmarks.md "Task type"), so one file ships; an operator's own embedding task head
+# (`classifier train-task --runtime ...`) is passed as a path.
+TASK_HEADS: dict[str | None, str] = dict.fromkeys(
+    (None, "torch", "onnx", "onnx-int8", "static"), "task-lexical.npz"
+)
 
 
 def packaged_task_artifact(runtime: str | None) -> Path | None:
@@ -172,9 +179,11 @@ class Head:
         return self.input_dim - len(FEATURE_NAMES)
 
     def logits(
-        self, embeddings: Array, features: Array, texts: Sequence[str] | None = None
+        self, embeddings: Array, features: Array, texts: Sequence[str] | None = None,
+        lex: sp.csr_matrix | None = None,
     ) -> Array:
-        """`texts` (the windows the features came from) are needed iff the head is lexical."""
+        """`texts` (the windows the features came from) are needed iff the head is lexical;
+        `lex`: their `lexical_features`, when already computed (for another head, same spec)."""
         import numpy as np
 
         x = np.concatenate([embeddings, features], axis=1).astype(np.float32)
@@ -184,20 +193,24 @@ class Head:
             if i < len(self.weights) - 1:
                 h = np.maximum(h, 0.0)
         if self.lexical is not None:
-            vec = self._vectorizer
-            if vec is None or texts is None or len(texts) != len(h):
-                raise ValueError("a lexical head needs the texts beside their features")
-            lex = vec.transform(texts)
+            if lex is None:
+                vec = self._vectorizer
+                if vec is None or texts is None or len(texts) != len(h):
+                    raise ValueError("a lexical head needs the texts beside their features")
+                lex = vec.transform(texts)
+            elif lex.shape != (len(h), self.lexical.n_features):
+                raise ValueError("precomputed lexical features of another shape")
             h = h + np.asarray(lex @ self._lex_matrix, dtype=np.float32)
         out: Array = h
         return out
 
     def predict_proba(
-        self, embeddings: Array, features: Array, texts: Sequence[str] | None = None
+        self, embeddings: Array, features: Array, texts: Sequence[str] | None = None,
+        lex: sp.csr_matrix | None = None,
     ) -> Array:
         import numpy as np
 
-        z = self.logits(embeddings, features, texts) / self.temperature
+        z = self.logits(embeddings, features, texts, lex) / self.temperature
         z = z - z.max(axis=1, keepdims=True)
         e = np.exp(z)
         p: Array = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
@@ -218,7 +231,9 @@ def save_head(head: Head, path: Path) -> Path:
         if head.lex_rows is None or head.lex_weights is None:
             raise ValueError("a lexical head needs lex_rows and lex_weights")
         arrays["lex_rows"] = head.lex_rows.astype(np.int32)
-        arrays["lex_weights"] = head.lex_weights.astype(np.float32)
+        # float16 halves the artifact (the largest array); a weight moves by < 0.1 %, and the
+        # head computes in float32 (load_head casts back)
+        arrays["lex_weights"] = head.lex_weights.astype(np.float16)
         arrays["lex_spec"] = np.asarray(head.lexical.as_array(), dtype=np.float64)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)

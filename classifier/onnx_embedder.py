@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from classifier.embedder import DEFAULT_MAX_SEQ_LENGTH, PACKAGED_MODEL, packaged_model_path
-from router.errors import RouterError
+from router.vocab.errors import RouterError
 
 if TYPE_CHECKING:
     import numpy as np

@@ -122,6 +122,7 @@ def train_task_head(
         "embedding_model": embedder.name if embedder.dim else None,
         "embedding_runtime": getattr(embedder, "runtime", "torch") if embedder.dim else None,
         "max_seq_length": getattr(embedder, "max_seq_length", None),
+        "static_table_sha256": getattr(embedder, "card", {}).get("sha256"),
         "head": "logistic_regression",
         "config": {"backend": cfg.backend, "c": cfg.c, "cap_per_source_task": cap,
                    "dense_weight": cfg.dense_weight, "seed": cfg.seed},

@@ -335,6 +335,7 @@ def train(
         "embedding_model": embedder.name if embedder.dim else None,
         "embedding_runtime": getattr(embedder, "runtime", "torch") if embedder.dim else None,
         "max_seq_length": getattr(embedder, "max_seq_length", None),
+        "static_table_sha256": getattr(embedder, "card", {}).get("sha256"),
         "head": "logistic_regression" if cfg.hidden <= 0 else f"mlp_{cfg.hidden}",
         "config": {
             **asdict(cfg),

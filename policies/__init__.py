@@ -1,4 +1,4 @@
-"""Operator policy: schema, loader and validation, worst-case cost, hot reload."""
+"""Operator policy: schema, loader and validation, hot reload (worst cases: `router.worstcase`)."""
 
 from policies.advice import policy_warnings
 from policies.loader import (
@@ -7,7 +7,6 @@ from policies.loader import (
     load_policy,
     parse_policy,
     revision_of,
-    worst_case,
 )
 from policies.merge import merge_texts
 from policies.reload import OnChange, PolicyHolder
@@ -46,5 +45,4 @@ __all__ = [
     "parse_policy",
     "policy_warnings",
     "revision_of",
-    "worst_case",
 ]

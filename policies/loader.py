@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,11 +21,14 @@ from typing import Any
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from classifier.base import TIERS, Tier
+from classifier.base import TIERS
+from policies.overrides import check_overrides
 from policies.schema import BudgetPolicy, ModelSpec, Policy, TierPolicy, VerifierSpec
 from policies.verification import verification_problems
-from router.errors import PolicyError
-from router.upstreams.base import Capabilities
+from router.vocab.anthropic_limits import tier_problems
+from router.vocab.errors import PolicyError
+from router.vocab.upstream import Capabilities
+from strategies import REGISTRY, VERIFIERS, check_strategy, check_verifier_options, stages_of
 
 MAX_POLICY_BYTES = 1_000_000
 MAX_YAML_NODES = 200_000  # after alias expansion ("billion laughs" guard)
@@ -98,8 +100,6 @@ def _check_size(data: object) -> str | None:
 
 
 def _strategy_registry() -> Mapping[str, Any]:
-    from strategies import REGISTRY
-
     return REGISTRY
 
 
@@ -107,8 +107,6 @@ def _verifier_problems(spec: VerifierSpec) -> tuple[list[str] | None, list[str]]
     """(problems with the options or None for an unknown kind, policy models it calls).
 
     `spec.model` is the default of `options.model`, as the pipeline builds it."""
-    from strategies import VERIFIERS, check_verifier_options
-
     factory = VERIFIERS.get(spec.kind)
     if factory is None:
         return None, []
@@ -119,8 +117,6 @@ def _verifier_problems(spec: VerifierSpec) -> tuple[list[str] | None, list[str]]
 
 
 def _verifier_kinds() -> list[str]:
-    from strategies import VERIFIERS
-
     return sorted(VERIFIERS)
 
 
@@ -176,8 +172,6 @@ def _cross_check(
 def _tier_problems(
     path: str, tp: TierPolicy, models: Mapping[str, ModelSpec], raw: Mapping[str, Any]
 ) -> list[str]:
-    from strategies import check_strategy
-
     errors: list[str] = []
     registry = _strategy_registry()
     strategy = registry.get(tp.strategy)
@@ -232,17 +226,13 @@ def _ttl_problems(raw: Mapping[str, Any], tiers: Mapping[str, TierPolicy]) -> li
 def _provider_problems(
     path: str, tp: TierPolicy, models: Mapping[str, ModelSpec], strategy: Any
 ) -> list[str]:
-    """The hosted API's own limits (Anthropic) for the tier and each stage of a cascade."""
-    from router.upstreams.anthropic_limits import tier_problems
-    from strategies.cascade import Cascade
-
+    """The hosted API's own limits (Anthropic) for the tier and each stage of a composite
+    strategy (cascade, decompose)."""
     stages: list[tuple[str, Any, Mapping[str, Any], str | None]] = [
         ("", strategy, tp.params, None)
     ]
-    if isinstance(strategy, Cascade):
-        for key in ("draft", "escalate"):
-            sub, sub_params, model = strategy.stage(tp.params, key)
-            stages.append((f"params.{key}.", sub, sub_params, model))
+    stages += [(f"params.{s.label}.", s.strategy, s.params, s.model)
+               for s in stages_of(strategy, tp.params) if s.strategy is not strategy]
     errors = []
     for prefix, sub, params, model in stages:
         spec = models.get(model or tp.model)
@@ -275,8 +265,6 @@ def _policy_checks(policy: Policy, model_names: str) -> list[str]:
             owners.setdefault(digest, name)
     if len(set(policy.logical_models)) != len(policy.logical_models):
         errors.append("logical_models: duplicate names")
-    from router.overrides import check_overrides
-
     errors.extend(check_overrides(policy))
     return errors
 
@@ -346,44 +334,10 @@ def load_policy(path: Path | None = None) -> LoadedPolicy:
     return parse_policy(text, str(path))
 
 
-def worst_case(policy: Policy, tier: Tier, prompt_tokens: int) -> tuple[float, int]:
-    """Worst-case (USD, tokens) of running `tier` on a prompt of `prompt_tokens` tokens.
-
-    Every one of the strategy's `max_samples(params)` sequences is charged the whole prompt
-    at the input price plus the full per-sample `max_tokens` at the output price, using the
-    dearest model the tier may call (a cascade may escalate to another one). Step-level
-    strategies also pay, per call, the partial solution re-sent as prompt (at most
-    `max_depth x min(step_max_tokens, max_tokens)`). Verifier calls (judge, rollouts) are not
-    included: their cost is settled as actual usage. The tier's
-    `token_budget` does not lower the bound: in-flight calls can overrun it. USD is rounded
-    up to the next micro-dollar, the unit budgets are kept in.
-    """
-    from strategies.params import STEP
-
-    tp = policy.tiers[tier]
-    strategy = _strategy_registry()[tp.strategy]
-    samples = max(1, int(strategy.max_samples(tp.params)))
-    names = [tp.model]
-    other_models = getattr(strategy, "models", None)  # composite strategies (cascade, ...)
-    if other_models is not None:
-        names += other_models(tp.params)
-    prices = [policy.models[n].price for n in names if n in policy.models]
-    input_price = max(p.input_per_mtok for p in prices)
-    output_price = max(p.output_per_mtok for p in prices)
-    prompt = max(0, int(prompt_tokens))
-    if strategy.step_level:  # every call also re-sends the partial solution so far
-        depth = int(tp.params.get("max_depth", STEP["max_depth"].default))
-        step = int(tp.params.get("step_max_tokens", STEP["step_max_tokens"].default))
-        prompt += depth * min(step, tp.max_tokens)
-    usd = samples * (prompt * input_price + tp.max_tokens * output_price) / 1e6
-    return math.ceil(round(usd * 1e6, 6)) / 1e6, samples * (prompt + tp.max_tokens)
-
-
 __all__ = [
     "LoadedPolicy",
     "PolicyValidationError",
     "load_policy",
     "parse_policy",
     "revision_of",
-    "worst_case",
 ]

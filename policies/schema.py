@@ -21,8 +21,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from classifier.base import Tier
-from router.upstreams.base import Capabilities, Price
-from router.upstreams.prompting import PROMPT_FORMATS
+from router.vocab.prompting import PROMPT_FORMATS
+from router.vocab.upstream import Capabilities, Price
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
@@ -65,7 +65,7 @@ class ModelSpec(_Strict):
     `base_url` unset means the provider's own API (api.openai.com / api.anthropic.com, or the
     SDK's `OPENAI_BASE_URL` / `ANTHROPIC_BASE_URL`); the embedded `local` model ignores it.
     `prompt_format` says how a conversation becomes a raw prompt on `/v1/completions` and where
-    the answer ends (`router.upstreams.prompting`); unset: `qa` (one-line answers) for the
+    the answer ends (`router.vocab.prompting`); unset: `qa` (one-line answers) for the
     embedded base model, `transcript` otherwise.
     """
 

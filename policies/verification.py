@@ -12,13 +12,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from policies.schema import ModelSpec, TierPolicy
-from router.upstreams.base import Capabilities
+from router.vocab.upstream import Capabilities
+from strategies import REGISTRY, VERIFIERS, check_strategy
 
 
 def _needs(raw: Mapping[str, Any], name: str | None) -> tuple[str, ...] | None:
     """What verifier `name` needs (None when it is not a well-formed policy verifier)."""
-    from strategies import VERIFIERS
-
     section = raw.get("verifiers")
     spec = section.get(name) if isinstance(section, dict) and name is not None else None
     kind = spec.get("kind") if isinstance(spec, dict) else None
@@ -33,8 +32,6 @@ def verification_problems(
     raw: Mapping[str, Any],
     capabilities_for: Callable[[str | None], Capabilities | None],
 ) -> list[str]:
-    from strategies import REGISTRY, check_strategy
-
     errors: list[str] = []
     needs = _needs(raw, tp.verifier) or ()
     fb = tp.fallback

@@ -1,6 +1,6 @@
 """Race-free per-tenant budget caps and spend tracking on Redis.
 
-    reservation = await budgets.reserve_with_downgrade(tenant, spec, policy, tier, prompt_tokens)
+    plan, reservation = await budgets.reserve_with_downgrade(tenant, spec, plan.options, ttl_s)
     ... run the strategy ...
     await budgets.settle(reservation, usd=actual_usd, tokens=actual_tokens, tier=..., strategy=...)
     # or, when nothing was spent (failed before any upstream call):
@@ -9,13 +9,14 @@
 A reservation holds the plan's worst case against every cap that applies (UTC day and month,
 USD and tokens) in one Lua script, so concurrent requests on any number of replicas can never
 jointly pass a cap: committed spend stays under the cap as long as actual cost <= estimate,
-which `policies.worst_case` guarantees. Settling commits the actual cost and releases the
-reservation in one script. Reservations expire after `ttl_s` (a crashed replica does not lock
-a budget) and are reclaimed by the next reserve of that tenant.
+which the planner's `router.worstcase.worst_case` guarantees. Settling commits the actual
+cost and releases the reservation in one script. Reservations expire after `ttl_s` (a
+crashed replica does not lock a budget) and are reclaimed by the next reserve of that tenant.
 
 Downgrade: `reserve_with_downgrade` (or `reserve_first_fit` with the caller's own estimates)
-offers the planned tier and, with `on_exceeded: downgrade`, every lower tier to one script,
-which reserves the most capable one that fits: one round trip, one atomic decision.
+offers the plan and its downgrade candidates (`Plan.options`: with `on_exceeded: downgrade`,
+the plans of every lower tier) to one script, which reserves the most capable one that fits:
+one round trip, one atomic decision.
 
 Redis down: `StoreUnavailable` (503), unless fail-open or the tenant has no caps (nothing to
 enforce); then an unchecked reservation is returned and settle is best effort.
@@ -25,132 +26,35 @@ Metrics: `ttc_budget_decisions{outcome="store_error"}`, `ttc_budget_reservations
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import structlog
 from redis.exceptions import RedisError, ResponseError
 
-from classifier.base import TIERS, Tier
-from policies.loader import worst_case
-from policies.schema import Policy, TenantPolicy
+from policies.schema import TenantPolicy
 from router import budget_lua
-from router.errors import BudgetExceeded, StoreUnavailable
+from router.budget_values import (
+    CAP_NAMES,
+    BudgetCapExceeded,
+    C,
+    CacheWrite,
+    Period,
+    Remaining,
+    Reservation,
+    SettleHealth,
+    caps_of,
+    to_micro,
+    to_micro_ceil,
+)
+from router.errors import StoreUnavailable
 from router.ids import new_id
 from router.metrics import Metrics
 from router.store import Store
 
-Period = Literal["day", "month"]
-CacheWrite = tuple[str, str, int]  # result-cache key, JSON value, ttl in seconds
-CAP_NAMES = ("daily_usd", "monthly_usd", "daily_tokens", "monthly_tokens")
 log = structlog.get_logger("ttc.budgets")
-
-
-def to_micro(usd: float) -> int:
-    return round(usd * 1_000_000)
-
-
-def to_micro_ceil(usd: float) -> int:
-    """Estimates round up (never under-reserve)."""
-    return math.ceil(round(usd * 1_000_000, 6))
-
-
-@dataclass(frozen=True)
-class Remaining:
-    """What is left under each cap (None = no such cap). USD may be negative if overspent."""
-
-    daily_usd: float | None = None
-    monthly_usd: float | None = None
-    daily_tokens: int | None = None
-    monthly_tokens: int | None = None
-
-    @classmethod
-    def from_script(cls, values: Sequence[Any]) -> Remaining:
-        du, mu, dt, mt = (None if v is None else int(v) for v in values)
-        return cls(
-            None if du is None else du / 1e6, None if mu is None else mu / 1e6, dt, mt
-        )
-
-    @property
-    def usd(self) -> float | None:
-        vals = [v for v in (self.daily_usd, self.monthly_usd) if v is not None]
-        return min(vals) if vals else None
-
-    @property
-    def tokens(self) -> int | None:
-        vals = [v for v in (self.daily_tokens, self.monthly_tokens) if v is not None]
-        return min(vals) if vals else None
-
-    def headers(self) -> dict[str, str]:
-        """`x-ttc-budget-remaining` (USD, tightest cap) and `-tokens`; none without caps."""
-        out: dict[str, str] = {}
-        if (usd := self.usd) is not None:
-            out["x-ttc-budget-remaining"] = f"{max(usd, 0.0):.6f}"
-        if (tokens := self.tokens) is not None:
-            out["x-ttc-budget-remaining-tokens"] = str(max(tokens, 0))
-        return out
-
-    def as_dict(self) -> dict[str, float | int | None]:
-        return dict(zip(CAP_NAMES, (self.daily_usd, self.monthly_usd, self.daily_tokens,
-                                    self.monthly_tokens), strict=True))
-
-
-@dataclass(frozen=True)
-class Reservation:
-    id: str
-    tenant: str
-    usd_micro: int
-    tokens: int
-    keys: tuple[str, str, str, str]  # day, month, res, resd
-    expires_at: float
-    remaining: Remaining = field(default_factory=Remaining)
-    choice: int = 0  # index into the estimates offered (0 = the first, most capable)
-    checked: bool = True  # False: Redis was not consulted (fail-open / no caps)
-    reclaimed: int = 0  # expired reservations reclaimed by this reserve
-
-    @property
-    def usd(self) -> float:
-        return self.usd_micro / 1e6
-
-
-@dataclass
-class SettleHealth:
-    """Settles that failed on this replica (shown by `/readyz` under `checks.budgets`): spend
-    that was not recorded, reservations held until they expire."""
-
-    failures: int = 0
-    last_error: str | None = None
-    last_error_at: float | None = None
-    last_ok_at: float | None = None
-
-    def failed(self, error: str, at: float) -> None:
-        self.failures += 1
-        self.last_error, self.last_error_at = error[:500], at
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"settle_failures": self.failures, "last_settle_error": self.last_error,
-                "last_settle_error_at": self.last_error_at, "last_settle_ok_at": self.last_ok_at}
-
-
-class BudgetCapExceeded(BudgetExceeded):
-    """429: no offered plan fits the tenant's caps. Carries what is left."""
-
-    def __init__(self, message: str, remaining: Remaining, cap: str | None) -> None:
-        super().__init__(message, headers=remaining.headers())
-        self.remaining = remaining
-        self.cap = cap
-
-
-def _caps(spec: TenantPolicy | None) -> list[int]:
-    if spec is None:
-        return [-1, -1, -1, -1]
-    usd = [-1 if c is None else round(c * 1_000_000) for c in (spec.daily_usd, spec.monthly_usd)]
-    tok = [-1 if c is None else c for c in (spec.daily_tokens, spec.monthly_tokens)]
-    return usd + tok
 
 
 class Budgets:
@@ -216,7 +120,7 @@ class Budgets:
         (unless `fail_open` or the tenant has no caps)."""
         if not estimates:
             raise ValueError("no estimates offered")
-        caps = _caps(policy_tenant)
+        caps = caps_of(policy_tenant)
         keys = self._keys(tenant)
         rid = new_id()
         now = self.clock()
@@ -289,23 +193,18 @@ class Budgets:
         self,
         tenant: str,
         policy_tenant: TenantPolicy | None,
-        policy: Policy,
-        tier: Tier,
-        prompt_tokens: int,
+        options: Sequence[C],
+        ttl_s: float,
         *,
         fail_open: bool = False,
-    ) -> tuple[Tier, Reservation]:
-        """Reserve `tier`'s worst case, or with `on_exceeded: downgrade` the most capable
-        lower tier that fits. Returns the tier actually reserved (`!= tier`: downgraded)."""
-        tiers = [tier]
-        if policy.budgets.on_exceeded == "downgrade":
-            tiers += [t for t in reversed(TIERS) if t.rank < tier.rank]
-        estimates = [worst_case(policy, t, prompt_tokens) for t in tiers]
+    ) -> tuple[C, Reservation]:
+        """Reserve the first of `options` (a plan, then its downgrades: `Plan.options`) whose
+        worst case fits every cap. Returns the option reserved and the reservation."""
         reservation = await self.reserve_first_fit(
-            tenant, policy_tenant, estimates, policy.budgets.reservation_ttl_s,
-            fail_open=fail_open or policy.budgets.fail_open,
+            tenant, policy_tenant, [(o.worst_usd, o.worst_tokens) for o in options], ttl_s,
+            fail_open=fail_open,
         )
-        return tiers[reservation.choice], reservation
+        return options[reservation.choice], reservation
 
     async def settle(
         self, reservation: Reservation, usd: float, tokens: int, tier: str = "",
@@ -356,7 +255,7 @@ class Budgets:
 
     async def remaining(self, tenant: str, policy_tenant: TenantPolicy | None) -> Remaining:
         """What is left under each cap now (reclaims expired reservations first)."""
-        caps = _caps(policy_tenant)
+        caps = caps_of(policy_tenant)
         try:
             args: list[int | str] = [int(self.clock() * 1000), 0, "-", *caps, 0]
             out = await self._reserve(keys=list(self._keys(tenant)), args=args)

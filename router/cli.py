@@ -65,37 +65,26 @@ def route(
 
 
 async def _route(text: str, policy_path: Path | None, tenant_name: str | None) -> dict[str, Any]:
-    """The embedding path of `/v1/route`, offline: no LLM fallback, no upstream started."""
+    """`/v1/route` offline: the embedding classifier (no LLM fallback, no upstream started),
+    then the same planner and the same output."""
     from classifier import classification_text, load_classifier
     from policies.loader import load_policy
-    from router.planning import Call, plan_tier
-    from router.tenancy import Tenant, effective_tier
+    from router.planning import Call, describe, plan, serving_model
+    from router.tenancy import Tenant
     from router.upstreams.base import Message
 
     loaded = load_policy(policy_path)
     policy = loaded.policy
     clf = await asyncio.to_thread(load_classifier, None, None)
     try:
-        call = Call(endpoint="route", model="ttc-auto", messages=(Message("user", text),))
+        call = Call(endpoint="route", model=serving_model(policy),
+                    messages=(Message("user", text),))
         scores = (await clf.classify([classification_text(call.messages)]))[0]
     finally:
         await clf.aclose()
     name = tenant_name or policy.anonymous_tenant or "default"
-    tier = effective_tier(Tenant(name, policy.tenant(name)), scores.tier, None)
-    d = plan_tier(policy, tier, call)
-    return {
-        "tier": tier.value,
-        "classified_tier": scores.tier.value,
-        "confidence": round(scores.confidence, 4),
-        "probabilities": scores.as_dict(),
-        "source": scores.source,
-        "strategy": d.strategy,
-        "params": dict(d.params),
-        "model": d.model,
-        "estimated_worst_case_usd": round(d.worst_usd, 8),
-        "estimated_worst_case_tokens": d.worst_tokens,
-        "policy_revision": loaded.revision,
-    }
+    d = plan(policy, Tenant(name, policy.tenant(name)), call, scores)
+    return describe(d, tenant=name, revision=loaded.revision, latency=None)
 
 
 def _mount_subcommands() -> None:

@@ -1,6 +1,6 @@
 """Task-type and latency-class overrides of a tier's plan.
 
-Applied by `router.planning.plan_tier` after the tier is chosen (classifier, hint, tenant
+Applied by the planner (`router.planning.plan`) after the tier is chosen (classifier, hint, tenant
 rules) and before the budget reservation, so the reservation prices the plan that runs; a
 budget downgrade re-plans the lower tier with the same overrides.
 
@@ -94,33 +94,3 @@ def effective_plan(
 def _describe(tp: TierPolicy) -> str:
     extra = f"+{tp.verifier}" if tp.verifier else ""
     return f"{tp.strategy}{extra}@{tp.model}/{tp.max_tokens}tok/{tp.deadline_s:g}s"
-
-
-def check_overrides(policy: Policy) -> list[str]:
-    """Cross-references of `tasks` and `latency` (strategies, params, models, verifiers)."""
-    from strategies import REGISTRY
-
-    errors: list[str] = []
-    for task, o in policy.tasks.items():
-        path = f"tasks.{task}"
-        if o.strategy is not None:
-            if o.strategy not in REGISTRY:
-                errors.append(f"{path}.strategy: unknown strategy {o.strategy!r}; "
-                              f"valid: {', '.join(sorted(REGISTRY))}")
-            else:
-                try:
-                    problems = list(REGISTRY[o.strategy].check_params(o.params or {}))
-                except Exception as exc:  # a checker must not crash the loader
-                    problems = [f"cannot be checked ({type(exc).__name__}: {exc})"]
-                errors += [f"{path}.params: {p}" for p in problems]
-        if o.model is not None and o.model not in policy.models:
-            errors.append(f"{path}.model: unknown model {o.model!r}; "
-                          f"defined: {', '.join(sorted(policy.models))}")
-        if o.verifier is not None and o.verifier not in policy.verifiers:
-            errors.append(f"{path}.verifier: unknown verifier {o.verifier!r}; "
-                          f"defined: {', '.join(sorted(policy.verifiers)) or '(none)'}")
-    for i, name in enumerate(policy.latency.interactive.strategies):
-        if name not in REGISTRY:
-            errors.append(f"latency.interactive.strategies[{i}]: unknown strategy {name!r}; "
-                          f"valid: {', '.join(sorted(REGISTRY))}")
-    return errors

@@ -14,18 +14,20 @@ import hashlib
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from classifier.base import TIERS, Tier, TierScores
 from router.cache import should_cache
+from router.clock import Clock
 from router.errors import InvalidRequest, RouterError, UpstreamTimeout
 from router.ids import new_id
 from router.limits import annotate, check_context, no_answer
 from router.planning import Call, Decision, decide
 from router.state import AppState
+from router.tenancy import resolve_tenant
 from router.upstreams.base import Usage
 from strategies import Budget, Problem, Result
 from strategies.generator import UpstreamGenerator
@@ -34,21 +36,10 @@ from strategies.think import split_thinking
 if TYPE_CHECKING:
     from policies.loader import LoadedPolicy
     from router.budgets import Reservation
+    from router.runtime import Runtime
     from router.tenancy import Tenant
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass
-class Clock:
-    """Wall time of the request and the part of it spent waiting on upstreams."""
-
-    start: float = field(default_factory=time.perf_counter)
-    upstream_s: float = 0.0
-
-    @property
-    def overhead_ms(self) -> float:
-        return max(time.perf_counter() - self.start - self.upstream_s, 0.0) * 1000
 
 
 @dataclass
@@ -57,12 +48,16 @@ class Prepared:
 
     request_id: str
     call: Call
-    loaded: LoadedPolicy
+    runtime: Runtime
     tenant: Tenant
     decision: Decision
     reservation: Reservation | None
     cache_key: str | None
     clock: Clock
+
+    @property
+    def loaded(self) -> LoadedPolicy:
+        return self.runtime.loaded
 
 
 @dataclass
@@ -87,21 +82,20 @@ class Outcome:
 
 async def handle(state: AppState, call: Call, headers: Mapping[str, str]) -> Outcome:
     """Serve one non-streaming request: the whole request path, top to bottom."""
-    from router.tenancy import resolve_tenant
-
     clock = Clock()
     request_id = headers.get("x-request-id") or new_id()
-    loaded = state.policy.current  # one policy snapshot from start to end
+    runtime = state.runtime  # one policy revision's runtime from start to end
+    loaded = runtime.loaded
     tenant = resolve_tenant(loaded.policy, headers, state.settings)  # 1 tenant
     admit(state, call, tenant.name)
     cache_key, hit = await lookup(state, loaded, tenant.name, call)  # 2 cache
     if hit is not None:
         return _from_cache(request_id, hit, clock, loaded.revision)
-    decision = await decide(state, loaded, tenant, call, clock)  # 3 classify + 4 plan
+    decision = await decide(state, runtime, tenant, call, clock)  # 3 classify + 4 plan
     try:  # from here on an error carries the decision's x-ttc-* headers
         check_context(state.settings, loaded.policy, call, decision)
         decision, reservation = await reserve(state, loaded, tenant, call, decision)  # 5 reserve
-        prepared = Prepared(request_id, call, loaded, tenant, decision, reservation, cache_key,
+        prepared = Prepared(request_id, call, runtime, tenant, decision, reservation, cache_key,
                             clock)
         try:
             results = await run(state, prepared)  # 6 run the strategy
@@ -116,24 +110,23 @@ async def handle(state: AppState, call: Call, headers: Mapping[str, str]) -> Out
 
 async def prepare(state: AppState, call: Call, headers: Mapping[str, str]) -> Prepared | Outcome:
     """Steps 1-5 of `handle()` for streaming requests; a cache hit comes back as an Outcome."""
-    from router.tenancy import resolve_tenant
-
     clock = Clock()
     request_id = headers.get("x-request-id") or new_id()
-    loaded = state.policy.current
+    runtime = state.runtime
+    loaded = runtime.loaded
     tenant = resolve_tenant(loaded.policy, headers, state.settings)
     admit(state, call, tenant.name)
     cache_key, hit = await lookup(state, loaded, tenant.name, call)
     if hit is not None:
         return _from_cache(request_id, hit, clock, loaded.revision)
-    decision = await decide(state, loaded, tenant, call, clock)
+    decision = await decide(state, runtime, tenant, call, clock)
     try:
         check_context(state.settings, loaded.policy, call, decision)
         decision, reservation = await reserve(state, loaded, tenant, call, decision)
     except RouterError as exc:
         _routed_error(exc, decision, request_id, loaded.revision, clock, cache_key)
         raise
-    return Prepared(request_id, call, loaded, tenant, decision, reservation, cache_key, clock)
+    return Prepared(request_id, call, runtime, tenant, decision, reservation, cache_key, clock)
 
 
 def _routed_error(
@@ -168,37 +161,23 @@ async def reserve(
     state: AppState, loaded: LoadedPolicy, tenant: Tenant, call: Call, decision: Decision
 ) -> tuple[Decision, Reservation | None]:
     """Reserve the plan's worst case; on `downgrade`, fall back to cheaper tiers that fit."""
-    from router.planning import plan_tier
-
-    policy = loaded.policy
-    candidates = [decision]
-    if policy.budgets.on_exceeded == "downgrade" and decision.tier is not None:
-        rank = decision.tier.rank
-        lower = [t for t in reversed(TIERS) if t.rank < rank]
-        candidates += [plan_tier(policy, t, call, decision) for t in lower]
+    budgets = loaded.policy.budgets
     # Always reserve, caps or not: settling records spend per tenant x tier x period.
-    reservation = await state.budgets.reserve_first_fit(
-        tenant.name,
-        tenant.spec,
-        [(c.worst_usd, c.worst_tokens) for c in candidates],
-        policy.budgets.reservation_ttl_s,
-        fail_open=policy.budgets.fail_open,
+    option, reservation = await state.budgets.reserve_with_downgrade(
+        tenant.name, tenant.spec, decision.options, budgets.reservation_ttl_s,
+        fail_open=budgets.fail_open,
     )
-    option = candidates[reservation.choice]
     state.metrics.budget.labels(outcome="ok" if option is decision else "downgrade").inc()
-    if option is not decision:
-        option = replace(option, downgraded_from=decision.tier)
     return option, reservation
 
 
 async def run(state: AppState, prepared: Prepared) -> list[Result]:
     """Step 6: the strategy, `n` times when the client asks for several choices."""
-    from router.verifiers import verifier_for
-
     d = prepared.decision
     strategy = d.strategy_impl
-    generator = UpstreamGenerator(state.upstreams.get(d.model), resolve=state.upstreams.get)
-    verifier = verifier_for(state, prepared.loaded, d.verifier)
+    rt = prepared.runtime
+    generator = UpstreamGenerator(rt.upstream(d.model), resolve=rt.upstream)
+    verifier = rt.verifier(d.verifier)
     problem = problem_for(prepared.call)
     params = {**d.params, "trace": True} if prepared.call.trace else d.params
     budget = Budget(

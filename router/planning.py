@@ -1,25 +1,33 @@
-"""Classify and plan: a normalised `Call` becomes a `Decision` under the serving policy."""
+"""Classify and plan: a normalised `Call` becomes a `Plan` under the serving policy.
+
+`plan()` is the one planner: the request path (`decide`), streaming, `/v1/route`,
+`ttc-router route` and `ttc-router policy explain` all call it, and the budget reservation
+tries the options it returns (`Plan.options`). Worst cases come from `router.worstcase`.
+"""
 
 from __future__ import annotations
 
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from classifier import classification_text
 from classifier.base import TIERS, Tier, TierScores
+from policies.schema import Policy
+from router.clock import Clock
 from router.errors import InvalidRequest, NotFound
+from router.overrides import effective_plan
+from router.tenancy import Tenant, effective_tier
 from router.upstreams.base import Message
-from strategies import REGISTRY, Strategy
+from router.verification import Verification, choose
+from router.worstcase import worst_case
+from strategies import REGISTRY, Strategy, TakesClientParams
 
 if TYPE_CHECKING:
-    from policies.loader import LoadedPolicy
-    from policies.schema import Policy
-    from router.pipeline import Clock
+    from router.runtime import Runtime
     from router.state import AppState
-    from router.tenancy import Tenant
-    from router.verification import Verification
 
 TIER_MODELS = {f"ttc-{t.value.replace('_', '-')}": t for t in TIERS}
 CHARS_PER_TOKEN = 3  # conservative estimate for the reservation (real usage settles it)
@@ -76,7 +84,13 @@ class Call:
 
 
 @dataclass(frozen=True)
-class Decision:
+class Plan:
+    """What the router will run for one request, and the most it may cost.
+
+    `worst_usd` / `worst_tokens` bound every call the plan may make (`router.worstcase`);
+    `downgrades` are the plans of the lower tiers, most capable first, that the budget
+    reservation falls back to under `on_exceeded: downgrade` (empty otherwise)."""
+
     tier: Tier | None  # None: pass-through to a named upstream model
     scores: TierScores | None
     strategy: str
@@ -90,11 +104,15 @@ class Decision:
     worst_tokens: int
     classified_tier: Tier | None = None
     downgraded_from: Tier | None = None
-    passthrough: bool = False
     classify_ms: float = 0.0
-    extra: Mapping[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # what planning changed for this request (ttc.notes)
     overrides: tuple[str, ...] = ()  # task / latency changes to the tier's plan (also in notes)
+    prompt_tokens: int = 0  # the prompt estimate the worst case was computed for
+    downgrades: tuple[Plan, ...] = ()
+
+    @property
+    def passthrough(self) -> bool:
+        return self.tier is None
 
     @property
     def task(self) -> str | None:
@@ -116,8 +134,13 @@ class Decision:
     def source(self) -> str:
         return self.scores.source if self.scores is not None else "fixed"
 
+    @property
+    def options(self) -> tuple[Plan, ...]:
+        """This plan, then its downgrades: what the reservation tries, in order."""
+        return (self, *self.downgrades)
+
     @classmethod
-    def from_cache(cls, hit: Mapping[str, Any], scores: TierScores | None) -> Decision:
+    def from_cache(cls, hit: Mapping[str, Any], scores: TierScores | None) -> Plan:
         return cls(
             tier=scores.tier if scores else None,
             scores=scores,
@@ -130,132 +153,17 @@ class Decision:
             deadline_s=0.0,
             worst_usd=0.0,
             worst_tokens=0,
-            passthrough=scores is None,
         )
 
 
-def worst_case(
-    policy: Policy,
-    tier_or_model: Tier | str,
-    call: Call,
-    max_tokens: int,
-    strategy: str,
-    params: Mapping[str, Any],
-) -> tuple[float, int]:
-    """Upper bound of a plan's cost, for the budget reservation.
-
-    A tier uses the policy's bound (`policies.loader.worst_case`: every possible sample pays the
-    prompt, re-sent partial solutions and its token limit at the dearest model it may call),
-    plus any thinking budget, times the `n` choices asked for. A pass-through model pays one
-    sample of `max_tokens`.
-    """
-    from policies.loader import worst_case as tier_worst_case
-
-    prompt = call.prompt_tokens_estimate
-    thinking = int(params.get("budget_tokens", 0) or 0)
-    if isinstance(tier_or_model, Tier):
-        usd, tokens = tier_worst_case(policy, tier_or_model, prompt)
-        samples = max(1, REGISTRY[strategy].max_samples(params))
-        price = policy.models[policy.tiers[tier_or_model].model].price
-    else:
-        samples = REGISTRY[strategy].max_samples(params)
-        price = policy.models[tier_or_model].price
-        usd = samples * (prompt * price.input_per_mtok + max_tokens * price.output_per_mtok) / 1e6
-        tokens = samples * (prompt + max_tokens)
-    usd += samples * thinking * price.output_per_mtok / 1e6
-    tokens += samples * thinking
-    return usd * call.n, tokens * call.n
+Decision = Plan  # the name the request path's modules use for the plan of one request
 
 
-def plan_tier(policy: Policy, tier: Tier, call: Call, base: Decision | None = None) -> Decision:
-    """The policy's plan for `tier` (task and latency overrides applied: `router.overrides`),
-    with the client's sampling knobs where they apply."""
-    from router.overrides import effective_plan
-    from router.verification import choose
-
-    tp, overrides = effective_plan(policy, tier, call.latency, base.scores if base else None)
-    if overrides:  # the reservation prices the plan that runs
-        policy = policy.model_copy(update={"tiers": {**policy.tiers, tier: tp}})
-    chosen = choose(policy, tp, call.verification)  # the verifier the request can feed
-    strategy, params = chosen.strategy, dict(chosen.params)
-    if strategy == "greedy":
-        # A single sample honours the client's sampling parameters.
-        if call.temperature is not None:
-            params["temperature"] = call.temperature
-        if call.seed is not None:
-            params["seed"] = call.seed
-        if call.stop:
-            params["stop"] = list(call.stop)
-    elif strategy == "thinking":
-        # The client may ask for less thinking than the policy allows, never more.
-        if call.thinking_budget is not None:
-            cap = int(params.get("budget_tokens", call.thinking_budget))
-            params["budget_tokens"] = min(call.thinking_budget, cap)
-        if call.reasoning_effort is not None and "reasoning_effort" not in params:
-            params["reasoning_effort"] = call.reasoning_effort
-    max_tokens = min(call.max_tokens or tp.max_tokens, tp.max_tokens)
-    usd, tokens = worst_case(policy, tier, call, max_tokens, tp.strategy, params)
-    if strategy != tp.strategy:  # a fallback strategy: the dearer of the two bounds
-        fb_usd, fb_tokens = worst_case(policy, tp.model, call, max_tokens, strategy, params)
-        usd, tokens = max(usd, fb_usd), max(tokens, fb_tokens)
-    return Decision(
-        tier=tier,
-        scores=base.scores if base else None,
-        strategy=strategy,
-        params=params,
-        model=tp.model,
-        verifier=chosen.verifier,
-        notes=(*overrides, *chosen.notes),
-        overrides=overrides,
-        max_tokens=max_tokens,
-        token_budget=tp.token_budget,
-        deadline_s=tp.deadline_s,
-        worst_usd=usd,
-        worst_tokens=tokens,
-        classified_tier=base.classified_tier if base else tier,
-        classify_ms=base.classify_ms if base else 0.0,
-    )
-
-
-async def classify(
-    state: AppState, loaded: LoadedPolicy, messages: tuple[Message, ...]
-) -> TierScores:
-    """Embedding classifier, then the LLM fallback when confidence is under the threshold."""
-    from classifier import classification_text
-
-    text = classification_text(messages)
-    began = time.perf_counter()
-    scores = (await state.classifier.classify([text]))[0]
-    state.metrics.classifier_latency.observe(time.perf_counter() - began)
-    cp = loaded.policy.classifier
-    # the LLM backend has asked already; other scores go to it when unsure
-    if scores.source != "llm" and scores.confidence < cp.confidence_threshold and cp.fallback_model:
-        fallback = fallback_for(state, cp.fallback_model, cp.fallback_timeout_s)
-        scores = await fallback.refine(text, scores)
-    return scores
-
-
-def fallback_for(state: AppState, model: str, timeout_s: float) -> Any:
-    from classifier import LLMFallback
-
-    key = f"{model}:{timeout_s}:{id(state.upstreams.get(model))}"
-    fb = state.fallbacks.get(key)
-    if fb is None:
-        fb = LLMFallback(state.upstreams.get(model), timeout_s=timeout_s, metrics=state.metrics)
-        state.fallbacks.clear()  # one live entry per policy generation
-        state.fallbacks[key] = fb
-    return fb
-
-
-async def decide(
-    state: AppState, loaded: LoadedPolicy, tenant: Tenant, call: Call, clock: Clock
-) -> Decision:
-    """Steps 3-4: which tier (classifier, fallback, hints, tenant rules), then the plan."""
-    from router.tenancy import effective_tier
-
-    policy = loaded.policy
-    if call.model in policy.models and call.model not in policy.logical_models:
-        return _passthrough(policy, call)
+def requested_tier(policy: Policy, call: Call) -> str | None:
+    """The tier the request asks for (a `ttc-<tier>` model or the x-ttc-tier hint), checked;
+    raises `NotFound` for a model the policy does not serve. None for a pass-through model."""
+    if is_passthrough(policy, call):
+        return None
     if call.model not in policy.logical_models and call.model not in TIER_MODELS:
         valid = ", ".join([*policy.logical_models, *TIER_MODELS, *policy.models])
         raise NotFound(f"model {call.model!r} does not exist; available: {valid}", param="model")
@@ -266,41 +174,156 @@ async def decide(
             f"unknown tier hint {hint!r}; valid: {', '.join(t.value for t in TIERS)}",
             param="x-ttc-tier",
         )
+    return hint
+
+
+def serving_model(policy: Policy) -> str:
+    """The model name a classified request asks for (the policy's first logical model)."""
+    return policy.logical_models[0]
+
+
+def is_passthrough(policy: Policy, call: Call) -> bool:
+    """The request names one of the policy's upstream models: no classification, no tiers."""
+    return call.model in policy.models and call.model not in policy.logical_models
+
+
+def plan(
+    policy: Policy,
+    tenant: Tenant,
+    call: Call,
+    scores: TierScores | None,
+    *,
+    classify_ms: float = 0.0,
+) -> Plan:
+    """The one planner: (policy, tenant, classifier scores, request) -> the `Plan`, with its
+    worst case and downgrade candidates. The service, `/v1/route`, `ttc-router route` and
+    `ttc-router policy explain` all call it. `scores` may be None only for a pass-through."""
+    if is_passthrough(policy, call):
+        return _passthrough(policy, call)
+    hint = requested_tier(policy, call)
+    if scores is None:
+        raise ValueError("a tier plan needs the classifier's scores")
+    tier = effective_tier(tenant, scores.tier, hint)
+    main = _tier_plan(policy, tier, call, scores, classify_ms)
+    if policy.budgets.on_exceeded != "downgrade":
+        return main
+    lower = tuple(
+        replace(_tier_plan(policy, t, call, scores, classify_ms), downgraded_from=tier)
+        for t in reversed(TIERS)
+        if t.rank < tier.rank
+    )
+    return replace(main, downgrades=lower)
+
+
+def _tier_plan(
+    policy: Policy, tier: Tier, call: Call, scores: TierScores, classify_ms: float
+) -> Plan:
+    """The policy's plan for `tier` (task and latency overrides applied: `router.overrides`;
+    the verifier the request can feed: `router.verification`), with the client's sampling
+    knobs where the strategy takes them."""
+    tp, overrides = effective_plan(policy, tier, call.latency, scores)
+    chosen = choose(policy, tp, call.verification)
+    params = _client_params(chosen.strategy, dict(chosen.params), call)
+    max_tokens = min(call.max_tokens or tp.max_tokens, tp.max_tokens)
+    prompt = call.prompt_tokens_estimate
+    worst = worst_case(
+        policy, strategy=chosen.strategy, params=params, model=tp.model, max_tokens=max_tokens,
+        prompt_tokens=prompt, verifier=chosen.verifier, n=call.n,
+    )
+    return Plan(
+        tier=tier,
+        scores=scores,
+        strategy=chosen.strategy,
+        params=params,
+        model=tp.model,
+        verifier=chosen.verifier,
+        notes=(*overrides, *chosen.notes),
+        overrides=overrides,
+        max_tokens=max_tokens,
+        token_budget=tp.token_budget,
+        deadline_s=tp.deadline_s,
+        worst_usd=worst.usd,
+        worst_tokens=worst.tokens,
+        classified_tier=scores.tier,
+        classify_ms=classify_ms,
+        prompt_tokens=prompt,
+    )
+
+
+def _client_params(strategy: str, params: dict[str, Any], call: Call) -> dict[str, Any]:
+    """The client's sampling knobs the strategy honours (`TakesClientParams`)."""
+    impl = REGISTRY[strategy]
+    return impl.client_params(params, client_knobs(call)) if isinstance(
+        impl, TakesClientParams) else params
+
+
+def client_knobs(call: Call) -> dict[str, Any]:
+    """What the client set that a strategy may take over (unset knobs are left out)."""
+    knobs: dict[str, Any] = {}
+    if call.temperature is not None:
+        knobs["temperature"] = call.temperature
+    if call.seed is not None:
+        knobs["seed"] = call.seed
+    if call.stop:
+        knobs["stop"] = list(call.stop)
+    if call.thinking_budget is not None:
+        knobs["budget_tokens"] = call.thinking_budget
+    if call.reasoning_effort is not None:
+        knobs["reasoning_effort"] = call.reasoning_effort
+    return knobs
+
+
+async def classify(
+    state: AppState, runtime: Runtime, messages: tuple[Message, ...]
+) -> TierScores:
+    """Embedding classifier, then the LLM fallback when confidence is under the threshold."""
+    text = classification_text(messages)
+    began = time.perf_counter()
+    scores = (await state.classifier.classify([text]))[0]
+    state.metrics.classifier_latency.observe(time.perf_counter() - began)
+    threshold = runtime.policy.classifier.confidence_threshold
+    # the LLM backend has asked already; other scores go to it when unsure
+    fallback = runtime.fallback
+    if scores.source != "llm" and scores.confidence < threshold and fallback is not None:
+        scores = await fallback.refine(text, scores)
+    return scores
+
+
+async def decide(
+    state: AppState, runtime: Runtime, tenant: Tenant, call: Call, clock: Clock
+) -> Plan:
+    """Steps 3-4: classify (the embedding classifier, then the LLM fallback when unsure),
+    then `plan()`. A pass-through model and a bad tier request skip the classifier."""
+    policy = runtime.policy
+    if is_passthrough(policy, call):
+        return plan(policy, tenant, call, None)
+    requested_tier(policy, call)  # a request for a model or tier that does not exist: 4xx now
     began = time.perf_counter()
     before_upstream = clock.upstream_s
-    scores = await classify(state, loaded, call.messages)
+    scores = await classify(state, runtime, call.messages)
     classify_ms = (time.perf_counter() - began) * 1000
     if scores.source == "llm":
         clock.upstream_s = before_upstream + classify_ms / 1000  # fallback is upstream time
-    tier = effective_tier(tenant, scores.tier, hint)
-    state.metrics.classifications.labels(tier=tier.value, source=scores.source).inc()
-    base = Decision(
-        tier=tier,
-        scores=scores,
-        strategy="greedy",
-        params={},
-        model="",
-        verifier=None,
-        max_tokens=0,
-        token_budget=None,
-        deadline_s=0.0,
-        worst_usd=0.0,
-        worst_tokens=0,
-        classified_tier=scores.tier,
-        classify_ms=classify_ms,
-    )
-    return plan_tier(policy, tier, call, base)
+    result = plan(policy, tenant, call, scores, classify_ms=classify_ms)
+    state.metrics.classifications.labels(tier=result.tier_label, source=scores.source).inc()
+    return result
 
 
-def _passthrough(policy: Policy, call: Call) -> Decision:
+PASSTHROUGH_MAX_TOKENS = 1024
+PASSTHROUGH_DEADLINE_S = 300.0
+
+
+def _passthrough(policy: Policy, call: Call) -> Plan:
     params: dict[str, Any] = {"temperature": call.temperature or 0.0}
     if call.seed is not None:
         params["seed"] = call.seed
     if call.stop:
         params["stop"] = list(call.stop)
-    max_tokens = call.max_tokens or 1024
-    usd, tokens = worst_case(policy, call.model, call, max_tokens, "greedy", params)
-    return Decision(
+    max_tokens = call.max_tokens or PASSTHROUGH_MAX_TOKENS
+    prompt = call.prompt_tokens_estimate
+    worst = worst_case(policy, strategy="greedy", params=params, model=call.model,
+                       max_tokens=max_tokens, prompt_tokens=prompt, n=call.n)
+    return Plan(
         tier=None,
         scores=None,
         strategy="greedy",
@@ -309,8 +332,46 @@ def _passthrough(policy: Policy, call: Call) -> Decision:
         verifier=None,
         max_tokens=max_tokens,
         token_budget=None,
-        deadline_s=300.0,
-        worst_usd=usd,
-        worst_tokens=tokens,
-        passthrough=True,
+        deadline_s=PASSTHROUGH_DEADLINE_S,
+        worst_usd=worst.usd,
+        worst_tokens=worst.tokens,
+        prompt_tokens=prompt,
     )
+
+
+def describe(plan: Plan, *, tenant: str, revision: str, latency: str | None) -> dict[str, Any]:
+    """The plan as `/v1/route` and `ttc-router route` print it."""
+    s = plan.scores
+    return {
+        "tier": plan.tier_label,
+        "classified_tier": plan.classified_tier.value if plan.classified_tier else None,
+        "confidence": round(plan.confidence, 4),
+        "classifier_source": plan.source,
+        "probabilities": s.as_dict() if s else None,
+        "fallback_note": s.fallback_note if s else None,
+        "strategy": plan.strategy,
+        "params": dict(plan.params),
+        "model": plan.model,
+        "verifier": plan.verifier,
+        "max_tokens": plan.max_tokens,
+        "deadline_s": plan.deadline_s,
+        "estimated_worst_case_usd": round(plan.worst_usd, 8),
+        "estimated_worst_case_tokens": plan.worst_tokens,
+        "tenant": tenant,
+        "policy_revision": revision,
+        "classify_ms": round(plan.classify_ms, 3),
+        "task": plan.task,
+        "task_confidence": _round(s.task_confidence if s else None),
+        "latency": latency,
+        "overrides": list(plan.overrides),
+        "downgrades": [
+            {"tier": d.tier_label, "strategy": d.strategy, "model": d.model,
+             "estimated_worst_case_usd": round(d.worst_usd, 8),
+             "estimated_worst_case_tokens": d.worst_tokens}
+            for d in plan.downgrades
+        ],
+    }
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)

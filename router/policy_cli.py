@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import yaml
 
-from classifier.base import TIERS, Tier
-from policies.loader import LoadedPolicy, PolicyValidationError, load_policy, worst_case
+from classifier.base import TIERS, Tier, TierScores
+from policies.advice import policy_warnings
+from policies.loader import LoadedPolicy, PolicyValidationError, load_policy
+from policies.merge import merge_texts
+from router.planning import Call, plan, serving_model
 from router.settings import Settings
-from router.tenancy import Tenant, effective_tier
+from router.tenancy import Tenant
+from router.upstreams.base import Message
 
 policy_app = typer.Typer(
     help="Validate, show and explain routing policies.",
@@ -56,8 +59,6 @@ def validate(file: Annotated[Path, typer.Argument(help="Policy YAML to check")])
         typer.echo(exc.message, err=True)
         raise typer.Exit(1) from None
     typer.echo(f"ok: {file} revision {loaded.revision}")
-    from policies.advice import policy_warnings
-
     for warning in policy_warnings(loaded.policy):
         typer.echo(f"warning: {warning}", err=True)
 
@@ -77,8 +78,6 @@ def merge(
     out: Annotated[Path | None, typer.Option(help="Write here (default: print)")] = None,
 ) -> None:
     """Merge FRAGMENT's tiers/models/verifiers/tenants into BASE; validate; print or write."""
-    from policies.merge import merge_texts
-
     try:
         text = merge_texts(base.read_text("utf-8"), fragment.read_text("utf-8"),
                            base_source=str(base), fragment_source=str(fragment))
@@ -95,28 +94,17 @@ def merge(
     typer.echo(f"ok: wrote {out} (revision {load_policy(out).revision})", err=True)
 
 
-def prompt_tokens_estimate(text: str) -> int:
-    """Conservative (about 3 characters a token), like the router's own estimate."""
-    return math.ceil((len(text) + 8) / 3) + 16
-
-
 def explain_plan(
     loaded: LoadedPolicy, tenant_name: str, query: str, tier: Tier, hint: str | None = None
 ) -> dict[str, Any]:
-    """What the router would do for `query` classified as `tier`, for tenant `tenant_name`."""
+    """What the router would do for `query` classified as `tier`, for tenant `tenant_name`:
+    the planner's own plan (`router.planning.plan`), worst case and downgrades."""
     policy = loaded.policy
     spec = policy.tenant(tenant_name)
-    effective = effective_tier(Tenant(tenant_name, spec), tier, hint)
-    prompt_tokens = prompt_tokens_estimate(query)
-    tp = policy.tiers[effective]
-    usd, tokens = worst_case(policy, effective, prompt_tokens)
-    fallbacks = []
-    if policy.budgets.on_exceeded == "downgrade":
-        for lower in reversed(TIERS):
-            if lower.rank < effective.rank:
-                lu, lt = worst_case(policy, lower, prompt_tokens)
-                fallbacks.append({"tier": lower.value, "strategy": policy.tiers[lower].strategy,
-                                  "worst_case_usd": lu, "worst_case_tokens": lt})
+    call = Call(endpoint="route", model=serving_model(policy), messages=(Message("user", query),),
+                tier_hint=hint)
+    scores = TierScores.from_probabilities([1.0 if t is tier else 0.0 for t in TIERS], "fixed")
+    p = plan(policy, Tenant(tenant_name, spec), call, scores)
     return {
         "policy_revision": loaded.revision,
         "tenant": {
@@ -132,23 +120,26 @@ def explain_plan(
         },
         "classified_tier": tier.value,
         "hint": hint,
-        "tier": effective.value,
+        "tier": p.tier_label,
         "plan": {
-            "strategy": tp.strategy, "params": tp.params, "model": tp.model,
-            "verifier": tp.verifier, "max_tokens": tp.max_tokens,
-            "token_budget": tp.token_budget, "deadline_s": tp.deadline_s,
+            "strategy": p.strategy, "params": dict(p.params), "model": p.model,
+            "verifier": p.verifier, "max_tokens": p.max_tokens,
+            "token_budget": p.token_budget, "deadline_s": p.deadline_s,
         },
-        "prompt_tokens_estimate": prompt_tokens,
-        "worst_case_usd": usd,
-        "worst_case_tokens": tokens,
+        "prompt_tokens_estimate": p.prompt_tokens,
+        "worst_case_usd": p.worst_usd,
+        "worst_case_tokens": p.worst_tokens,
         "on_exceeded": policy.budgets.on_exceeded,
-        "downgrade_order": fallbacks,
+        "downgrade_order": [
+            {"tier": d.tier_label, "strategy": d.strategy, "worst_case_usd": d.worst_usd,
+             "worst_case_tokens": d.worst_tokens}
+            for d in p.downgrades
+        ],
     }
 
 
 async def _classify(query: str) -> Tier:
     from classifier import classification_text, load_classifier
-    from router.upstreams.base import Message
 
     clf = await asyncio.to_thread(load_classifier, None, None)
     try:
@@ -185,4 +176,4 @@ def explain(
     typer.echo(json.dumps(out, indent=2))
 
 
-__all__ = ["explain_plan", "policy_app", "prompt_tokens_estimate"]
+__all__ = ["explain_plan", "policy_app"]

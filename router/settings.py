@@ -57,11 +57,14 @@ class Settings(BaseSettings):
     classifier_model: str | None = Field(
         None, description="sentence-transformers model name/path; packaged MiniLM when unset"
     )
-    classifier_backend: Literal["onnx-int8", "onnx", "combined", "lexical", "llm"] | None = Field(
+    classifier_backend: (
+        Literal["onnx-int8", "onnx", "combined", "static", "lexical", "llm"] | None
+    ) = Field(
         None,
-        description="Classifier: onnx-int8 (MiniLM int8 through onnxruntime, the default), onnx "
-        "(fp32), combined (MiniLM through torch), lexical (hashed n-grams, no model) or llm "
-        "(ask the policy's classifier.fallback_model); unset = onnx-int8",
+        description="Classifier: static (token table distilled from MiniLM + hashed n-grams, no "
+        "model run; the default), onnx-int8 (MiniLM int8 through onnxruntime), onnx (fp32), "
+        "combined (MiniLM through torch), lexical (hashed n-grams, no model) or llm (ask the "
+        "policy's classifier.fallback_model); unset = the classifier package's DEFAULT_BACKEND",
     )
     classifier_artifact: Path | None = Field(
         None, description="Classifier head artifact (overrides the backend's packaged one)"

@@ -22,15 +22,19 @@ from strategies.base import (
     Problem,
     Result,
     Sample,
+    SampleBound,
     Scored,
+    Stage,
     Strategy,
+    StreamsTokens,
+    TakesClientParams,
     ThinkingGenerator,
     Verifier,
 )
 from strategies.generator import UpstreamGenerator
 from strategies.greedy import Greedy
 from strategies.montecarlo import StepValue
-from strategies.registry import build_registry, check_strategy
+from strategies.registry import build_registry, check_strategy, stages_of
 from strategies.select import is_outcome, pick_outcome
 from strategies.think import ThinkFilter, split_thinking
 from strategies.verifiers import (
@@ -58,9 +62,13 @@ __all__ = [
     "Problem",
     "Result",
     "Sample",
+    "SampleBound",
     "Scored",
+    "Stage",
     "StepValue",
     "Strategy",
+    "StreamsTokens",
+    "TakesClientParams",
     "ThinkFilter",
     "ThinkingGenerator",
     "UpstreamGenerator",
@@ -77,4 +85,5 @@ __all__ = [
     "is_outcome",
     "pick_outcome",
     "split_thinking",
+    "stages_of",
 ]

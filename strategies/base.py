@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-from router.upstreams.base import Capabilities, Message, Usage
+from router.vocab.upstream import Capabilities, Message, Usage
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,7 @@ class Scored:
     scores: list[list[float]]
     usage: Usage = field(default_factory=Usage)
     notes: tuple[str, ...] = ()  # what the client should know (e.g. a sandbox limit reached)
+    model: str | None = None  # the policy model that spent `usage` (billed at its price)
 
 
 @runtime_checkable
@@ -193,6 +194,47 @@ class Result:
     model_usage: Mapping[str, Usage] = field(default_factory=dict)
     reasoning: str | None = None  # the chosen answer's thinking, when it came apart from it
     stopped: str | None = None
+
+
+class Stage(NamedTuple):
+    """One part a composite strategy may run: its label, strategy, params and the policy model
+    it runs on (None: the tier's own)."""
+
+    label: str
+    strategy: Strategy
+    params: Mapping[str, Any]
+    model: str | None = None
+
+
+@runtime_checkable
+class SampleBound(Protocol):
+    """A strategy whose samples are not bounded by the prompt and the tier's per-sample token
+    limit alone (thinking: a thinking budget, re-sent before the answer). The planner's worst
+    case asks it."""
+
+    def sample_bound(self, params: Mapping[str, Any], max_tokens: int) -> tuple[int, int]:
+        """(tokens re-sent on top of the prompt, tokens generated) per sample, at most."""
+        ...
+
+
+@runtime_checkable
+class StreamsTokens(Protocol):
+    """A strategy whose answer is one sample sent as it is: the service streams that sample's
+    tokens straight to the client (others send keep-alives, then the chosen answer)."""
+
+    def stream_params(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The sampling params of the one streamed call (temperature, stop, seed)."""
+        ...
+
+
+@runtime_checkable
+class TakesClientParams(Protocol):
+    """A strategy that honours some of the client's own knobs (temperature, seed, stop, a
+    thinking budget); the planner merges them into the policy's params through it."""
+
+    def client_params(
+        self, params: Mapping[str, Any], client: Mapping[str, Any]
+    ) -> dict[str, Any]: ...
 
 
 class Strategy(Protocol):

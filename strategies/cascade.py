@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from router.vocab.errors import PolicyError
 from strategies.aggregate import AGGREGATIONS, aggregate
 from strategies.answers import ANSWER_FORMATS
 from strategies.base import (
@@ -29,6 +30,7 @@ from strategies.base import (
     MultiModelGenerator,
     Problem,
     Result,
+    Stage,
     Strategy,
     Verifier,
 )
@@ -60,13 +62,9 @@ class Cascade:
         spec = dict(params.get(key) or SPECS[key].default)
         return self._registry[spec["strategy"]], dict(spec.get("params") or {}), spec.get("model")
 
-    def stages(self, params: Mapping[str, Any]) -> list[tuple[str, Strategy, str | None]]:
-        """(label, strategy, model) of each stage, for the loader's capability checks."""
-        out: list[tuple[str, Strategy, str | None]] = []
-        for key in ("draft", "escalate"):
-            sub, _, model = self.stage(params, key)
-            out.append((key, sub, model))
-        return out
+    def stages(self, params: Mapping[str, Any]) -> list[Stage]:
+        """Each stage, for the loader's checks and the planner's worst case."""
+        return [Stage(key, *self.stage(params, key)) for key in ("draft", "escalate")]
 
     def models(self, params: Mapping[str, Any]) -> list[str]:
         """Policy model names this cascade escalates to (for the loader to check)."""
@@ -133,8 +131,6 @@ class Cascade:
         target = generator
         if e_model:
             if not isinstance(generator, MultiModelGenerator):
-                from router.errors import PolicyError
-
                 raise PolicyError(
                     f"cascade escalates to {e_model!r} but the generator cannot "
                     "switch models (build it with a model resolver)"

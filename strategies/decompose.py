@@ -36,7 +36,8 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from router.upstreams.base import Message
+from router.vocab.errors import PolicyError
+from router.vocab.upstream import Message
 from strategies.answers import ANSWER_FORMATS, extract_answer
 from strategies.base import (
     Budget,
@@ -45,6 +46,7 @@ from strategies.base import (
     MultiModelGenerator,
     Problem,
     Result,
+    Stage,
     Strategy,
     Verifier,
 )
@@ -143,9 +145,8 @@ class Decompose:
         spec = dict(params.get("sub") or SPECS["sub"].default)
         return self._registry[spec["strategy"]], dict(spec.get("params") or {}), spec.get("model")
 
-    def stages(self, params: Mapping[str, Any]) -> list[tuple[str, Strategy, str | None]]:
-        sub, _, model = self.sub_stage(params)
-        return [("sub", sub, model)]
+    def stages(self, params: Mapping[str, Any]) -> list[Stage]:
+        return [Stage("sub", *self.sub_stage(params))]
 
     def models(self, params: Mapping[str, Any]) -> list[str]:
         _, _, model = self.sub_stage(params)
@@ -203,8 +204,6 @@ class Decompose:
         solver = generator
         if sub_model:
             if not isinstance(generator, MultiModelGenerator):
-                from router.errors import PolicyError
-
                 raise PolicyError(f"decompose solves on {sub_model!r} but the generator "
                                   "cannot switch models (build it with a model resolver)")
             solver = generator.with_model(sub_model)

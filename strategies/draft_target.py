@@ -31,7 +31,8 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from router.upstreams.base import Capabilities
+from router.vocab.errors import PolicyError
+from router.vocab.upstream import Capabilities
 from strategies.aggregate import aggregate
 from strategies.base import (
     Budget,
@@ -41,7 +42,7 @@ from strategies.base import (
     Problem,
     Result,
     Sample,
-    Strategy,
+    Stage,
     Verifier,
 )
 from strategies.params import COMMON, STEP, Spec, check, resolve
@@ -94,9 +95,9 @@ class DraftTarget:
                     "(capabilities.logprobs)"]
         return []
 
-    def stages(self, params: Mapping[str, Any]) -> list[tuple[str, Strategy, str | None]]:
+    def stages(self, params: Mapping[str, Any]) -> list[Stage]:
         model = params.get("draft_model")
-        return [("draft", self, model)] if model else []
+        return [Stage("draft", self, params, model)] if model else []
 
     def models(self, params: Mapping[str, Any]) -> list[str]:
         model = params.get("draft_model")
@@ -169,8 +170,6 @@ class DraftTarget:
 
     @staticmethod
     def _draft_generator(generator: Generator, model: str | None, scorer: str) -> Generator:
-        from router.errors import PolicyError
-
         draft = generator
         if model:
             if not isinstance(generator, MultiModelGenerator):

@@ -2,7 +2,7 @@
 
 Prompt format: chat upstreams get the conversation as messages. Completion-only upstreams
 (base models served through `/v1/completions`) get a raw prompt rendered by the upstream's
-`prompt_format` (`router.upstreams.prompting`), with that format's stop sequences added so the
+`prompt_format` (`router.vocab.prompting`), with that format's stop sequences added so the
 model ends its turn instead of inventing the next one.
 
 `n > 1` is one call when the upstream supports `n` (the choices share the prompt's KV cache),
@@ -21,7 +21,9 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from router.upstreams.base import (
+from router.vocab.errors import PolicyError
+from router.vocab.prompting import prompt_format
+from router.vocab.upstream import (
     Capabilities,
     Generation,
     GenerationRequest,
@@ -29,7 +31,6 @@ from router.upstreams.base import (
     Upstream,
     Usage,
 )
-from router.upstreams.prompting import prompt_format
 from strategies.base import Batch, Problem, Sample
 from strategies.think import reasoning_share, split_thinking
 
@@ -87,8 +88,6 @@ class UpstreamGenerator:
     def with_model(self, name: str) -> UpstreamGenerator:
         """A generator for another model of the policy (same prompt handling)."""
         if self._resolve is None:
-            from router.errors import PolicyError
-
             raise PolicyError(f"no model resolver: cannot switch to model {name!r}")
         return UpstreamGenerator(
             self._resolve(name), extra_stop=self._extra_stop, resolve=self._resolve
@@ -221,8 +220,6 @@ class UpstreamGenerator:
         stop: Sequence[str] = (),
     ) -> Batch:
         if not self.capabilities.continues_partial:
-            from router.errors import PolicyError
-
             raise PolicyError(
                 f"upstream {self.upstream.name!r} cannot continue a partial solution "
                 "(needs completions or prefill)"

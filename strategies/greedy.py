@@ -11,6 +11,7 @@ from strategies.params import COMMON, Spec, check, resolve
 from strategies.runtime import OutOfBudget, RunContext
 
 SPECS: dict[str, Spec] = {**COMMON, "temperature": Spec("float", 0.0, 0.0, 2.0)}
+CLIENT_KNOBS = ("temperature", "seed", "stop")
 
 
 class Greedy:
@@ -23,6 +24,15 @@ class Greedy:
 
     def max_samples(self, params: Mapping[str, Any]) -> int:
         return 1
+
+    def stream_params(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        return resolve(params, SPECS)
+
+    def client_params(
+        self, params: Mapping[str, Any], client: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """A single sample honours the client's sampling knobs (temperature, seed, stop)."""
+        return {**params, **{k: client[k] for k in CLIENT_KNOBS if k in client}}
 
     async def run(
         self,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from router.upstreams.base import Usage
+from router.vocab.upstream import Usage
 from strategies.answers import AnswerMatcher, extract_answer, group_answers
 from strategies.base import Generator, Problem
 

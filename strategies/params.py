@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from router.vocab.errors import PolicyError
 from strategies.aggregate import AGGREGATIONS
 from strategies.answers import ANSWER_FORMATS
 
@@ -72,8 +73,6 @@ def resolve(params: Mapping[str, Any], specs: Mapping[str, Spec]) -> dict[str, A
     should have refused them already)."""
     errors = check(params, specs)
     if errors:
-        from router.errors import PolicyError
-
         raise PolicyError("invalid strategy parameters: " + "; ".join(errors))
     out = {k: s.default for k, s in specs.items()}
     out.update({k: v for k, v in params.items() if v is not None})

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from router.upstreams.base import Usage
+from router.vocab.upstream import Usage
 from strategies.answers import AnswerMatcher, extract_answer
 from strategies.base import Generator, Problem
 from strategies.generator import render_transcript

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from router.upstreams.base import Capabilities
-from strategies.base import Strategy
+from router.vocab.upstream import Capabilities
+from strategies.base import Stage, Strategy
 from strategies.beam_search import BeamSearch
 from strategies.best_of_n import BestOfN
 from strategies.cascade import Cascade
@@ -37,6 +37,12 @@ def build_registry() -> dict[str, Strategy]:
     return registry
 
 
+def stages_of(strategy: Strategy, params: Mapping[str, Any]) -> list[Stage]:
+    """The parts a composite strategy may run (none for a plain one)."""
+    stages = getattr(strategy, "stages", None)  # optional on the protocol: composites only
+    return list(stages(params)) if stages is not None else []
+
+
 def check_strategy(
     registry: Mapping[str, Strategy],
     name: str,
@@ -57,9 +63,7 @@ def check_strategy(
     if errors:
         return errors
     stages: list[tuple[str, Strategy, str | None]] = [("", strategy, None)]
-    substages = getattr(strategy, "stages", None)  # composite strategies name their parts
-    if substages is not None:
-        stages += [(f"{label}: ", sub, model) for label, sub, model in substages(params)]
+    stages += [(f"{s.label}: ", s.strategy, s.model) for s in stages_of(strategy, params)]
     own_check = getattr(strategy, "check_capabilities", None)  # what only it knows to check
     if own_check is not None:
         errors += own_check(params, capabilities_for, has_verifier)

@@ -12,7 +12,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from router.upstreams.base import Usage
+from router.vocab.errors import UpstreamError, UpstreamTimeout
+from router.vocab.upstream import Usage
 from strategies.base import (
     AccountedVerifier,
     Batch,
@@ -127,12 +128,23 @@ class RunContext:
             self.model_usage[model] = self.model_usage.get(model, Usage()) + usage
 
     def absorb(self, result: Result, model: str | None = None) -> None:
-        """Account a sub-run's result (composite strategies): its usage and its own
-        other-model usage; `model` when the whole sub-run ran on another policy model."""
-        self.account(result.usage, model)
+        """Account a sub-run's result (composite strategies): its usage, each share it billed
+        to a named model (a verifier's, a draft model's) under that name, and, when `model` is
+        given (the sub-run ran on another policy model), the rest under `model`."""
+        self.usage = self.usage + result.usage
+        named = Usage()
         for name, usage in result.model_usage.items():
-            if name != model:
-                self.model_usage[name] = self.model_usage.get(name, Usage()) + usage
+            self.model_usage[name] = self.model_usage.get(name, Usage()) + usage
+            named = named + usage
+        if model is not None:
+            rest = Usage(
+                result.usage.prompt_tokens - named.prompt_tokens,
+                result.usage.completion_tokens - named.completion_tokens,
+                result.usage.reasoning_tokens - named.reasoning_tokens,
+                result.usage.calls - named.calls,
+                result.usage.upstream_seconds - named.upstream_seconds,
+            )
+            self.model_usage[model] = self.model_usage.get(model, Usage()) + rest
 
     # -- calls --------------------------------------------------------------------------
     async def call(
@@ -145,8 +157,6 @@ class RunContext:
         """Run one generator call `make(n, max_tokens)` within the budget (which may lower
         both), under the deadline, and account its usage (to `model` when another policy model
         ran it)."""
-        from router.errors import UpstreamError, UpstreamTimeout
-
         n, mt = self._admit(n, max_tokens)
         try:
             batch = await self._timed(make(n, mt))
@@ -209,14 +219,12 @@ class RunContext:
         self._admit(1, 1)
         if isinstance(verifier, AccountedVerifier):
             scored = await self._timed(verifier.score_accounted(self.problem, candidates))
-            self.account(scored.usage)
+            self.account(scored.usage, scored.model)
             self.verifier_notes.extend(n for n in scored.notes if n not in self.verifier_notes)
             scores = scored.scores
         else:
             scores = await self._timed(verifier.score(self.problem, candidates))
         if len(scores) != len(candidates):
-            from router.errors import UpstreamError
-
             raise UpstreamError(
                 f"verifier returned {len(scores)} score lists for {len(candidates)} candidates"
             )

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from router.vocab.errors import PolicyError
 from strategies.aggregate import aggregate
 from strategies.answers import extract_answer, has_final_answer
 from strategies.base import Candidate, Generator, Sample, Verifier
@@ -148,7 +149,5 @@ async def resample(
 
 def need_verifier(name: str, verifier: Verifier | None) -> Verifier:
     if verifier is None:
-        from router.errors import PolicyError
-
         raise PolicyError(f"strategy {name!r} needs a verifier (a PRM, judge or rollout value)")
     return verifier

@@ -21,7 +21,8 @@ from collections.abc import Mapping
 from dataclasses import replace as dc_replace
 from typing import Any
 
-from router.upstreams.base import Message, Usage
+from router.vocab.errors import PolicyError
+from router.vocab.upstream import Message, Usage
 from strategies.answers import extract_answer
 from strategies.base import (
     Budget,
@@ -61,6 +62,26 @@ class Thinking:
 
     def max_samples(self, params: Mapping[str, Any]) -> int:
         return 2  # thinking, then the answer (budget forcing)
+
+    def client_params(
+        self, params: Mapping[str, Any], client: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The client may ask for less thinking than the policy allows, never more; its
+        reasoning effort applies where the policy sets none."""
+        out = dict(params)
+        if "budget_tokens" in client:
+            cap = int(params.get("budget_tokens") or SPECS["budget_tokens"].default)
+            out["budget_tokens"] = min(int(client["budget_tokens"]), cap)
+        if "reasoning_effort" in client and "reasoning_effort" not in params:
+            out["reasoning_effort"] = client["reasoning_effort"]
+        return out
+
+    def sample_bound(self, params: Mapping[str, Any], max_tokens: int) -> tuple[int, int]:
+        """A call generates up to the thinking budget plus the answer (native, plain); budget
+        forcing re-sends the thinking before the answer."""
+        think = int(params.get("budget_tokens") or SPECS["budget_tokens"].default)
+        answer = int(params.get("answer_max_tokens") or SPECS["answer_max_tokens"].default)
+        return think, max(max_tokens, think + answer)
 
     async def run(
         self,
@@ -109,8 +130,6 @@ class Thinking:
 
     async def _native(self, ctx: RunContext, generator: Generator, p: dict[str, Any]) -> Result:
         if not isinstance(generator, ThinkingGenerator):
-            from router.errors import PolicyError
-
             raise PolicyError("thinking mode 'native' needs an upstream with a thinking budget")
         gen = generator
         batch = await ctx.call(

@@ -66,7 +66,7 @@ def to_call(body: MessagesRequest, request: Request) -> Call:
 
 def check_thinking_budget(budget: int | None, max_tokens: int) -> None:
     """The Messages API's rule for `thinking.budget_tokens`: at least 1024, below max_tokens."""
-    from router.upstreams.anthropic_limits import MIN_THINKING_BUDGET
+    from router.vocab.anthropic_limits import MIN_THINKING_BUDGET
 
     if budget is None or budget < MIN_THINKING_BUDGET:
         raise InvalidRequest(

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from router.headers import decision_headers, routed_headers
+from router.overrides import parse_latency
 from router.pipeline import Outcome, Prepared
 from router.state import AppState
 
@@ -28,8 +29,6 @@ def request_headers(request: Request) -> dict[str, str]:
 
 def request_latency(request: Request, metadata: Any) -> str | None:
     """`x-ttc-latency` header, else `metadata.ttc_latency`; unknown values are a 400."""
-    from router.overrides import parse_latency
-
     header = request.headers.get("x-ttc-latency")
     if header:
         return parse_latency(header, "x-ttc-latency")

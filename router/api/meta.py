@@ -10,11 +10,14 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from router.api.common import StateDep, request_headers, request_latency
+from router.clock import Clock
 from router.headers import routed_headers
 from router.jsonfast import FastJSONResponse, FastJSONRoute
-from router.pipeline import Clock, check_limits
-from router.planning import TIER_MODELS, Call, decide
+from router.metrics import exposition
+from router.pipeline import check_limits
+from router.planning import TIER_MODELS, Call, decide, describe
 from router.schemas import RouteRequest
+from router.tenancy import resolve_tenant
 
 router = APIRouter(route_class=FastJSONRoute)
 
@@ -37,10 +40,9 @@ async def models(state: StateDep) -> dict[str, Any]:
 @router.post("/v1/route")
 async def route(body: RouteRequest, request: Request, state: StateDep) -> JSONResponse:
     """Dry run: the decision for a request, without generating or reserving."""
-    from router.tenancy import resolve_tenant
-
     clock = Clock()
-    loaded = state.policy.current
+    runtime = state.runtime
+    loaded = runtime.loaded
     headers = request_headers(request)
     tenant = resolve_tenant(loaded.policy, headers, state.settings)
     call = Call(
@@ -51,38 +53,12 @@ async def route(body: RouteRequest, request: Request, state: StateDep) -> JSONRe
         latency=request_latency(request, None),
     )
     check_limits(state, call)
-    d = await decide(state, loaded, tenant, call, clock)
-    payload = {
-        "tier": d.tier_label,
-        "classified_tier": d.classified_tier.value if d.classified_tier else None,
-        "confidence": round(d.confidence, 4),
-        "classifier_source": d.source,
-        "probabilities": d.scores.as_dict() if d.scores else None,
-        "fallback_note": d.scores.fallback_note if d.scores else None,
-        "strategy": d.strategy,
-        "params": dict(d.params),
-        "model": d.model,
-        "verifier": d.verifier,
-        "max_tokens": d.max_tokens,
-        "deadline_s": d.deadline_s,
-        "estimated_worst_case_usd": round(d.worst_usd, 8),
-        "estimated_worst_case_tokens": d.worst_tokens,
-        "tenant": tenant.name,
-        "policy_revision": loaded.revision,
-        "classify_ms": round(d.classify_ms, 3),
-        "task": d.task,
-        "task_confidence": _round(d.scores.task_confidence if d.scores else None),
-        "latency": call.latency,
-        "overrides": list(d.overrides),
-    }
+    d = await decide(state, runtime, tenant, call, clock)
+    payload = describe(d, tenant=tenant.name, revision=loaded.revision, latency=call.latency)
     rid = headers.get("x-request-id") or uuid.uuid4().hex
     out = routed_headers(d, rid, cost_usd=0.0, overhead_ms=clock.overhead_ms, cache="bypass",
                          revision=loaded.revision)
     return FastJSONResponse(payload, headers=out)
-
-
-def _round(x: float | None) -> float | None:
-    return None if x is None else round(x, 4)
 
 
 @router.get("/healthz")
@@ -127,7 +103,5 @@ async def readyz(state: StateDep) -> JSONResponse:
 
 @router.get("/metrics")
 async def metrics(state: StateDep) -> Response:
-    from router.metrics import exposition
-
     body, content_type = exposition(state.metrics)
     return Response(body, media_type=content_type)

@@ -7,7 +7,7 @@ policy reloads and shared by every `provider: local` model.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 import structlog
@@ -69,48 +69,7 @@ class UpstreamPool:
                 await upstream.aclose()
 
     async def _build(self, name: str, spec: ModelSpec) -> Upstream:
-        caps = spec.capabilities.to_capabilities()
-        key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
-        if spec.provider == "local":
-            server = await self._local_server()
-            return LocalUpstream(
-                name,
-                server,
-                timeout_s=spec.timeout_s,
-                max_concurrency=spec.max_concurrency,
-                metrics=self._metrics,
-                owns_server=False,
-                prompt_format=spec.prompt_format or LOCAL_PROMPT_FORMAT,
-            )
-        if spec.provider == "anthropic":
-            from router.upstreams.anthropic_api import AnthropicUpstream  # heavy SDK: lazy
-
-            return AnthropicUpstream(
-                name,
-                model=spec.model,
-                api_key=key,
-                base_url=spec.base_url,
-                capabilities=caps,
-                timeout_s=spec.timeout_s,
-                max_concurrency=spec.max_concurrency,
-                max_retries=spec.max_retries,
-                metrics=self._metrics,
-            )
-        # An unset base_url is the OpenAI API (the SDK's default, or OPENAI_BASE_URL): the
-        # policy loader is the one place that decides what a model spec needs.
-        return OpenAICompatUpstream(
-            name,
-            base_url=spec.base_url,
-            model=spec.model,
-            api_key=key,
-            capabilities=caps,
-            timeout_s=spec.timeout_s,
-            max_concurrency=spec.max_concurrency,
-            max_retries=spec.max_retries,
-            metrics=self._metrics,
-            count_choice_tokens=spec.count_choice_tokens,
-            prompt_format=spec.prompt_format,
-        )
+        return await PROVIDERS[spec.provider](self, name, spec)
 
     async def _local_server(self) -> LocalModelServer:
         if self._local is None:
@@ -138,3 +97,62 @@ class UpstreamPool:
         if self._local is not None:
             self._local.stop()
             self._local = None
+
+
+def _api_key(spec: ModelSpec) -> str | None:
+    return os.environ.get(spec.api_key_env) if spec.api_key_env else None
+
+
+async def _local(pool: UpstreamPool, name: str, spec: ModelSpec) -> Upstream:
+    """The embedded llama.cpp server, one per pool, shared by every `local` model."""
+    return LocalUpstream(
+        name,
+        await pool._local_server(),
+        timeout_s=spec.timeout_s,
+        max_concurrency=spec.max_concurrency,
+        metrics=pool._metrics,
+        owns_server=False,
+        prompt_format=spec.prompt_format or LOCAL_PROMPT_FORMAT,
+    )
+
+
+async def _anthropic(pool: UpstreamPool, name: str, spec: ModelSpec) -> Upstream:
+    from router.upstreams.anthropic_api import AnthropicUpstream  # heavy SDK: lazy
+
+    return AnthropicUpstream(
+        name,
+        model=spec.model,
+        api_key=_api_key(spec),
+        base_url=spec.base_url,
+        capabilities=spec.capabilities.to_capabilities(),
+        timeout_s=spec.timeout_s,
+        max_concurrency=spec.max_concurrency,
+        max_retries=spec.max_retries,
+        metrics=pool._metrics,
+    )
+
+
+async def _openai(pool: UpstreamPool, name: str, spec: ModelSpec) -> Upstream:
+    # An unset base_url is the OpenAI API (the SDK's default, or OPENAI_BASE_URL): the
+    # policy loader is the one place that decides what a model spec needs.
+    return OpenAICompatUpstream(
+        name,
+        base_url=spec.base_url,
+        model=spec.model,
+        api_key=_api_key(spec),
+        capabilities=spec.capabilities.to_capabilities(),
+        timeout_s=spec.timeout_s,
+        max_concurrency=spec.max_concurrency,
+        max_retries=spec.max_retries,
+        metrics=pool._metrics,
+        count_choice_tokens=spec.count_choice_tokens,
+        prompt_format=spec.prompt_format,
+    )
+
+
+Provider = Callable[[UpstreamPool, str, "ModelSpec"], Awaitable[Upstream]]
+# `models.<name>.provider` -> how the pool builds its client. The policy schema's
+# `ModelSpec.provider` lists these names (a test keeps the two the same).
+PROVIDERS: dict[str, Provider] = {"local": _local, "anthropic": _anthropic, "openai": _openai}
+
+__all__ = ["PROVIDERS", "Provider", "UpstreamPool"]

@@ -16,12 +16,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.upstreams.base import Upstream
+from router.vocab.errors import PolicyError
+from router.vocab.upstream import Upstream
 from strategies.answers import ANSWER_FORMATS
 from strategies.base import Verifier
 from strategies.params import Spec, check
 
 UpstreamFor = Callable[[str], Upstream]
+# (options, question tokens, candidate tokens, steps per candidate) -> (input, output) tokens
+# that scoring one candidate may cost at most; kinds that call no policy model spend none.
+CostBound = Callable[[Mapping[str, Any], int, int, int], tuple[int, int]]
+
+
+def _free(options: Mapping[str, Any], question: int, candidate: int, steps: int) -> tuple[int, int]:
+    return 0, 0
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,7 @@ class VerifierFactory:
     required: tuple[str, ...] = ()
     model_keys: tuple[str, ...] = field(default=())
     needs: tuple[str, ...] = ()  # what a request must carry: "reference", "tests"
+    bound: CostBound = _free  # worst-case tokens of scoring one candidate (the reservation)
 
     def check(self, options: Mapping[str, Any]) -> list[str]:
         errors = [f"missing option {k!r}" for k in self.required if k not in options]
@@ -40,6 +49,13 @@ class VerifierFactory:
     def models(self, options: Mapping[str, Any]) -> list[str]:
         """Policy model names this verifier calls (the loader checks they exist)."""
         return [str(options[k]) for k in self.model_keys if options.get(k)]
+
+    def worst_tokens(
+        self, options: Mapping[str, Any], question: int, candidate: int, steps: int
+    ) -> tuple[int, int]:
+        """Most (input, output) tokens scoring one candidate of `candidate` tokens in `steps`
+        steps may spend on policy models (for the budget reservation)."""
+        return self.bound(options, question, candidate, steps)
 
     def build(self, options: Mapping[str, Any], upstream_for: UpstreamFor) -> Verifier | None:
         return self.make(options, upstream_for)
@@ -62,6 +78,22 @@ def _rollout(options: Mapping[str, Any], upstream_for: UpstreamFor) -> Verifier:
     from strategies.verifiers.rollout import build
 
     return build(options, UpstreamGenerator(upstream_for(options["model"])))
+
+
+def _judge_bound(
+    options: Mapping[str, Any], question: int, candidate: int, steps: int
+) -> tuple[int, int]:
+    from strategies.verifiers.llm_judge import worst_tokens
+
+    return worst_tokens(options, question, candidate, steps)
+
+
+def _rollout_bound(
+    options: Mapping[str, Any], question: int, candidate: int, steps: int
+) -> tuple[int, int]:
+    from strategies.verifiers.rollout import worst_tokens
+
+    return worst_tokens(options, question, candidate, steps)
 
 
 def _math(options: Mapping[str, Any], upstream_for: UpstreamFor) -> Verifier:
@@ -110,6 +142,7 @@ VERIFIERS: dict[str, VerifierFactory] = {
         _judge,
         required=("model",),
         model_keys=("model",),
+        bound=_judge_bound,
     ),
     "rollout": VerifierFactory(
         "rollout",
@@ -125,6 +158,7 @@ VERIFIERS: dict[str, VerifierFactory] = {
         _rollout,
         required=("model",),
         model_keys=("model",),
+        bound=_rollout_bound,
     ),
     "math_reference": VerifierFactory(
         "math_reference", {"answer_format": _FMT}, _math, needs=("reference",)
@@ -160,8 +194,6 @@ def build_verifier(
     assumed checked; an unknown kind raises `PolicyError`."""
     factory = VERIFIERS.get(kind)
     if factory is None:
-        from router.errors import PolicyError
-
         raise PolicyError(f"unknown verifier kind {kind!r} (valid: {', '.join(sorted(VERIFIERS))})")
     return factory.build(options, upstream_for)
 

@@ -15,13 +15,15 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from router.upstreams.base import GenerationRequest, Message, Upstream, Usage
+from router.vocab.upstream import GenerationRequest, Message, Upstream, Usage
 from strategies.base import Problem, Scored
 
 PROMPT = (
     "You check solutions step by step.\n\nQuestion:\n{question}\n\nSolution so far:\n{steps}\n\n"
     "Is the last step (step {i}) correct? Answer yes or no.\nAnswer:"
 )
+CHARS_PER_TOKEN = 3  # the router's conservative prompt estimate
+STEP_LABEL_TOKENS = 4  # "Step k: " and the newline around each shown step
 _NUMBER = re.compile(r"\b(10|\d(?:\.\d+)?)\b")
 
 
@@ -50,8 +52,10 @@ class JudgePRM:
         per_step: bool = True,
         max_tokens: int = 4,
         max_concurrency: int = 8,
+        model: str | None = None,
     ) -> None:
         self.upstream = upstream
+        self.model = model  # its policy model name: the pipeline bills the calls at its price
         self.prompt = prompt
         self.per_step = per_step
         self.max_tokens = max_tokens
@@ -90,7 +94,7 @@ class JudgePRM:
             return list(await asyncio.gather(*(judge(steps, i) for i in idx)))
 
         scores = list(await asyncio.gather(*(one(c) for c in candidates)))
-        return Scored(scores, usage)
+        return Scored(scores, usage, model=self.model)
 
     async def score(
         self, problem: Problem, candidates: Sequence[Sequence[str]]
@@ -105,4 +109,17 @@ def build(options: Mapping[str, Any], upstream: Upstream) -> JudgePRM:
         per_step=options.get("steps", "each") == "each",
         max_tokens=options.get("max_tokens", 4),
         max_concurrency=options.get("max_concurrency", 8),
+        model=options.get("model"),
     )
+
+
+def worst_tokens(
+    options: Mapping[str, Any], question: int, candidate: int, steps: int
+) -> tuple[int, int]:
+    """Most (input, output) tokens judging one candidate may cost: one call per step (`each`)
+    or one (`last`), each showing the prompt template, the question and up to the whole
+    candidate, and answering in at most `max_tokens`."""
+    calls = max(1, steps) if options.get("steps", "each") == "each" else 1
+    template = math.ceil(len(str(options.get("prompt", PROMPT))) / CHARS_PER_TOKEN) + 16
+    per_call = template + question + candidate + STEP_LABEL_TOKENS * max(1, steps)
+    return calls * per_call, calls * int(options.get("max_tokens", 4))

@@ -19,7 +19,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from router.errors import InvalidRequest
+from router.vocab.errors import InvalidRequest
 from strategies.answers import AnswerMatcher, extract_answer
 from strategies.base import Problem, Scored
 from strategies.sandbox import Sandbox, SandboxLimits

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from router.errors import UpstreamError, UpstreamTimeout
+from router.vocab.errors import UpstreamError, UpstreamTimeout
 from strategies.base import Problem
 
 DEFAULT_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."

@@ -15,9 +15,11 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from router.upstreams.base import Usage
+from router.vocab.upstream import Usage
 from strategies.base import Generator, Problem, Scored
 from strategies.montecarlo import count_hits, estimate
+
+PROMPT_SLACK_TOKENS = 16  # what a prompt format wraps around the conversation and prefix
 
 
 class RolloutValue:
@@ -31,8 +33,10 @@ class RolloutValue:
         stop: Sequence[str] = (),
         answer_format: str | None = None,
         use_reference: bool = True,
+        model: str | None = None,
     ) -> None:
         self.generator = generator
+        self.model = model  # its policy model name: the pipeline bills the calls at its price
         self.k = k
         self.temperature = temperature
         self.max_tokens = max_tokens
@@ -65,7 +69,7 @@ class RolloutValue:
         usage = Usage()
         for _, u in results:
             usage = usage + u
-        return Scored([[v] for v, _ in results], usage)
+        return Scored([[v] for v, _ in results], usage, model=self.model)
 
     async def score(
         self, problem: Problem, candidates: Sequence[Sequence[str]]
@@ -82,4 +86,16 @@ def build(options: Mapping[str, Any], generator: Generator) -> RolloutValue:
         stop=tuple(options.get("stop", ())),
         answer_format=options.get("answer_format"),
         use_reference=options.get("use_reference", True),
+        model=options.get("model"),
     )
+
+
+def worst_tokens(
+    options: Mapping[str, Any], question: int, candidate: int, steps: int
+) -> tuple[int, int]:
+    """Most (input, output) tokens one candidate's value may cost: `k` completions of the
+    conversation plus the candidate (each charged the whole prompt, as upstreams without `n`
+    are called once per completion), each up to `max_tokens`."""
+    k = int(options.get("k", 4))
+    prompt = question + candidate + PROMPT_SLACK_TOKENS
+    return k * prompt, k * int(options.get("max_tokens", 256))

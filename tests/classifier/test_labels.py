@@ -28,7 +28,9 @@ from classifier.labels import (
     leetcode_tier,
     math_level_tier,
     omni_tier,
+    rule_task,
     solve_rate_tier,
+    task_of,
 )
 
 E, M, H, V = Tier.EASY, Tier.MEDIUM, Tier.HARD, Tier.VERY_HARD
@@ -127,3 +129,29 @@ def test_every_source_lands_in_its_intended_tiers() -> None:
     assert by_stratum["math/level1"] is E and by_stratum["math/level5"] is H
     math500 = {e.text for e in load_eval(DATA)}
     assert len(math500) == 500 and not math500 & {e.text for e in mix}
+
+
+@pytest.mark.parametrize(
+    ("text", "task"),
+    [
+        ("Create a riddle about the name Sheldon using only 10 words.", "creative"),
+        ("Write a poem about a Python interpreter.", "creative"),
+        ("What is the answer to the riddle that asks what you can catch but not throw?", "logic"),
+        ("Hi, I'm looking for two Tamil movies to watch. Please recommend exactly two.", "other"),
+        ("Hi there, how is your day going?", "chat"),
+        ("count distinct values in a column given a constraint from another column in ssms",
+         "code"),
+        ("Summarize the following article in three sentences.", "rewrite"),
+        ("Write an itinerary for a 10-day trip to Nepal.", "planning"),
+    ],
+)
+def test_task_rules_label_what_the_prompt_asks_for(text: str, task: str) -> None:
+    assert rule_task(text) == task
+
+
+def test_vicuna_advice_and_common_sense_questions_are_not_chat_or_puzzles() -> None:
+    assert task_of("vicuna_bench", "generic", "How can I improve my time management?") == "factual"
+    assert task_of("vicuna_bench", "common-sense", "How can you tell if a place is popular?") == (
+        "factual"
+    )
+    assert task_of("vicuna_bench", "fermi", "How many snowflakes fall in a winter?") == "logic"

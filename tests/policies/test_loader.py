@@ -10,15 +10,14 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from classifier.base import TIERS, Tier
+from classifier.base import TIERS
 from policies import (
     LoadedPolicy,
     PolicyValidationError,
     load_policy,
     parse_policy,
-    worst_case,
 )
-from tests.policies.samples import base_doc, dump, ladder_doc, load_doc
+from tests.policies.samples import base_doc, dump, load_doc
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "policies" / "examples").glob("*.yaml"))
 
@@ -182,28 +181,6 @@ def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(PolicyValidationError) as info:
         load_policy(tmp_path / "missing.yaml")
     assert info.value.errors[0].startswith("(file): cannot read")
-
-
-def test_worst_case() -> None:
-    policy = load_doc(base_doc()).policy
-    # greedy on "chat": 1 sample x (100 prompt x $1 + 64 out x $2) / 1e6
-    usd, tokens = worst_case(policy, Tier.EASY, 100)
-    assert usd == pytest.approx(0.000228) and tokens == 164
-    # best_of_n n=4: 4 x the same
-    usd, tokens = worst_case(policy, Tier.HARD, 100)
-    assert usd == pytest.approx(4 * 0.000228) and tokens == 4 * 164
-    # beam search (2 x 2 x depth 3 = 12 samples) re-sends up to 3 steps of 32 tokens
-    assert worst_case(policy, Tier.VERY_HARD, 10) == (0.0, 12 * (10 + 3 * 32 + 32))
-    ladder = load_doc(ladder_doc()).policy
-    assert [worst_case(ladder, t, 0)[0] for t in TIERS] == \
-        pytest.approx([1e-5, 1e-4, 1e-3, 1e-2])
-
-
-def test_worst_case_rounds_up_to_micro_dollars() -> None:
-    doc = ladder_doc()
-    doc["models"]["m"]["price"] = {"input_per_mtok": 0.3, "output_per_mtok": 0.0}
-    usd, _ = worst_case(load_doc(doc).policy, Tier.EASY, 1)  # $3e-7 -> one micro-dollar
-    assert usd == 1e-6
 
 
 # --- fuzzing: the loader answers a clear error or a valid policy, never anything else ------

@@ -8,12 +8,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from classifier.base import Tier
-from policies.schema import TenantPolicy
+from classifier.base import TIERS, Tier, TierScores
+from policies.schema import Policy, TenantPolicy
 from router.budgets import BudgetCapExceeded, Budgets
 from router.errors import StoreUnavailable
 from router.metrics import Metrics
+from router.planning import Call, Plan, plan
 from router.store import Store, make_client
+from router.tenancy import Tenant
 from tests.policies.samples import ladder_doc, load_doc
 from tests.router import store_fixtures as fx
 from tests.router.store_fixtures import RedisProcess, sample
@@ -122,33 +124,44 @@ async def test_expired_reservations_are_reclaimed(store: Store, metrics: Metrics
     assert day["usd"] == pytest.approx(0.25) and day["reserved_usd"] == 0
 
 
+def options(policy: Policy, tier: Tier) -> tuple[Plan, ...]:
+    """The planner's plan for `tier` (empty prompt) and its downgrades."""
+    scores = TierScores.from_probabilities([1.0 if t is tier else 0.0 for t in TIERS])
+    tenant = Tenant("t", policy.tenants["t"])
+    return plan(policy, tenant, Call("chat", "ttc-auto", ()), scores).options
+
+
 async def test_downgrade_picks_most_capable_tier_that_fits(
     store: Store, metrics: Metrics
 ) -> None:
     policy = load_doc(ladder_doc(daily_usd=0.005)).policy
     b = Budgets(store, metrics)
-    tier, r = await b.reserve_with_downgrade("t", policy.tenants["t"], policy,
-                                             Tier.VERY_HARD, prompt_tokens=0)
-    assert tier is Tier.HARD and r.usd == pytest.approx(0.001) and r.choice == 1
-    tier, _ = await b.reserve_with_downgrade("t", policy.tenants["t"], policy, Tier.EASY, 0)
-    assert tier is Tier.EASY
+    chosen, r = await b.reserve_with_downgrade("t", policy.tenants["t"],
+                                               options(policy, Tier.VERY_HARD), 60)
+    assert chosen.tier is Tier.HARD and r.usd == pytest.approx(0.001) and r.choice == 1
+    assert chosen.downgraded_from is Tier.VERY_HARD
+    chosen, _ = await b.reserve_with_downgrade("t", policy.tenants["t"],
+                                               options(policy, Tier.EASY), 60)
+    assert chosen.tier is Tier.EASY
 
 
 async def test_reject_policy_does_not_downgrade(store: Store, metrics: Metrics) -> None:
     policy = load_doc(ladder_doc("reject", daily_usd=0.005)).policy
     b = Budgets(store, metrics)
     with pytest.raises(BudgetCapExceeded) as info:
-        await b.reserve_with_downgrade("t", policy.tenants["t"], policy, Tier.VERY_HARD, 0)
+        await b.reserve_with_downgrade("t", policy.tenants["t"],
+                                       options(policy, Tier.VERY_HARD), 60)
     assert float(info.value.headers["x-ttc-budget-remaining"]) == pytest.approx(0.005)
-    tier, _ = await b.reserve_with_downgrade("t", policy.tenants["t"], policy, Tier.HARD, 0)
-    assert tier is Tier.HARD
+    chosen, _ = await b.reserve_with_downgrade("t", policy.tenants["t"],
+                                               options(policy, Tier.HARD), 60)
+    assert chosen.tier is Tier.HARD
 
 
 async def test_nothing_fits_even_easy(store: Store, metrics: Metrics) -> None:
     policy = load_doc(ladder_doc(daily_usd=0.000001)).policy
     with pytest.raises(BudgetCapExceeded):
         await Budgets(store, metrics).reserve_with_downgrade(
-            "t", policy.tenants["t"], policy, Tier.VERY_HARD, 0)
+            "t", policy.tenants["t"], options(policy, Tier.VERY_HARD), 60)
 
 
 async def test_uncapped_tenant_spend_is_tracked(store: Store, metrics: Metrics) -> None:

