@@ -25,6 +25,7 @@ from typing import Any
 
 import structlog
 
+from policies.advice import policy_warnings
 from policies.loader import LoadedPolicy, PolicyValidationError, load_policy
 from router.vocab.metrics import PolicyMetrics as Metrics
 
@@ -34,8 +35,6 @@ log = structlog.get_logger("ttc.policy")
 
 
 def _warn(loaded: LoadedPolicy) -> None:
-    from policies.advice import policy_warnings
-
     for warning in policy_warnings(loaded.policy):
         log.warning("policy_warning", revision=loaded.revision, warning=warning)
 

@@ -10,7 +10,9 @@ from typing import Any
 import structlog
 from fastapi import FastAPI
 
-from classifier.base import Classifier
+from classifier.base import TIERS, Classifier, TierScores
+from policies.loader import LoadedPolicy
+from policies.reload import PolicyHolder
 from router import __version__
 from router.admission import Admission, watch_loop_lag
 from router.api import anthropic as anthropic_api
@@ -18,11 +20,15 @@ from router.api import errors as error_handlers
 from router.api import meta
 from router.api import openai as openai_api
 from router.api.admin import admin_router
+from router.budgets import Budgets
+from router.cache import ResultCache
 from router.logging import configure_logging
 from router.metrics import Metrics
 from router.middleware import RequestContext
+from router.runtime import compile_runtime
 from router.settings import Settings
 from router.state import AppState
+from router.store import connect_store
 from router.upstreams.base import Upstream
 from router.upstreams.pool import UpstreamPool
 
@@ -34,8 +40,6 @@ class UnavailableClassifier:
     request goes to the LLM fallback (when configured) and `/readyz` reports the error."""
 
     async def classify(self, texts: Any) -> list[Any]:
-        from classifier.base import TIERS, TierScores
-
         uniform = [1 / len(TIERS)] * len(TIERS)
         return [TierScores.from_probabilities(uniform, source="unavailable") for _ in texts]
 
@@ -66,13 +70,7 @@ def _llm_classifier(app: FastAPI, holder: Any) -> tuple[Classifier, str | None]:
     from classifier.llm_backend import LLMClassifier
 
     def resolve() -> Any:
-        state = app.state.ttc
-        cp = state.policy.current.policy.classifier
-        if not cp.fallback_model:
-            return None
-        from router.planning import fallback_for
-
-        return fallback_for(state, cp.fallback_model, cp.fallback_timeout_s)
+        return app.state.ttc.runtime.fallback
 
     error = None
     if not holder.current.policy.classifier.fallback_model:
@@ -93,11 +91,6 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from policies.reload import PolicyHolder
-        from router.budgets import Budgets
-        from router.cache import ResultCache
-        from router.store import connect_store
-
         metrics = Metrics()
         holder = PolicyHolder.load(settings.policy_path, metrics)
         store = await connect_store(settings)
@@ -123,13 +116,13 @@ def create_app(
                 cache=ResultCache(store, metrics),
                 classifier=clf,
                 upstreams=pool,
+                runtime=compile_runtime(holder.current, dict(pool.items()), metrics),
                 classifier_error=clf_error,
             )
 
-            async def on_change(loaded: Any) -> None:
+            async def on_change(loaded: LoadedPolicy) -> None:
                 await pool.rebuild(loaded.policy.models)
-                state.fallbacks.clear()
-                state.verifiers.clear()
+                state.runtime = compile_runtime(loaded, dict(pool.items()), metrics)  # one swap
 
             holder.on_change.append(on_change)
             if store.embedded is not None:  # restart it if it dies (router.supervise)

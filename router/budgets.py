@@ -26,143 +26,35 @@ Metrics: `ttc_budget_decisions{outcome="store_error"}`, `ttc_budget_reservations
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal
 
 import structlog
 from redis.exceptions import RedisError, ResponseError
 
 from policies.schema import TenantPolicy
 from router import budget_lua
-from router.errors import BudgetExceeded, StoreUnavailable
+from router.budget_values import (
+    CAP_NAMES,
+    BudgetCapExceeded,
+    C,
+    CacheWrite,
+    Period,
+    Remaining,
+    Reservation,
+    SettleHealth,
+    caps_of,
+    to_micro,
+    to_micro_ceil,
+)
+from router.errors import StoreUnavailable
 from router.ids import new_id
 from router.metrics import Metrics
 from router.store import Store
 
-Period = Literal["day", "month"]
-CacheWrite = tuple[str, str, int]  # result-cache key, JSON value, ttl in seconds
-CAP_NAMES = ("daily_usd", "monthly_usd", "daily_tokens", "monthly_tokens")
 log = structlog.get_logger("ttc.budgets")
-
-
-class Costed(Protocol):
-    """An option to reserve: a plan's worst case (`router.planning.Plan`)."""
-
-    @property
-    def worst_usd(self) -> float: ...
-
-    @property
-    def worst_tokens(self) -> int: ...
-
-
-C = TypeVar("C", bound=Costed)
-
-
-def to_micro(usd: float) -> int:
-    return round(usd * 1_000_000)
-
-
-def to_micro_ceil(usd: float) -> int:
-    """Estimates round up (never under-reserve)."""
-    return math.ceil(round(usd * 1_000_000, 6))
-
-
-@dataclass(frozen=True)
-class Remaining:
-    """What is left under each cap (None = no such cap). USD may be negative if overspent."""
-
-    daily_usd: float | None = None
-    monthly_usd: float | None = None
-    daily_tokens: int | None = None
-    monthly_tokens: int | None = None
-
-    @classmethod
-    def from_script(cls, values: Sequence[Any]) -> Remaining:
-        du, mu, dt, mt = (None if v is None else int(v) for v in values)
-        return cls(
-            None if du is None else du / 1e6, None if mu is None else mu / 1e6, dt, mt
-        )
-
-    @property
-    def usd(self) -> float | None:
-        vals = [v for v in (self.daily_usd, self.monthly_usd) if v is not None]
-        return min(vals) if vals else None
-
-    @property
-    def tokens(self) -> int | None:
-        vals = [v for v in (self.daily_tokens, self.monthly_tokens) if v is not None]
-        return min(vals) if vals else None
-
-    def headers(self) -> dict[str, str]:
-        """`x-ttc-budget-remaining` (USD, tightest cap) and `-tokens`; none without caps."""
-        out: dict[str, str] = {}
-        if (usd := self.usd) is not None:
-            out["x-ttc-budget-remaining"] = f"{max(usd, 0.0):.6f}"
-        if (tokens := self.tokens) is not None:
-            out["x-ttc-budget-remaining-tokens"] = str(max(tokens, 0))
-        return out
-
-    def as_dict(self) -> dict[str, float | int | None]:
-        return dict(zip(CAP_NAMES, (self.daily_usd, self.monthly_usd, self.daily_tokens,
-                                    self.monthly_tokens), strict=True))
-
-
-@dataclass(frozen=True)
-class Reservation:
-    id: str
-    tenant: str
-    usd_micro: int
-    tokens: int
-    keys: tuple[str, str, str, str]  # day, month, res, resd
-    expires_at: float
-    remaining: Remaining = field(default_factory=Remaining)
-    choice: int = 0  # index into the estimates offered (0 = the first, most capable)
-    checked: bool = True  # False: Redis was not consulted (fail-open / no caps)
-    reclaimed: int = 0  # expired reservations reclaimed by this reserve
-
-    @property
-    def usd(self) -> float:
-        return self.usd_micro / 1e6
-
-
-@dataclass
-class SettleHealth:
-    """Settles that failed on this replica (shown by `/readyz` under `checks.budgets`): spend
-    that was not recorded, reservations held until they expire."""
-
-    failures: int = 0
-    last_error: str | None = None
-    last_error_at: float | None = None
-    last_ok_at: float | None = None
-
-    def failed(self, error: str, at: float) -> None:
-        self.failures += 1
-        self.last_error, self.last_error_at = error[:500], at
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"settle_failures": self.failures, "last_settle_error": self.last_error,
-                "last_settle_error_at": self.last_error_at, "last_settle_ok_at": self.last_ok_at}
-
-
-class BudgetCapExceeded(BudgetExceeded):
-    """429: no offered plan fits the tenant's caps. Carries what is left."""
-
-    def __init__(self, message: str, remaining: Remaining, cap: str | None) -> None:
-        super().__init__(message, headers=remaining.headers())
-        self.remaining = remaining
-        self.cap = cap
-
-
-def _caps(spec: TenantPolicy | None) -> list[int]:
-    if spec is None:
-        return [-1, -1, -1, -1]
-    usd = [-1 if c is None else round(c * 1_000_000) for c in (spec.daily_usd, spec.monthly_usd)]
-    tok = [-1 if c is None else c for c in (spec.daily_tokens, spec.monthly_tokens)]
-    return usd + tok
 
 
 class Budgets:
@@ -228,7 +120,7 @@ class Budgets:
         (unless `fail_open` or the tenant has no caps)."""
         if not estimates:
             raise ValueError("no estimates offered")
-        caps = _caps(policy_tenant)
+        caps = caps_of(policy_tenant)
         keys = self._keys(tenant)
         rid = new_id()
         now = self.clock()
@@ -363,7 +255,7 @@ class Budgets:
 
     async def remaining(self, tenant: str, policy_tenant: TenantPolicy | None) -> Remaining:
         """What is left under each cap now (reclaims expired reservations first)."""
-        caps = _caps(policy_tenant)
+        caps = caps_of(policy_tenant)
         try:
             args: list[int | str] = [int(self.clock() * 1000), 0, "-", *caps, 0]
             out = await self._reserve(keys=list(self._keys(tenant)), args=args)

@@ -29,16 +29,6 @@ from router import jsonfast
 from router.metrics import Metrics
 from router.store import Store
 
-# Request parameters that change a result; anything else (stream, user, metadata) must not
-# split the cache. The pipeline passes the ones it has; None values are dropped.
-RESULT_PARAMS = frozenset({
-    "temperature", "top_p", "max_tokens", "stop", "seed", "n", "tier", "logprobs",
-    "response_format", "tools", "tool_choice", "presence_penalty", "frequency_penalty",
-    "answer_format", "reasoning_effort", "thinking",
-    "verification",  # a digest of the request's reference/tests: the values never enter a key
-})
-
-
 _FLAT = (str, int, float, bool, type(None))
 
 
@@ -161,4 +151,4 @@ class ResultCache:
         return True
 
 
-__all__ = ["RESULT_PARAMS", "ResultCache", "should_cache"]
+__all__ = ["ResultCache", "should_cache"]

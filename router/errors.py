@@ -2,12 +2,9 @@
 
 from router.vocab.errors import (
     BudgetExceeded,
-    Forbidden,
     InvalidRequest,
     NotFound,
-    PayloadTooLarge,
     PolicyError,
-    RateLimited,
     RouterError,
     StoreUnavailable,
     Unauthorized,
@@ -17,12 +14,9 @@ from router.vocab.errors import (
 
 __all__ = [
     "BudgetExceeded",
-    "Forbidden",
     "InvalidRequest",
     "NotFound",
-    "PayloadTooLarge",
     "PolicyError",
-    "RateLimited",
     "RouterError",
     "StoreUnavailable",
     "Unauthorized",

@@ -29,7 +29,6 @@ from router.planning import Call, Decision, decide
 from router.state import AppState
 from router.tenancy import resolve_tenant
 from router.upstreams.base import Usage
-from router.verifiers import verifier_for
 from strategies import Budget, Problem, Result
 from strategies.generator import UpstreamGenerator
 from strategies.think import split_thinking
@@ -37,6 +36,7 @@ from strategies.think import split_thinking
 if TYPE_CHECKING:
     from policies.loader import LoadedPolicy
     from router.budgets import Reservation
+    from router.runtime import Runtime
     from router.tenancy import Tenant
 
 log = structlog.get_logger(__name__)
@@ -48,12 +48,16 @@ class Prepared:
 
     request_id: str
     call: Call
-    loaded: LoadedPolicy
+    runtime: Runtime
     tenant: Tenant
     decision: Decision
     reservation: Reservation | None
     cache_key: str | None
     clock: Clock
+
+    @property
+    def loaded(self) -> LoadedPolicy:
+        return self.runtime.loaded
 
 
 @dataclass
@@ -80,17 +84,18 @@ async def handle(state: AppState, call: Call, headers: Mapping[str, str]) -> Out
     """Serve one non-streaming request: the whole request path, top to bottom."""
     clock = Clock()
     request_id = headers.get("x-request-id") or new_id()
-    loaded = state.policy.current  # one policy snapshot from start to end
+    runtime = state.runtime  # one policy revision's runtime from start to end
+    loaded = runtime.loaded
     tenant = resolve_tenant(loaded.policy, headers, state.settings)  # 1 tenant
     admit(state, call, tenant.name)
     cache_key, hit = await lookup(state, loaded, tenant.name, call)  # 2 cache
     if hit is not None:
         return _from_cache(request_id, hit, clock, loaded.revision)
-    decision = await decide(state, loaded, tenant, call, clock)  # 3 classify + 4 plan
+    decision = await decide(state, runtime, tenant, call, clock)  # 3 classify + 4 plan
     try:  # from here on an error carries the decision's x-ttc-* headers
         check_context(state.settings, loaded.policy, call, decision)
         decision, reservation = await reserve(state, loaded, tenant, call, decision)  # 5 reserve
-        prepared = Prepared(request_id, call, loaded, tenant, decision, reservation, cache_key,
+        prepared = Prepared(request_id, call, runtime, tenant, decision, reservation, cache_key,
                             clock)
         try:
             results = await run(state, prepared)  # 6 run the strategy
@@ -107,20 +112,21 @@ async def prepare(state: AppState, call: Call, headers: Mapping[str, str]) -> Pr
     """Steps 1-5 of `handle()` for streaming requests; a cache hit comes back as an Outcome."""
     clock = Clock()
     request_id = headers.get("x-request-id") or new_id()
-    loaded = state.policy.current
+    runtime = state.runtime
+    loaded = runtime.loaded
     tenant = resolve_tenant(loaded.policy, headers, state.settings)
     admit(state, call, tenant.name)
     cache_key, hit = await lookup(state, loaded, tenant.name, call)
     if hit is not None:
         return _from_cache(request_id, hit, clock, loaded.revision)
-    decision = await decide(state, loaded, tenant, call, clock)
+    decision = await decide(state, runtime, tenant, call, clock)
     try:
         check_context(state.settings, loaded.policy, call, decision)
         decision, reservation = await reserve(state, loaded, tenant, call, decision)
     except RouterError as exc:
         _routed_error(exc, decision, request_id, loaded.revision, clock, cache_key)
         raise
-    return Prepared(request_id, call, loaded, tenant, decision, reservation, cache_key, clock)
+    return Prepared(request_id, call, runtime, tenant, decision, reservation, cache_key, clock)
 
 
 def _routed_error(
@@ -169,8 +175,9 @@ async def run(state: AppState, prepared: Prepared) -> list[Result]:
     """Step 6: the strategy, `n` times when the client asks for several choices."""
     d = prepared.decision
     strategy = d.strategy_impl
-    generator = UpstreamGenerator(state.upstreams.get(d.model), resolve=state.upstreams.get)
-    verifier = verifier_for(state, prepared.loaded, d.verifier)
+    rt = prepared.runtime
+    generator = UpstreamGenerator(rt.upstream(d.model), resolve=rt.upstream)
+    verifier = rt.verifier(d.verifier)
     problem = problem_for(prepared.call)
     params = {**d.params, "trace": True} if prepared.call.trace else d.params
     budget = Budget(

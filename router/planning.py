@@ -13,9 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from classifier import LLMFallback, classification_text
+from classifier import classification_text
 from classifier.base import TIERS, Tier, TierScores
-from policies.loader import LoadedPolicy
 from policies.schema import Policy
 from router.clock import Clock
 from router.errors import InvalidRequest, NotFound
@@ -27,6 +26,7 @@ from router.worstcase import worst_case
 from strategies import REGISTRY, Strategy, TakesClientParams
 
 if TYPE_CHECKING:
+    from router.runtime import Runtime
     from router.state import AppState
 
 TIER_MODELS = {f"ttc-{t.value.replace('_', '-')}": t for t in TIERS}
@@ -274,43 +274,33 @@ def client_knobs(call: Call) -> dict[str, Any]:
 
 
 async def classify(
-    state: AppState, loaded: LoadedPolicy, messages: tuple[Message, ...]
+    state: AppState, runtime: Runtime, messages: tuple[Message, ...]
 ) -> TierScores:
     """Embedding classifier, then the LLM fallback when confidence is under the threshold."""
     text = classification_text(messages)
     began = time.perf_counter()
     scores = (await state.classifier.classify([text]))[0]
     state.metrics.classifier_latency.observe(time.perf_counter() - began)
-    cp = loaded.policy.classifier
+    threshold = runtime.policy.classifier.confidence_threshold
     # the LLM backend has asked already; other scores go to it when unsure
-    if scores.source != "llm" and scores.confidence < cp.confidence_threshold and cp.fallback_model:
-        fallback = fallback_for(state, cp.fallback_model, cp.fallback_timeout_s)
+    fallback = runtime.fallback
+    if scores.source != "llm" and scores.confidence < threshold and fallback is not None:
         scores = await fallback.refine(text, scores)
     return scores
 
 
-def fallback_for(state: AppState, model: str, timeout_s: float) -> LLMFallback:
-    key = f"{model}:{timeout_s}:{id(state.upstreams.get(model))}"
-    fb = state.fallbacks.get(key)
-    if fb is None:
-        fb = LLMFallback(state.upstreams.get(model), timeout_s=timeout_s, metrics=state.metrics)
-        state.fallbacks.clear()  # one live entry per policy generation
-        state.fallbacks[key] = fb
-    return fb
-
-
 async def decide(
-    state: AppState, loaded: LoadedPolicy, tenant: Tenant, call: Call, clock: Clock
+    state: AppState, runtime: Runtime, tenant: Tenant, call: Call, clock: Clock
 ) -> Plan:
     """Steps 3-4: classify (the embedding classifier, then the LLM fallback when unsure),
     then `plan()`. A pass-through model and a bad tier request skip the classifier."""
-    policy = loaded.policy
+    policy = runtime.policy
     if is_passthrough(policy, call):
         return plan(policy, tenant, call, None)
     requested_tier(policy, call)  # a request for a model or tier that does not exist: 4xx now
     began = time.perf_counter()
     before_upstream = clock.upstream_s
-    scores = await classify(state, loaded, call.messages)
+    scores = await classify(state, runtime, call.messages)
     classify_ms = (time.perf_counter() - began) * 1000
     if scores.source == "llm":
         clock.upstream_s = before_upstream + classify_ms / 1000  # fallback is upstream time

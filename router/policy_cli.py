@@ -21,7 +21,9 @@ import typer
 import yaml
 
 from classifier.base import TIERS, Tier, TierScores
+from policies.advice import policy_warnings
 from policies.loader import LoadedPolicy, PolicyValidationError, load_policy
+from policies.merge import merge_texts
 from router.planning import Call, plan, serving_model
 from router.settings import Settings
 from router.tenancy import Tenant
@@ -57,8 +59,6 @@ def validate(file: Annotated[Path, typer.Argument(help="Policy YAML to check")])
         typer.echo(exc.message, err=True)
         raise typer.Exit(1) from None
     typer.echo(f"ok: {file} revision {loaded.revision}")
-    from policies.advice import policy_warnings
-
     for warning in policy_warnings(loaded.policy):
         typer.echo(f"warning: {warning}", err=True)
 
@@ -78,8 +78,6 @@ def merge(
     out: Annotated[Path | None, typer.Option(help="Write here (default: print)")] = None,
 ) -> None:
     """Merge FRAGMENT's tiers/models/verifiers/tenants into BASE; validate; print or write."""
-    from policies.merge import merge_texts
-
     try:
         text = merge_texts(base.read_text("utf-8"), fragment.read_text("utf-8"),
                            base_source=str(base), fragment_source=str(fragment))

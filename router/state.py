@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from classifier.base import Classifier
 from router.metrics import Metrics
+from router.runtime import Runtime
 from router.settings import Settings
 from router.upstreams.pool import UpstreamPool
 
@@ -27,7 +28,6 @@ class AppState:
     cache: ResultCache
     classifier: Classifier
     upstreams: UpstreamPool
+    runtime: Runtime  # the serving policy revision's runtime, swapped whole on reload
     classifier_error: str | None = None
-    fallbacks: dict[str, Any] = field(default_factory=dict)  # model+timeout -> LLMFallback
-    verifiers: dict[tuple[str, str], Any] = field(default_factory=dict)  # (revision, name)
     embedded_redis: Any = None  # router.supervise.EmbeddedHealth when Redis is embedded

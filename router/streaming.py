@@ -17,7 +17,7 @@ from router.limits import no_answer
 from router.pipeline import Outcome, Prepared, finish, problem_for, release, run, settle
 from router.state import AppState
 from router.upstreams.base import Usage
-from strategies import Result
+from strategies import Result, StreamsTokens
 from strategies.generator import UpstreamGenerator
 from strategies.think import ThinkFilter, reasoning_share
 
@@ -48,8 +48,9 @@ Event = Text | KeepAlive | Done | Failed
 
 
 def streams_tokens(prepared: Prepared) -> bool:
-    d = prepared.decision
-    return d.strategy == "greedy" and prepared.call.n == 1
+    """One choice of a strategy that answers with one sample (`StreamsTokens`): its tokens
+    go to the client as they come."""
+    return isinstance(prepared.decision.strategy_impl, StreamsTokens) and prepared.call.n == 1
 
 
 async def events(state: AppState, prepared: Prepared) -> AsyncIterator[Event]:
@@ -76,9 +77,10 @@ async def events(state: AppState, prepared: Prepared) -> AsyncIterator[Event]:
 
 async def _token_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Event]:
     d = prepared.decision
-    upstream = state.upstreams.get(d.model)
+    upstream = prepared.runtime.upstream(d.model)
     generator = UpstreamGenerator(upstream)
-    params = d.params
+    impl = d.strategy_impl
+    params = impl.stream_params(d.params) if isinstance(impl, StreamsTokens) else d.params
     request = generator.request_for(
         problem_for(prepared.call),
         "",

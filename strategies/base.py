@@ -218,6 +218,16 @@ class SampleBound(Protocol):
 
 
 @runtime_checkable
+class StreamsTokens(Protocol):
+    """A strategy whose answer is one sample sent as it is: the service streams that sample's
+    tokens straight to the client (others send keep-alives, then the chosen answer)."""
+
+    def stream_params(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The sampling params of the one streamed call (temperature, stop, seed)."""
+        ...
+
+
+@runtime_checkable
 class TakesClientParams(Protocol):
     """A strategy that honours some of the client's own knobs (temperature, seed, stop, a
     thinking budget); the planner merges them into the policy's params through it."""

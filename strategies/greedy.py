@@ -25,6 +25,9 @@ class Greedy:
     def max_samples(self, params: Mapping[str, Any]) -> int:
         return 1
 
+    def stream_params(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        return resolve(params, SPECS)
+
     def client_params(
         self, params: Mapping[str, Any], client: Mapping[str, Any]
     ) -> dict[str, Any]:

@@ -128,12 +128,23 @@ class RunContext:
             self.model_usage[model] = self.model_usage.get(model, Usage()) + usage
 
     def absorb(self, result: Result, model: str | None = None) -> None:
-        """Account a sub-run's result (composite strategies): its usage and its own
-        other-model usage; `model` when the whole sub-run ran on another policy model."""
-        self.account(result.usage, model)
+        """Account a sub-run's result (composite strategies): its usage, each share it billed
+        to a named model (a verifier's, a draft model's) under that name, and, when `model` is
+        given (the sub-run ran on another policy model), the rest under `model`."""
+        self.usage = self.usage + result.usage
+        named = Usage()
         for name, usage in result.model_usage.items():
-            if name != model:
-                self.model_usage[name] = self.model_usage.get(name, Usage()) + usage
+            self.model_usage[name] = self.model_usage.get(name, Usage()) + usage
+            named = named + usage
+        if model is not None:
+            rest = Usage(
+                result.usage.prompt_tokens - named.prompt_tokens,
+                result.usage.completion_tokens - named.completion_tokens,
+                result.usage.reasoning_tokens - named.reasoning_tokens,
+                result.usage.calls - named.calls,
+                result.usage.upstream_seconds - named.upstream_seconds,
+            )
+            self.model_usage[model] = self.model_usage.get(model, Usage()) + rest
 
     # -- calls --------------------------------------------------------------------------
     async def call(

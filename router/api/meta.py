@@ -41,7 +41,8 @@ async def models(state: StateDep) -> dict[str, Any]:
 async def route(body: RouteRequest, request: Request, state: StateDep) -> JSONResponse:
     """Dry run: the decision for a request, without generating or reserving."""
     clock = Clock()
-    loaded = state.policy.current
+    runtime = state.runtime
+    loaded = runtime.loaded
     headers = request_headers(request)
     tenant = resolve_tenant(loaded.policy, headers, state.settings)
     call = Call(
@@ -52,7 +53,7 @@ async def route(body: RouteRequest, request: Request, state: StateDep) -> JSONRe
         latency=request_latency(request, None),
     )
     check_limits(state, call)
-    d = await decide(state, loaded, tenant, call, clock)
+    d = await decide(state, runtime, tenant, call, clock)
     payload = describe(d, tenant=tenant.name, revision=loaded.revision, latency=call.latency)
     rid = headers.get("x-request-id") or uuid.uuid4().hex
     out = routed_headers(d, rid, cost_usd=0.0, overhead_ms=clock.overhead_ms, cache="bypass",

@@ -11,7 +11,7 @@ For tests and for users who want to run the router without a model (the way http
 Usage is reported the way a real provider reports it: prompt tokens counted over everything
 the request sends (messages, raw prompt, prefill) at `chars_per_token`, completion tokens over
 each choice's text (whitespace-separated words unless `count` says otherwise), one call per
-`generate`. Every request is kept in `requests`.
+`generate`. Every request is kept in `requests`, and the usage reported so far in `usage`.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ class ScriptedUpstream:
     chars_per_token: float = 4.0  # what the prompt costs, as a tokenizer would count it
     count: Callable[[str], int] = _words  # completion tokens of a choice's text
     requests: list[GenerationRequest] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)  # everything it has reported, summed
 
     def prompt_tokens(self, request: GenerationRequest) -> int:
         chars = sum(len(m.content) + 4 for m in request.messages)
@@ -69,6 +70,7 @@ class ScriptedUpstream:
         choices = tuple(Choice(text=t, completion_tokens=self.count(t)) for t in texts)
         usage = Usage(self.prompt_tokens(request), sum(c.completion_tokens for c in choices),
                       calls=1)
+        self.usage = self.usage + usage
         return Generation(choices=choices, usage=usage, model=self.model)
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamDelta]:

@@ -3,15 +3,16 @@
     RouterError                   500 internal_error (never with a stack trace in the body)
     ├── InvalidRequest            400 invalid_request_error (names the offending `param`)
     ├── Unauthorized              401 authentication_error
-    ├── Forbidden                 403 permission_error
     ├── NotFound                  404 not_found_error
-    ├── PayloadTooLarge           413 request_too_large
     ├── BudgetExceeded            429 budget_exceeded (tenant cap; carries what is left)
-    ├── RateLimited               429 rate_limit_error
     ├── UpstreamError             502 upstream_error (provider failed after retries)
     ├── UpstreamTimeout           504 upstream_timeout
     ├── StoreUnavailable          503 store_unavailable (Redis down, budgets fail closed)
     └── PolicyError               500/400 invalid policy (load time: refused, old one kept)
+
+Two answers come from the ASGI middlewares before any route runs, not from this tree: 413
+request_too_large (`router.middleware`, body over TTC_MAX_BODY_BYTES) and 503 overloaded
+(`router.admission`, too many requests in flight).
 """
 
 from __future__ import annotations
@@ -49,20 +50,11 @@ class Unauthorized(RouterError):
     code = "invalid_api_key"
 
 
-class Forbidden(RouterError):
-    status = 403
-    type = "permission_error"
-
 
 class NotFound(RouterError):
     status = 404
     type = "not_found_error"
 
-
-class PayloadTooLarge(RouterError):
-    status = 413
-    type = "invalid_request_error"
-    code = "request_too_large"
 
 
 class BudgetExceeded(RouterError):
@@ -70,10 +62,6 @@ class BudgetExceeded(RouterError):
     type = "budget_exceeded"
     code = "budget_exceeded"
 
-
-class RateLimited(RouterError):
-    status = 429
-    type = "rate_limit_error"
 
 
 class UpstreamError(RouterError):
@@ -98,12 +86,9 @@ class PolicyError(RouterError):
 
 __all__ = [
     "BudgetExceeded",
-    "Forbidden",
     "InvalidRequest",
     "NotFound",
-    "PayloadTooLarge",
     "PolicyError",
-    "RateLimited",
     "RouterError",
     "StoreUnavailable",
     "Unauthorized",

@@ -86,6 +86,7 @@ tiers:
   very_hard: {strategy: greedy, model: small, max_tokens: 16, deadline_s: 20}
 """
 POLICIES = {"sampling": SAMPLING, "search": SEARCH, "composite": COMPOSITE}
+PRICES = {"small": (1.0, 2.0), "big": (10.0, 40.0), "judge": (5.0, 80.0)}  # in, out per Mtok
 QUESTION = "A train leaves at 3 pm at 60 km/h; another at 4 pm at 80 km/h. When do they meet?"
 
 
@@ -114,7 +115,7 @@ def scripted(caps: Capabilities, counter: Iterator[int]) -> ScriptedUpstream:
 @pytest.fixture(scope="module", params=sorted(POLICIES))
 def service(
     request: pytest.FixtureRequest, redis_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, Path]]:
+) -> Iterator[tuple[str, Path, dict[str, ScriptedUpstream]]]:
     from router.app import create_app
     from router.settings import Settings
 
@@ -133,13 +134,16 @@ def service(
                         redis_prefix=f"ttc-test-{uuid.uuid4().hex[:8]}:", data_dir=tmp)
     app = create_app(settings, upstreams=upstreams, classifier=FixedClassifier(Tier.EASY))
     with ServerThread(app) as server:
-        yield server.url, policy
+        yield server.url, policy, upstreams
 
 
 @pytest.mark.parametrize("n", [1, 2])
 @pytest.mark.parametrize("tier", [t.value for t in TIERS])
-def test_settled_never_exceeds_reserved(service: tuple[str, Path], tier: str, n: int) -> None:
-    url, policy_path = service
+def test_settled_never_exceeds_reserved(
+    service: tuple[str, Path, dict[str, ScriptedUpstream]], tier: str, n: int
+) -> None:
+    url, policy_path, upstreams = service
+    before = {name: up.usage for name, up in upstreams.items()}
     body = {"model": "ttc-auto", "n": n, "messages": [{"role": "user", "content": QUESTION}]}
     r = httpx.post(f"{url}/v1/chat/completions", json=body, headers={"x-ttc-tier": tier},
                    timeout=60)
@@ -161,3 +165,12 @@ def test_settled_never_exceeds_reserved(service: tuple[str, Path], tier: str, n:
     assert usage["total_tokens"] > 0, what
     assert ttc["cost_usd"] <= reserved.worst_usd, what
     assert usage["total_tokens"] <= reserved.worst_tokens, what
+    # every call billed at the price of the model that served it (judge, escalation, draft),
+    # from what each upstream reported for this request
+    expected = 0.0
+    for name, up in upstreams.items():
+        spent = [after - was for after, was in zip(
+            (up.usage.prompt_tokens, up.usage.completion_tokens),
+            (before[name].prompt_tokens, before[name].completion_tokens), strict=True)]
+        expected += (spent[0] * PRICES[name][0] + spent[1] * PRICES[name][1]) / 1e6
+    assert ttc["cost_usd"] == pytest.approx(expected, abs=2e-6), what

@@ -1,0 +1,78 @@
+"""One runtime per policy revision: what a request needs from the serving policy, compiled once.
+
+When a policy loads (start-up or a reload), `compile_runtime` builds an immutable `Runtime`:
+the validated policy, the upstream clients of its models, its verifiers and its LLM classifier
+fallback. The app swaps `AppState.runtime` for the new one in a single assignment once it is
+complete; each request reads it once and uses that snapshot from start to end, so a reload
+never mixes two revisions inside one request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from classifier import LLMFallback
+from policies.loader import LoadedPolicy
+from policies.schema import Policy
+from router.vocab.errors import PolicyError
+from router.vocab.metrics import FallbackMetrics
+from router.vocab.upstream import Upstream
+from strategies import Verifier, build_verifier
+
+
+@dataclass(frozen=True)
+class Runtime:
+    loaded: LoadedPolicy
+    upstreams: Mapping[str, Upstream]
+    verifiers: Mapping[str, Verifier | None]
+    fallback: LLMFallback | None = None  # the policy's classifier.fallback_model, if any
+
+    @property
+    def policy(self) -> Policy:
+        return self.loaded.policy
+
+    @property
+    def revision(self) -> str:
+        return self.loaded.revision
+
+    def upstream(self, name: str) -> Upstream:
+        try:
+            return self.upstreams[name]
+        except KeyError:
+            raise PolicyError(f"model {name!r} is not configured") from None
+
+    def verifier(self, name: str | None) -> Verifier | None:
+        """The policy's verifier `name` (None: no verifier)."""
+        if name is None:
+            return None
+        try:
+            return self.verifiers[name]
+        except KeyError:
+            raise PolicyError(f"verifier {name!r} is not configured") from None
+
+
+def compile_runtime(
+    loaded: LoadedPolicy, upstreams: Mapping[str, Upstream], metrics: FallbackMetrics
+) -> Runtime:
+    """Build the runtime of `loaded` on the upstream clients of its models."""
+    clients: Mapping[str, Upstream] = MappingProxyType(dict(upstreams))
+    policy = loaded.policy
+    partial = Runtime(loaded, clients, MappingProxyType({}))
+    verifiers: dict[str, Verifier | None] = {}
+    for name, spec in policy.verifiers.items():
+        options: dict[str, Any] = dict(spec.options)
+        if spec.model is not None:
+            options.setdefault("model", spec.model)
+        verifiers[name] = build_verifier(spec.kind, options, partial.upstream)
+    cp = policy.classifier
+    fallback = None
+    if cp.fallback_model:
+        fallback = LLMFallback(partial.upstream(cp.fallback_model),
+                               timeout_s=cp.fallback_timeout_s, metrics=metrics)
+    return Runtime(loaded, clients, MappingProxyType(verifiers), fallback)
+
+
+__all__ = ["Runtime", "compile_runtime"]
