@@ -1,6 +1,6 @@
 """Adaptive against uniform test-time compute on a real model: the closed loop.
 
-    python bench/allocation.py --train 24 --test 8    # the run in docs/benchmarks.md
+    python bench/allocation.py --train 16 --test 16   # the run in docs/benchmarks.md
     python bench/allocation.py --quick                # reduced run (< 60 s), used by the tests
 
 All on the embedded Gemma 3 270M base model (xllamacpp, raw completions). Task family with

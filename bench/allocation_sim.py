@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 if sys.path[0] != str(REPO):  # bench/classifier.py must not shadow the package
     sys.path.insert(0, str(REPO))
 
-from bench.synthetic_samples import simulate  # noqa: E402
+from bench.synthetic_samples import CONCENTRATION, DISPERSION, simulate  # noqa: E402
 from classifier.base import Tier  # noqa: E402
 from router.calibrate import Options, evaluate  # noqa: E402
 from router.calibrate.holdout import Ratio  # noqa: E402
@@ -59,12 +59,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--boots", type=int, default=1000)
+    ap.add_argument("--dispersion", type=float, default=DISPERSION,
+                    help="Beta k of the fitted law (a sensitivity check)")
+    ap.add_argument("--concentration", type=float, default=CONCENTRATION,
+                    help="Dirichlet concentration of the wrong answers (a sensitivity check)")
     args = ap.parse_args(argv)
     t0 = time.monotonic()
     rows = []
     for name, spec in SCENARIOS.items():
         items = simulate(args.questions, args.samples, seed=args.seed, law=str(spec["law"]),
-                         scores=bool(spec["scores"]))
+                         scores=bool(spec["scores"]), k=args.dispersion,
+                         alpha=args.concentration)
         configs = replay_grid(args.samples, scores=bool(spec["scores"]))
         records, _ = replay(items, configs, model="sim", max_tokens=1024, seed=args.seed)
         true = [dataclasses.replace(it, tier=Tier(it.problem[1:it.problem.index("]")]))
@@ -96,9 +101,10 @@ def main(argv: list[str] | None = None) -> int:
                 _fmt(ratio("vs same N for everyone (at its best accuracy)")),
             ))
         print(f"{name}: done ({time.monotonic() - t0:.0f} s)", file=sys.stderr, flush=True)
-    print(f"\n{args.questions} SIMULATED questions x {args.samples} samples per scenario, 30% "
-          f"held out, 95% bootstrap intervals ({args.boots} resamples); cost = generated "
-          "tokens per question; accuracy / cost\n")
+    print(f"\n{args.questions} SIMULATED questions x {args.samples} samples per scenario "
+          f"(Beta k {args.dispersion:g}, Dirichlet {args.concentration:g}), 30% held out, 95% "
+          f"bootstrap intervals ({args.boots} resamples); cost = generated tokens per question; "
+          "accuracy / cost\n")
     print("| scenario | tiers | greedy | best serve-time uniform | knee policy | adaptive "
           "curve's most accurate point | ratio at the knee vs every uniform | vs same N | "
           "ratio at the best uniform accuracy vs every uniform | vs same N |\n"

@@ -185,6 +185,9 @@ class EmbeddingClassifier:
             "backend": self.label,
             "embedding_model": self.embedder.name if self.embedder.dim else None,
             "embedding_runtime": self.runtime,
+            # the static runtime reads a distilled table, not the model: which one
+            "embedding_table": getattr(getattr(self.embedder, "path", None), "name", None)
+            if self.runtime == "static" else None,
             "head": self.head.backend,
             "artifact": self.head.card.get("npz"),
             "task_head": None if self.task_head is None else self.task_head.card.get("npz"),
