@@ -175,11 +175,12 @@ def train_task_cmd(
                            "classifier/labels.py; operator JSONL has no task field)")
     ],
     runtime: Annotated[
-        str, typer.Option(help="lexical (no embedding), torch, onnx, onnx-int8 or static")
-    ] = "onnx-int8",
+        str, typer.Option(help="lexical (no embedding; the shipped head), torch, onnx, "
+                          "onnx-int8 or static")
+    ] = "lexical",
     model: Annotated[str, typer.Option(help="sentence-transformers name/path")] = PACKAGED_MODEL,
     cap: Annotated[int, typer.Option(min=10, help="rows kept per (source, task)")] = 150,
-    c: Annotated[float, typer.Option(help="Inverse regularisation strength")] = 1.0,
+    c: Annotated[float, typer.Option(help="Inverse regularisation strength")] = 3.0,
     lexical: Annotated[bool, typer.Option(help="add hashed n-grams beside the embedding")] = False,
     dense_weight: Annotated[
         float | None, typer.Option(help="scale of the dense block beside the n-grams")

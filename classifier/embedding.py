@@ -47,7 +47,7 @@ from classifier.head import (
     packaged_artifact,
     packaged_task_artifact,
 )
-from classifier.rules import apply_rules
+from classifier.rules import RULE_TASKS, apply_rules
 from router.vocab.errors import RouterError
 
 if TYPE_CHECKING:
@@ -175,8 +175,8 @@ class EmbeddingClassifier:
             return scores
         task = p[n:]
         best = max(range(len(task)), key=task.__getitem__)
-        if rule == "arithmetic":  # the rule knows the kind of task as well as the tier
-            return replace(scores, task="maths", task_confidence=1.0)
+        if rule in RULE_TASKS:  # the rule knows the kind of task as well as the tier
+            return replace(scores, task=RULE_TASKS[rule], task_confidence=1.0)
         return replace(scores, task=self.task_head.classes[best], task_confidence=task[best])
 
     def describe(self) -> dict[str, object]:
@@ -185,6 +185,9 @@ class EmbeddingClassifier:
             "backend": self.label,
             "embedding_model": self.embedder.name if self.embedder.dim else None,
             "embedding_runtime": self.runtime,
+            # the static runtime reads a distilled table, not the model: which one
+            "embedding_table": getattr(getattr(self.embedder, "path", None), "name", None)
+            if self.runtime == "static" else None,
             "head": self.head.backend,
             "artifact": self.head.card.get("npz"),
             "task_head": None if self.task_head is None else self.task_head.card.get("npz"),

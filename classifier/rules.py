@@ -1,4 +1,4 @@
-"""Two documented corrections for query forms the training mix does not contain.
+"""Three documented corrections for query forms the training mix does not contain.
 
 The public mix (classifier/labels.py) has no bare arithmetic questions and almost no proof
 requests (14 rows in ~40k mention "prove"/"show that", all olympiad length), so the heads learn
@@ -12,6 +12,9 @@ move probability mass after the head (every backend), and the scores' `source` g
 - `proof`: the query asks for a proof ("prove", "show that", "demonstrate that"): a proof is
   never a single-step recall, so the easy mass moves to medium (the tiers above stay as the
   head put them).
+- `greeting`: the whole query is a greeting, thanks or small talk ("hi there, how are you?",
+  "thanks!"), at most 60 characters: the mix has almost no chit-chat (a handful of rows), so
+  the task head read these as factual questions. All mass moves to easy and the task is chat.
 """
 
 from __future__ import annotations
@@ -25,12 +28,26 @@ _ARITHMETIC = re.compile(
 )
 _OPERATOR = re.compile(r"\d\s*[-+*/×÷^]\s*[\d(]")
 _PROOF = re.compile(r"\b(?:prove|show that|demonstrate that)\b", re.I)
+_GREETING = re.compile(
+    r"^\W*(?:(?:hi|hello|hey|hiya|yo|good (?:morning|afternoon|evening)|thanks|thank you|"
+    r"thx|cheers|bye|goodbye|see you|ok(?:ay)?|cool|nice|lol|great)\b[\s,!.]*(?:there|all|"
+    r"again|so much|a lot|mate|friend)?[\s,!.]*)+(?:how are you(?: doing)?(?: today)?|"
+    r"how(?:'s| is) it going|what's up|how have you been|nice to meet you|"
+    r"that (?:was|is) (?:very |really |so )?(?:helpful|great|useful))?[\s?!.]*$",
+    re.I,
+)
+
+
+# rules that also name the task type
+RULE_TASKS: dict[str, str] = {"arithmetic": "maths", "greeting": "chat"}
 
 
 def apply_rules(text: str, probs: tuple[float, ...]) -> tuple[tuple[float, ...], str | None]:
     """(probabilities after the rules, the rule's name or None). Tiers: easy..very_hard."""
     if len(text) <= 40 and _ARITHMETIC.match(text) and _OPERATOR.search(text):
         return (sum(probs), 0.0, 0.0, 0.0), "arithmetic"
+    if len(text) <= 60 and _GREETING.match(text):
+        return (sum(probs), 0.0, 0.0, 0.0), "greeting"
     if _PROOF.search(text) and probs[0] > 0:
         return (0.0, probs[0] + probs[1], *probs[2:]), "proof"
     return probs, None

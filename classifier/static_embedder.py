@@ -139,6 +139,7 @@ class StaticEmbedder:
             q, scale = z["table"], z["scale"]
         self._table: npt.NDArray[np.float32] = q.astype(np.float32) * scale[:, None]
         self.card = card
+        self.path = table
         self.name = name
         self.dim = int(self._table.shape[1])
         self.max_seq_length = int(max_seq_length)

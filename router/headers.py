@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from router.planning import Decision
+    from router.planning import Plan
 
 
-def decision_headers(decision: Decision, request_id: str) -> dict[str, str]:
+def decision_headers(decision: Plan, request_id: str) -> dict[str, str]:
     h = {
         "x-request-id": request_id,
         "x-ttc-tier": decision.tier_label,
@@ -25,7 +25,7 @@ def decision_headers(decision: Decision, request_id: str) -> dict[str, str]:
 
 
 def routed_headers(
-    decision: Decision,
+    decision: Plan,
     request_id: str,
     *,
     cost_usd: float,

@@ -18,7 +18,7 @@ from router.headers import routed_headers
 
 if TYPE_CHECKING:
     from policies.schema import Policy
-    from router.planning import Call, Decision
+    from router.planning import Call, Plan
     from router.settings import Settings
 
 # A token never covers more than this many UTF-8 bytes: the packaged Gemma 3 vocabulary's
@@ -46,7 +46,7 @@ def context_window(policy: Policy, model: str, settings: Settings) -> tuple[int,
     return None
 
 
-def check_context(settings: Settings, policy: Policy, call: Call, decision: Decision) -> None:
+def check_context(settings: Settings, policy: Policy, call: Call, decision: Plan) -> None:
     """400 when the prompt cannot fit the model's context window, before any upstream call."""
     window = context_window(policy, decision.model, settings)
     if window is None:
@@ -64,7 +64,7 @@ def check_context(settings: Settings, policy: Policy, call: Call, decision: Deci
         )
 
 
-def no_answer(texts: list[str], stopped: str | None, decision: Decision) -> RouterError | None:
+def no_answer(texts: list[str], stopped: str | None, decision: Plan) -> RouterError | None:
     """The 504 for a run the deadline cut before any output (None: there is an answer)."""
     if stopped != "deadline" or any(t.strip() for t in texts):
         return None
@@ -78,7 +78,7 @@ def no_answer(texts: list[str], stopped: str | None, decision: Decision) -> Rout
 
 def annotate(
     exc: RouterError,
-    decision: Decision,
+    decision: Plan,
     request_id: str,
     *,
     revision: str,

@@ -15,7 +15,7 @@ budget downgrade re-plans the lower tier with the same overrides.
    reply on this deployment; default greedy); otherwise it becomes greedy on the same model.
    `latency.interactive.deadline_s` and `max_tokens` cap the plan.
 
-Each change is a note on the decision (`Decision.overrides`), shown in `/v1/route`, `ttc.notes`
+Each change is a note on the decision (`Plan.overrides`), shown in `/v1/route`, `ttc.notes`
 and the logs.
 """
 

@@ -25,7 +25,7 @@ from router.clock import Clock
 from router.errors import InvalidRequest, RouterError, UpstreamTimeout
 from router.ids import new_id
 from router.limits import annotate, check_context, no_answer
-from router.planning import Call, Decision, decide
+from router.planning import Call, Plan, decide
 from router.state import AppState
 from router.tenancy import resolve_tenant
 from router.upstreams.base import Usage
@@ -50,7 +50,7 @@ class Prepared:
     call: Call
     runtime: Runtime
     tenant: Tenant
-    decision: Decision
+    decision: Plan
     reservation: Reservation | None
     cache_key: str | None
     clock: Clock
@@ -63,7 +63,7 @@ class Prepared:
 @dataclass
 class Outcome:
     request_id: str
-    decision: Decision
+    decision: Plan
     texts: list[str]
     finish_reasons: list[str]
     usage: Usage
@@ -130,7 +130,7 @@ async def prepare(state: AppState, call: Call, headers: Mapping[str, str]) -> Pr
 
 
 def _routed_error(
-    exc: RouterError, d: Decision, request_id: str, revision: str, clock: Clock,
+    exc: RouterError, d: Plan, request_id: str, revision: str, clock: Clock,
     cache_key: str | None,
 ) -> None:
     annotate(exc, d, request_id, revision=revision, overhead_ms=clock.overhead_ms,
@@ -158,8 +158,8 @@ async def lookup(
 
 
 async def reserve(
-    state: AppState, loaded: LoadedPolicy, tenant: Tenant, call: Call, decision: Decision
-) -> tuple[Decision, Reservation | None]:
+    state: AppState, loaded: LoadedPolicy, tenant: Tenant, call: Call, decision: Plan
+) -> tuple[Plan, Reservation | None]:
     """Reserve the plan's worst case; on `downgrade`, fall back to cheaper tiers that fit."""
     budgets = loaded.policy.budgets
     # Always reserve, caps or not: settling records spend per tenant x tier x period.
@@ -371,7 +371,7 @@ def _from_cache(request_id: str, hit: Mapping[str, Any], clock: Clock, revision:
         if tier in {t.value for t in TIERS}
         else None
     )
-    decision = Decision.from_cache(hit, scores)
+    decision = Plan.from_cache(hit, scores)
     return Outcome(
         request_id=request_id,
         decision=decision,

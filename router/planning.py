@@ -156,9 +156,6 @@ class Plan:
         )
 
 
-Decision = Plan  # the name the request path's modules use for the plan of one request
-
-
 def requested_tier(policy: Policy, call: Call) -> str | None:
     """The tier the request asks for (a `ttc-<tier>` model or the x-ttc-tier hint), checked;
     raises `NotFound` for a model the policy does not serve. None for a pass-through model."""

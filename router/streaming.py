@@ -22,6 +22,8 @@ from strategies.generator import UpstreamGenerator
 from strategies.think import ThinkFilter, reasoning_share
 
 CHUNK_CHARS = 48  # a selected answer is sent in pieces of about this size
+ESTIMATED_NOTE = ("usage estimated: the deadline cut the stream before the upstream reported "
+                  "it (prompt from the router's estimate, one token per streamed piece)")
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ async def _token_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Ev
     )
     trim = generator.trims_lead(problem_for(prepared.call))  # the label's space
     pieces: list[str] = []
-    usage = Usage(calls=1)
+    usage = Usage()  # calls == 0 until the upstream reports usage
     finish_reason = "stop"
     began = time.perf_counter()
     stopped: str | None = None
@@ -108,7 +110,6 @@ async def _token_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Ev
                 break
             except TimeoutError:
                 stopped, finish_reason = "deadline", "deadline"
-                usage = Usage(usage.prompt_tokens, usage.completion_tokens or len(pieces), 0, 1)
                 break
             if delta.text:
                 pieces.append(delta.text)
@@ -127,6 +128,9 @@ async def _token_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Ev
         closing = getattr(deltas, "aclose", None)
         if closing is not None:
             await closing()
+    estimated = usage.calls == 0  # cut (or ended) before the upstream reported usage
+    if estimated:
+        usage = Usage(d.prompt_tokens, len(pieces), 0, 1)
     rest = answer_only.finish()
     if trim and not shown_pieces:
         rest = rest.lstrip()
@@ -155,7 +159,7 @@ async def _token_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Ev
         cache="miss" if prepared.cache_key else "bypass",
         overhead_ms=0.0,
         candidates=1,
-        notes=d.notes,
+        notes=(*d.notes, ESTIMATED_NOTE) if estimated else d.notes,
         revision=prepared.loaded.revision,
         anytime=stopped is not None,
         stopped=stopped,

@@ -91,6 +91,7 @@ async def test_static_backend_names_what_runs() -> None:
     assert s.tier is Tier.EASY and s.task == "factual"
     d = clf.describe()
     assert d["embedding_runtime"] == "static" and d["artifact"] == "static.npz"
+    assert d["embedding_table"] == "static-minilm.npz"
     assert d["task_head"] == "task-lexical.npz"  # the n-gram task head serves every backend
     assert clf.batcher.max_wait_s == 0.0  # nothing worth waiting to batch
 

@@ -161,6 +161,9 @@ def test_stream_cut_by_the_deadline_ends_with_finish_reason_deadline(
     finishes = [c["choices"][0]["finish_reason"] for c in events if c["choices"]]
     assert finishes[-1] == "deadline"
     assert events[-1]["ttc"]["anytime"] is True and events[-1]["ttc"]["stopped"] == "deadline"
+    # the upstream never reported usage: the prompt is billed at the router's estimate, and
+    # the client is told
+    assert any(n.startswith("usage estimated") for n in events[-1]["ttc"]["notes"]), events[-1]
 
 
 def test_stream_with_no_output_before_the_deadline_ends_in_an_error_event(

@@ -1,0 +1,41 @@
+"""The documented corrections of `classifier/rules.py`: each fires on its form and only there,
+and through a shipped classifier it shows in the scores' source and task."""
+
+from __future__ import annotations
+
+import pytest
+
+from classifier import load_classifier
+from classifier.base import Tier
+from classifier.rules import apply_rules
+
+P = (0.125, 0.5, 0.25, 0.125)  # exact in binary: sums compare equal
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["hi", "Hello!", "hi there, how are you today?", "Thanks, that was helpful!", "ok cool",
+     "Hey there! How is it going?", "good morning", "bye"],
+)
+def test_greeting_alone_is_easy_chat(text: str) -> None:
+    assert apply_rules(text, P) == ((1.0, 0.0, 0.0, 0.0), "greeting")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Hi, I need a rubric for evaluating laptops.", "Hello, can you help me with my homework?",
+     "hey what is the derivative of x^2", "hello world program in C", "Good morning Vietnam cast",
+     "What do you think about cats?"],
+)
+def test_a_greeting_with_a_request_is_left_to_the_heads(text: str) -> None:
+    assert apply_rules(text, P) == (P, None)
+
+
+async def test_shipped_default_reads_small_talk_as_easy_chat() -> None:
+    clf = load_classifier()
+    try:
+        hi, ask = await clf.classify(["hi there, how are you today?", "Hi, who wrote Hamlet?"])
+    finally:
+        await clf.aclose()
+    assert (hi.tier, hi.task, hi.source) == (Tier.EASY, "chat", f"{clf.label}+rule:greeting")
+    assert ask.source == clf.label and ask.task != "chat"
