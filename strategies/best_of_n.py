@@ -7,6 +7,13 @@ answer. Without a verifier every candidate scores 1.0, so weighted becomes a maj
 plain returns the first sample. Candidates are split into steps at `step_delimiter` for PRMs.
 With an outcome checker (code tests, reference answer) the pick is the best score (pass rate),
 ties broken by the vote, in either mode.
+
+Posterior (early-stopping) form: with `stop_score` set and a verifier, samples are drawn in
+rounds of `round_size`, each round scored as it arrives, and sampling stops once the best
+aggregated score so far reaches `stop_score` (up to N samples in all); the pick is then made
+among the samples drawn, as above. With an outcome checker and `stop_score: 1.0` that is "stop
+at the first sample that passes every test". Off by default (one call of N); without a verifier
+`stop_score` is ignored (every score would be 1.0).
 """
 
 from __future__ import annotations
@@ -16,7 +23,15 @@ from typing import Any
 
 from strategies.aggregate import AGGREGATIONS, aggregate
 from strategies.answers import extract_answer, group_answers
-from strategies.base import Budget, Candidate, Generator, Problem, Result, Verifier
+from strategies.base import (
+    Budget,
+    Candidate,
+    Generator,
+    Problem,
+    Result,
+    Sample,
+    Verifier,
+)
 from strategies.params import COMMON, Spec, check, resolve
 from strategies.runtime import OutOfBudget, RunContext
 from strategies.select import is_outcome, pick_outcome
@@ -28,6 +43,8 @@ SPECS: dict[str, Spec] = {
     "mode": Spec("str", "weighted", choices=("plain", "weighted")),
     "aggregation": Spec("str", "last", choices=AGGREGATIONS),
     "step_delimiter": Spec("str", "\n\n"),
+    "stop_score": Spec("float", None, 0.0, 1.0),
+    "round_size": Spec("int", 4, 1, 256),
 }
 
 
@@ -61,26 +78,47 @@ class BestOfN:
     ) -> Result:
         p = resolve(params, SPECS)
         ctx = RunContext(self.name, budget, p, problem)
-        try:
-            batch = await ctx.sample(
-                generator,
-                p["n"],
-                temperature=p["temperature"],
-                stop=tuple(p["stop"]),
-                seed=p["seed"],
-            )
-        except OutOfBudget as exc:
-            ctx.stopped = exc.reason
-            return ctx.result(None, ())
-        samples = batch.samples
-        steps = [split_steps(s.text, p["step_delimiter"]) for s in samples]
-        step_scores: list[list[float]] = [[1.0] for _ in samples]
-        if verifier is not None:
+        n: int = p["n"]
+        stop_at: float | None = p["stop_score"] if verifier is not None else None
+        size = n if stop_at is None else p["round_size"]
+        samples: list[Sample] = []
+        steps: list[list[str]] = []
+        step_scores: list[list[float]] = []
+        rounds = 0
+        while len(samples) < n and ctx.stopped is None:
+            seed = None if p["seed"] is None else p["seed"] + rounds
             try:
-                step_scores = await ctx.score(verifier, steps)
+                batch = await ctx.sample(
+                    generator,
+                    min(size, n - len(samples)),
+                    temperature=p["temperature"],
+                    stop=tuple(p["stop"]),
+                    seed=seed,
+                )
             except OutOfBudget as exc:
                 ctx.stopped = exc.reason
-                step_scores = [[0.0] for _ in samples]
+                break
+            rounds += 1
+            new = list(batch.samples)
+            new_steps = [split_steps(s.text, p["step_delimiter"]) for s in new]
+            new_scores: list[list[float]] = [[1.0] for _ in new]
+            if verifier is not None:
+                try:
+                    new_scores = await ctx.score(verifier, new_steps)
+                except OutOfBudget as exc:
+                    ctx.stopped = exc.reason
+                    new_scores = [[0.0] for _ in new]
+            samples += new
+            steps += new_steps
+            step_scores += new_scores
+            if stop_at is None or not new:  # one call of N; or nothing arrived
+                break
+            top = max(aggregate(s, p["aggregation"]) for s in step_scores)
+            ctx.note(kind="round", drawn=len(samples), best_score=top)
+            if top >= stop_at:
+                break
+        if not samples:
+            return ctx.result(None, ())
         scores = [aggregate(s, p["aggregation"]) for s in step_scores]
         answers = [extract_answer(s.text, ctx.fmt) for s in samples]
         candidates = [
@@ -102,4 +140,6 @@ class BestOfN:
             pick = max(range(len(samples)), key=lambda i: scores[i])
         ctx.note(kind="scored", scores=scores, answers=answers, pick=pick)
         best = candidates[pick]
-        return ctx.result(best, candidates, finish_reason=samples[pick].finish_reason)
+        notes = () if stop_at is None else (f"{len(samples)} of {n} samples in {rounds} rounds",)
+        return ctx.result(best, candidates, finish_reason=samples[pick].finish_reason,
+                          notes=notes)

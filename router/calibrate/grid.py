@@ -34,6 +34,8 @@ import yaml
 
 INLINE_VERIFIERS = ("math_reference", "code_tests")
 ORACLE_VERIFIERS = ("math_reference",)  # they compare with the reference answer: pass@N
+STOP_SCORES = (0.8, 0.9)  # best-of-N's early-stop thresholds in the replay grid (default: first)
+STOP_ROUND = 2  # best-of-N's early-stop round size in the grids (the cascade's draft size)
 
 
 class GridError(ValueError):
@@ -181,9 +183,12 @@ def is_oracle(config: GridConfig) -> bool:
 
 def is_posterior(config: GridConfig) -> bool:
     """Allocation by evidence: compute depends on what the first samples say (self-consistency
-    that stops once the vote is decided, a cascade that escalates on disagreement)."""
+    that stops once the vote is decided, best-of-N that stops once a verifier score passes, a
+    cascade that escalates on disagreement)."""
     if config.strategy == "self_consistency":
         return config.params.get("adaptive", True) is not False
+    if config.strategy == "best_of_n":  # stops once the verifier score passes `stop_score`
+        return config.params.get("stop_score") is not None and config.verifier is not None
     return config.strategy == "cascade"
 
 
@@ -196,6 +201,8 @@ def family(config: GridConfig) -> str:
             name = f"self-consistency, stop at {p['confidence']:g} agreement"
     elif config.strategy == "best_of_n":
         name = f"best-of-N {p.get('mode', 'weighted')}"
+        if is_posterior(config):
+            name += f", stop at score {p['stop_score']:g}"
     elif config.strategy == "cascade":
         draft = p.get("draft", {}).get("params", {}).get("n", 1)
         name = f"agreement cascade (draft {draft})"
@@ -228,13 +235,15 @@ def thinking_grid(budgets: Sequence[int]) -> list[GridConfig]:
 def default_grid(verifiers: Sequence[str] = (), thinking: Sequence[int] = ()) -> list[GridConfig]:
     """Greedy; self-consistency (adaptive stop) at N = 4, 8, 16, and at N = 8, 16 stopping
     once 75% of the votes agree; the agreement cascade (2 samples, escalate to 8 or 16); per
-    named verifier, best-of-N at N = 4, 8, 16; and, when given, one thinking configuration per
-    budget."""
+    named verifier, best-of-N at N = 4, 8, 16, and at N = 8, 16 stopping once a score reaches
+    0.8 (rounds of 2); and, when given, one thinking configuration per budget."""
     out = [GridConfig.make("greedy", {"temperature": 0.0})]
     out += expand("self_consistency", {"n": [4, 8, 16]})
     out += expand("self_consistency", {"n": [8, 16], "confidence": 0.75})
     out += [agreement_cascade(2, 8), agreement_cascade(2, 16)]
     for name in verifiers:
         out += expand("best_of_n", {"n": [4, 8, 16], "mode": "plain"}, name)
+        out += expand("best_of_n", {"n": [8, 16], "mode": "plain", "stop_score": STOP_SCORES[0],
+                                    "round_size": STOP_ROUND}, name)
     out += thinking_grid(thinking)
     return dedupe(out)

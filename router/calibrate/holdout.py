@@ -17,6 +17,10 @@ same N for everyone" compare with the uniform curves without posterior strategie
 gets the same samples: the baseline a router has to beat), so they count the saving of early
 stopping and escalation as well as the tier's; the plain rows compare with every uniform curve,
 posterior strategies applied to every query included, and so count the tier's saving only.
+Accuracies within `TIE` (0.001, replay noise) count as equal, everywhere: the best uniform arm
+is the cheapest within `TIE` of the most accurate, and a curve reaches an accuracy when it
+comes within `TIE` of it (its cost there: the cost to reach the accuracy less `TIE`), for the
+adaptive curve and the uniform one alike, in the point estimate and in every resample.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from router.calibrate.optimise import (
 
 Interval = tuple[float, float]
 _UNREACHED = 1e12  # a bootstrap ratio whose uniform curve never reaches the accuracy
+TIE = 1e-3  # accuracies this close count as equal (the best-uniform pick and matched accuracy)
 
 
 def split_items(
@@ -265,7 +270,7 @@ def _best(arms: Sequence[Arm], boots: Sequence[tuple[np.ndarray, np.ndarray]],
     """The most accurate of `among` (ties within replay noise: the cheaper)."""
     js = list(among)
     top = max(arms[j].accuracy for j in js)
-    j_best = min((j for j in js if arms[j].accuracy >= top - 1e-3), key=lambda j: arms[j].cost)
+    j_best = min((j for j in js if arms[j].accuracy >= top - TIE), key=lambda j: arms[j].cost)
     return arms[j_best], boots[j_best]
 
 
@@ -273,14 +278,19 @@ def _describe(cal: Calibration, a: Allocation) -> str:
     return ", ".join(f"{b}: {c.label}" for b, c in cal.assignment(a).items())
 
 
+def _reach(curve: list[tuple[float, float]], accuracy: float) -> float | None:
+    """Cost the curve needs to come within `TIE` of `accuracy` (None: it never does)."""
+    return cost_to_reach(curve, accuracy - TIE)
+
+
 def _ratio(name: str, pick: Arm, uniform_pts: list[tuple[float, float]], acc: np.ndarray,
            cost: np.ndarray, serve: list[tuple[np.ndarray, np.ndarray]]) -> Ratio:
-    need = cost_to_reach(uniform_pts, pick.accuracy)
+    need = _reach(uniform_pts, pick.accuracy)
     value = None if need is None or pick.cost <= 0 else need / pick.cost
     draws: list[float] = []
     for b in range(len(acc)):
         pts = [(float(c[b]), float(a[b])) for a, c in serve]
-        n = cost_to_reach(pts, float(acc[b]))
+        n = _reach(pts, float(acc[b]))
         draws.append(float("inf") if n is None or cost[b] <= 0 else n / float(cost[b]))
     # "not reached" draws are +inf; percentiles interpolate, so put them at a finite sentinel
     # (inf - inf would be NaN) and read anything that far out as "not reached"
@@ -295,12 +305,12 @@ def _at_best(name: str, arms: list[Arm], boot_curve: list[tuple[np.ndarray, np.n
              best: Arm, best_boot: tuple[np.ndarray, np.ndarray]) -> Ratio:
     """Cost of the most accurate serve-time uniform arm over the cost the adaptive curve
     needs (linear between its points) to reach that arm's accuracy."""
-    need = cost_to_reach([(a.cost, a.accuracy) for a in arms], best.accuracy)
+    need = _reach([(a.cost, a.accuracy) for a in arms], best.accuracy)
     value = None if need is None or need <= 0 else best.cost / need
     draws = []
     for b in range(len(best_boot[0])):
         pts = [(float(c[b]), float(a[b])) for a, c in boot_curve]
-        n = cost_to_reach(pts, float(best_boot[0][b]))
+        n = _reach(pts, float(best_boot[0][b]))
         draws.append(0.0 if n is None or n <= 0 else float(best_boot[1][b]) / n)
     lo, hi = np.percentile(np.array(draws), [2.5, 97.5])
     return Ratio(name, best.accuracy, need if need is not None else float("nan"), best.cost,
@@ -348,7 +358,7 @@ def _attribute(out: Holdout, cals: Mapping[str, Calibration], items: Sequence[Ev
          curve(cal.frontier, cal.options)),
     ]
     out.attribution_accuracy = target
-    out.attribution = [(name, cost_to_reach(pts, target) if pts else None) for name, pts in rows]
+    out.attribution = [(name, _reach(pts, target) if pts else None) for name, pts in rows]
     out.notes.append(f"attribution on {source} tiers")
 
 

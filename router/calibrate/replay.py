@@ -15,6 +15,10 @@ For a question with M recorded samples, a strategy at N draws N of them without 
   leader cannot be caught): its answer is the majority of the first N draws (an undecided vote
   draws all N; a decided one cannot change), so accuracy is the exact majority@N expectation;
   the samples it draws, and so its cost, are averaged over `PERMUTATIONS` random orders.
+- best-of-N by recorded score with early stopping (`best_of_n` with `stop_score`: rounds of
+  `round_size`, stop once the best score so far reaches `stop_score`, then pick among the
+  samples drawn as `mode` says): accuracy and cost averaged over `PERMUTATIONS` random orders
+  (ties go to the first in draw order, as the strategy breaks them).
 - agreement cascade (`cascade`: `draft_n` samples, escalate to adaptive self-consistency with
   N more unless they all agree): averaged over `PERMUTATIONS` random orders (needs M >=
   draft_n + N).
@@ -34,7 +38,13 @@ from itertools import combinations
 import numpy as np
 
 from router.calibrate.cache import Record
-from router.calibrate.grid import GridConfig, agreement_cascade, expand
+from router.calibrate.grid import (
+    STOP_ROUND,
+    STOP_SCORES,
+    GridConfig,
+    agreement_cascade,
+    expand,
+)
 from router.calibrate.samples import RecordedItem
 from router.upstreams.base import Price
 from strategies.answers import normalize_answer
@@ -222,6 +232,37 @@ def adaptive_sc(q: _Question, n: int, rnd: int, rng: np.random.Generator,
     return Expectation(acc, float(rounds.mean()), float(spent.mean()))
 
 
+def scored_stop(q: _Question, n: int, rnd: int, threshold: float, weighted: bool,
+                rng: np.random.Generator, oracle: bool = False) -> Expectation:
+    """Best-of-N by recorded score (`oracle`: by correctness) in rounds of `rnd`, stopping
+    once the best score so far reaches `threshold`, over each draw order, as
+    `strategies.best_of_n` runs it."""
+    perm = _perms(q, rng, n)
+    rows = np.arange(len(perm))
+    score = (q.correct if oracle else q.score)[perm]
+    best = np.maximum.accumulate(score, axis=1)
+    ends = [min(e, n) for e in range(rnd, n + rnd, rnd)]
+    hit = np.stack([best[:, e - 1] >= threshold for e in ends], axis=1)
+    stop = np.where(hit.any(axis=1), hit.argmax(axis=1), len(ends) - 1)
+    drawn = np.array(ends)[stop]
+    taken = np.arange(n)[None, :] < drawn[:, None]
+    # plain: the first of the best-scored samples drawn (also the pick when none has an answer)
+    first_best = np.where(taken, score, -np.inf).argmax(axis=1)
+    correct = q.correct[perm][rows, first_best]
+    if weighted and q.groups:
+        votes = q.onehot[perm] * taken[:, :, None]  # rows x n x groups
+        sums = np.einsum("rn,rng->rg", score, votes)
+        present = votes.sum(axis=1) > 0
+        # groups in order of first appearance; the first of the top-summed groups wins
+        seen = np.where(votes > 0, np.arange(n)[None, :, None], n).min(axis=1)
+        top = np.where(present, sums, -np.inf).max(axis=1, keepdims=True)
+        tied = present & (sums >= top - 1e-12)
+        winner = np.where(tied, seen, n + 1).argmin(axis=1)
+        correct = np.where(present.any(axis=1), q.group_correct[winner], correct)
+    spent = np.cumsum(q.tokens[perm], axis=1)[rows, drawn - 1]
+    return Expectation(float(correct.mean()), float((stop + 1).mean()), float(spent.mean()))
+
+
 def cascade(q: _Question, k: int, n: int, rnd: int, rng: np.random.Generator) -> Expectation:
     perm = _perms(q, rng, k + n)
     draft = q.gid[perm[:, :k]]
@@ -262,9 +303,15 @@ def expectation(q: _Question, config: GridConfig, rng: np.random.Generator) -> E
         return adaptive_sc(q, n, int(p.get("round_size", 4)), rng,
                            None if conf is None else float(conf), int(p.get("min_samples", 3)))
     if config.strategy == "best_of_n":
+        weighted = p.get("mode", "weighted") == "weighted"
+        if p.get("stop_score") is not None:
+            e = scored_stop(q, n, int(p.get("round_size", 4)), float(p["stop_score"]),
+                            weighted and config.verifier != ORACLE, rng, config.verifier == ORACLE)
+            # the oracle finds a correct sample among the N whenever there is one: pass@N exactly
+            return Expectation(pass_at(q, n), e.calls, e.completion) \
+                if config.verifier == ORACLE and p["stop_score"] > 0 else e
         if config.verifier == ORACLE:
             return Expectation(pass_at(q, n), 1, n * mean_t)
-        weighted = p.get("mode", "weighted") == "weighted"
         return Expectation(best_by_score(q, subsets(m, n, rng), weighted), 1, n * mean_t)
     raise ValueError(f"{config.label}: cannot be replayed from independent samples")
 
@@ -294,6 +341,10 @@ def replay_grid(max_n: int, scores: bool, score_verifier: str = SCORE_VERIFIER
     out += [agreement_cascade(2, n) for n in ns if n >= 4 and 2 + n <= max_n]
     if scores and ns:
         out += expand("best_of_n", {"n": ns, "mode": ["plain", "weighted"]}, score_verifier)
+        if big:  # posterior: stop once a recorded score passes the threshold
+            out += expand("best_of_n", {"n": big, "mode": ["plain", "weighted"],
+                                        "stop_score": list(STOP_SCORES),
+                                        "round_size": STOP_ROUND}, score_verifier)
     out += expand("best_of_n", {"n": [1, *ns], "mode": "plain"}, ORACLE)
     return out
 

@@ -59,12 +59,19 @@ def test_default_grid() -> None:
     configs = default_grid(["rollouts"])
     labels = [c.label for c in configs]
     assert labels[0] == "greedy(temperature=0.0)"
-    assert "best_of_n(mode=plain,n=16)+rollouts" in labels and len(labels) == 11
-    # posterior allocation is in the default grid: early stop and the agreement cascade
+    assert "best_of_n(mode=plain,n=16)+rollouts" in labels and len(labels) == 13
+    # posterior allocation is in the default grid: early stop (by vote and by verifier score)
+    # and the agreement cascade
     posterior = [c for c in configs if is_posterior(c)]
-    assert {c.strategy for c in posterior} == {"self_consistency", "cascade"}
+    assert {c.strategy for c in posterior} == {"self_consistency", "best_of_n", "cascade"}
     assert "cascade(draft=self_consistency:2,escalate=self_consistency:8,threshold=1.0)" in labels
-    assert len({family(c) for c in configs}) == 5
+    assert "best_of_n(mode=plain,n=8,round_size=2,stop_score=0.8)+rollouts" in labels
+    assert len({family(c) for c in configs}) == 6
+    assert "best-of-N plain, stop at score 0.8 + rollouts" in {family(c) for c in configs}
+    for c in posterior:
+        assert REGISTRY[c.strategy].check_params(c.params) == []
+    # without a verifier, best-of-N cannot stop on a score: not posterior
+    assert not is_posterior(GridConfig.make("best_of_n", {"n": 8, "stop_score": 0.8}))
     # thinking budgets are a family of their own
     thinking = [c for c in default_grid([], [256, 1024]) if c.strategy == "thinking"]
     assert [c.params["budget_tokens"] for c in thinking] == [256, 1024]

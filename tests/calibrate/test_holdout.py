@@ -124,3 +124,33 @@ def test_ratio_interval_when_some_resamples_never_reach() -> None:
     r = _ratio("x", pick, [(10.0, 0.5)], acc, cost, serve)
     assert r.value == 2.0
     assert r.ci == (2.0, None)  # the upper end is "not reached", never NaN
+
+
+def test_matched_accuracy_uses_the_stated_tie_tolerance() -> None:
+    from router.calibrate.holdout import TIE, Arm, _at_best, _best, _ratio
+
+    def arm(name: str, acc: float, cost: float) -> Arm:
+        return Arm(name, acc, cost, (acc, acc), (cost, cost))
+
+    # the best uniform pick treats 0.6515 and 0.652 as a tie and takes the cheaper arm
+    uniform = [arm("u1", 0.6515, 5000.0), arm("u2", 0.652, 5487.0)]
+    boots = [(np.full(3, a.accuracy), np.full(3, a.cost)) for a in uniform]
+    best = _best(uniform, boots, range(2))[0]
+    assert best.name == "u1" and TIE == 1e-3
+    # the adaptive curve tops out 0.0008 short of a 0.652 uniform arm: the same tolerance
+    # calls that reached (it was "not reached" with a strict comparison)
+    adaptive = [arm("a1", 0.60, 1000.0), arm("a2", 0.6512, 3194.0)]
+    curve = [(np.full(3, a.accuracy), np.full(3, a.cost)) for a in adaptive]
+    top = arm("u2", 0.652, 5487.0)
+    r = _at_best("x", adaptive, curve, top, (np.full(3, 0.652), np.full(3, 5487.0)))
+    assert r.value is not None and r.value > 5487.0 / 3194.0
+    assert r.ci[0] is not None and r.ci[0] > 1.7
+    # 0.002 short stays out of reach
+    far = [arm("a1", 0.60, 1000.0), arm("a2", 0.650, 3194.0)]
+    curve = [(np.full(3, a.accuracy), np.full(3, a.cost)) for a in far]
+    assert _at_best("x", far, curve, top, (np.full(3, 0.652), np.full(3, 5487.0))).value is None
+    # and the other way round: a uniform curve 0.0008 short of the adaptive pick reaches it
+    pick = arm("pick", 0.652, 2000.0)
+    r = _ratio("y", pick, [(5487.0, 0.6512)], np.full(3, 0.652), np.full(3, 2000.0),
+               [(np.full(3, 0.6512), np.full(3, 5487.0))])
+    assert r.value == pytest.approx(5487.0 / 2000.0) and r.ci[1] is not None

@@ -102,6 +102,12 @@ CONFIGS = [
     agreement_cascade(2, 6),
     *expand("best_of_n", {"n": [2, 5], "mode": ["plain", "weighted"]}, "recorded_score"),
     *expand("best_of_n", {"n": [1, 4], "mode": "plain"}, "math_reference"),
+    # posterior best-of-N: rounds of 2 or 3, stop once a score passes (0.8: the 0.9 sample
+    # alone; 0.5: five samples; 0.95: never, so all N)
+    *expand("best_of_n", {"n": [6, 10], "mode": ["plain", "weighted"], "round_size": 2,
+                          "stop_score": [0.5, 0.8]}, "recorded_score"),
+    GridConfig.make("best_of_n", {"n": 7, "round_size": 3, "stop_score": 0.95}, "recorded_score"),
+    GridConfig.make("best_of_n", {"n": 6, "round_size": 2, "stop_score": 1.0}, "math_reference"),
 ]
 
 
