@@ -240,6 +240,7 @@ class TakesClientParams(Protocol):
 class Strategy(Protocol):
     name: str
     step_level: bool  # needs Capabilities.continues_partial
+    requires_verifier: bool  # the loader refuses a tier without one
 
     def check_params(self, params: Mapping[str, Any]) -> list[str]:
         """Problems with `params` (unknown keys, out of range), for the policy loader."""

@@ -79,6 +79,6 @@ def check_strategy(
                 f"continues a partial solution (raw completions or assistant prefill); {where} "
                 "has neither"
             )
-        if getattr(sub, "requires_verifier", False) and not has_verifier:
+        if sub.requires_verifier and not has_verifier:
             errors.append(f"{prefix}strategy {sub.name!r} needs a verifier (PRM, judge or rollout)")
     return errors
