@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from router.upstreams.base import Usage
-from strategies import REGISTRY, Budget, Problem
+from router.vocab.errors import UpstreamError
+from strategies import REGISTRY, Batch, Budget, Problem
 from strategies.base import Scored
 from tests.strategies.fakes import ScriptedGenerator, ScriptedPRM, problem
 
@@ -117,3 +118,19 @@ async def test_stops_once_the_score_weighted_vote_is_decisive() -> None:
     params = {"n": 6, "round_size": 2, "stop_share": 0.6}
     await REGISTRY["best_of_n"].run(problem(), gen, ScriptedPRM(SCORES), params, BIG)
     assert [c.n for c in gen.calls] == [2]
+
+
+class FailsAfterOneRound(ScriptedGenerator):
+    async def sample(self, problem: Problem, n: int, *, temperature: float, max_tokens: int,
+                     stop: Sequence[str] = (), seed: int | None = None) -> Batch:
+        if self.calls:
+            raise UpstreamError("upstream down")
+        return await super().sample(problem, n, temperature=temperature, max_tokens=max_tokens)
+
+
+async def test_an_upstream_failure_after_a_round_answers_from_what_arrived() -> None:
+    gen = FailsAfterOneRound({"": TEXTS})
+    params = {"n": 6, "round_size": 2, "stop_score": 0.99}
+    result = await REGISTRY["best_of_n"].run(problem(), gen, ScriptedPRM(SCORES), params, BIG)
+    assert result.text == "b Answer: 2" and len(result.candidates) == 2
+    assert result.stopped == "upstream" and result.usage.calls == 1
