@@ -4,6 +4,14 @@ Requests that arrive within `max_wait_s` of the first waiting one (or while the 
 batch is still running) are run together by `fn(items)` in one dedicated worker thread, off
 the event loop. Results go back to each caller in order. If `fn` raises, every caller of that
 batch gets the exception and the next batch runs normally.
+
+`run_inline(items)` is the shortcut for backends that cost less than the hand-off itself
+(hashed n-grams, a static token table: under a millisecond a short text, about what the trip to
+the worker thread and back costs): when the batcher is idle (nothing queued, no batch running)
+it runs `fn` on the calling thread, i.e. on the event loop, and returns the results; otherwise
+None, and the caller submits as usual. `fn` therefore never runs twice at once. The caller
+decides which items are cheap enough (`EmbeddingClassifier` bounds the text length by a
+measured cost, so the loop is never blocked for long).
 """
 
 from __future__ import annotations
@@ -41,8 +49,10 @@ class MicroBatcher(Generic[T, R]):
         self._worker: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._closed = False
+        self._busy = False  # a batch is being formed or is in the worker thread
         self.batches = 0  # batches run (for tests and stats)
         self.items = 0
+        self.inline = 0  # calls run by `run_inline`
 
     def _start(self) -> asyncio.Queue[tuple[T, asyncio.Future[R]]]:
         loop = asyncio.get_running_loop()
@@ -60,10 +70,23 @@ class MicroBatcher(Generic[T, R]):
         self._start().put_nowait((item, fut))
         return await fut
 
+    def run_inline(self, items: list[T]) -> Sequence[R] | None:
+        """`fn(items)` here and now if the batcher is idle, else None (submit instead)."""
+        if self._closed:
+            raise BatcherClosed("batcher is closed")
+        if self._busy or (self._queue is not None and not self._queue.empty()):
+            return None
+        self.inline += 1
+        results = self._fn(items)
+        if len(results) != len(items):
+            raise RuntimeError(f"batch fn returned {len(results)} for {len(items)}")
+        return results
+
     async def _run(self, queue: asyncio.Queue[tuple[T, asyncio.Future[R]]]) -> None:
         loop = asyncio.get_running_loop()
         while True:
             batch = [await queue.get()]
+            self._busy = True  # forming or running a batch: `run_inline` waits its turn
             deadline = loop.time() + self.max_wait_s
             while len(batch) < self.max_batch:
                 if queue.empty():
@@ -78,6 +101,7 @@ class MicroBatcher(Generic[T, R]):
                     batch.append(queue.get_nowait())
             live = [(item, fut) for item, fut in batch if not fut.done()]  # drop cancelled
             if not live:
+                self._busy = False
                 continue
             try:
                 results = await loop.run_in_executor(
@@ -96,6 +120,7 @@ class MicroBatcher(Generic[T, R]):
                         fut.set_exception(e)
                 continue
             finally:
+                self._busy = False
                 self.batches += 1
                 self.items += len(live)
             for (_, fut), res in zip(live, results, strict=True):

@@ -12,6 +12,14 @@ Each text is bounded to the classification window, looked up in an LRU cache key
 sha256 of the window, and otherwise submitted to a `MicroBatcher`: texts from concurrent
 callers that arrive within a couple of milliseconds share one forward pass, run in a worker
 thread so the event loop never blocks. Identical texts in flight share one computation.
+
+Inline classification: for static and lexical heads the forward pass of a short text costs
+about what the hand-off to the worker thread and back costs (and holds the GIL all the same),
+so a text of at most `inline_max_chars` characters is scored on the event loop when the batcher
+is idle (`MicroBatcher.run_inline`), with no task, queue or thread hop. `load_classifier` sets
+the bound from a measured cost (`inline_chars`): the longest window whose forward pass takes at
+most `inline_budget_s` (default 1 ms, cheap heads only), so the loop is never blocked for longer
+than that; longer texts, busy batchers and neural heads go through the batch thread.
 """
 
 from __future__ import annotations
@@ -20,10 +28,10 @@ import asyncio
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from classifier.base import TIERS, TierScores
 from classifier.batcher import MicroBatcher
@@ -34,7 +42,7 @@ from classifier.embedder import (
     NullEmbedder,
     SentenceTransformerEmbedder,
 )
-from classifier.features import text_features, window
+from classifier.features import MAX_TEXT_CHARS, text_features, window
 from classifier.head import (
     BACKENDS,
     DEFAULT_BACKEND,
@@ -47,7 +55,7 @@ from classifier.head import (
     packaged_artifact,
     packaged_task_artifact,
 )
-from classifier.rules import RULE_TASKS, apply_rules
+from classifier.rules import RULE_TASKS, apply_rules, proof_task
 from router.vocab.errors import RouterError
 
 if TYPE_CHECKING:
@@ -78,6 +86,7 @@ class EmbeddingClassifier:
         runtime: str | None = None,
         task_head: Head | None = None,
         rules: bool = True,
+        inline_max_chars: int = 0,
     ) -> None:
         if embedder.dim != head.embedding_dim:
             raise ArtifactError(
@@ -100,6 +109,7 @@ class EmbeddingClassifier:
         # what `ttc.classifier_source` and /readyz say ran: backend and embedding model
         self.label = "lexical" if not embedder.dim else f"{self.runtime}/{embedder.name}"
         self.metrics = metrics
+        self.inline_max_chars = inline_max_chars  # longer texts go to the batch thread
         self._cache: OrderedDict[str, Probs] = OrderedDict()
         self._cache_size = cache_size
         self._inflight: dict[str, asyncio.Task[Probs]] = {}
@@ -132,10 +142,13 @@ class EmbeddingClassifier:
             probs = await self._batcher.submit(text)
         finally:
             self._inflight.pop(key, None)
+        self._store(key, probs)
+        return probs
+
+    def _store(self, key: str, probs: Probs) -> None:
         self._cache[key] = probs
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
-        return probs
 
     def _lookup(self, text: str) -> asyncio.Task[Probs] | Probs:
         key = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
@@ -145,6 +158,11 @@ class EmbeddingClassifier:
             return hit
         task = self._inflight.get(key)
         if task is None:
+            if len(text) <= self.inline_max_chars:
+                done = self._batcher.run_inline([text])  # None: the batcher is busy
+                if done is not None:
+                    self._store(key, done[0])
+                    return done[0]
             task = asyncio.get_running_loop().create_task(self._compute(key, text))
             self._inflight[key] = task
         return task
@@ -153,11 +171,15 @@ class EmbeddingClassifier:
         """Probabilities per text. Raises `ClassifierUnavailable` if the model fails."""
         start = time.perf_counter()
         windows = [window(t) for t in texts]
-        pending = [self._lookup(w) for w in windows]
         try:
-            probs = await asyncio.gather(
-                *(asyncio.shield(p) if isinstance(p, asyncio.Task) else _done(p) for p in pending)
-            )
+            pending = [self._lookup(w) for w in windows]  # inline ones are done already
+            if any(isinstance(p, asyncio.Task) for p in pending):
+                probs = await asyncio.gather(
+                    *(asyncio.shield(p) if isinstance(p, asyncio.Task) else _done(p)
+                      for p in pending)
+                )
+            else:
+                probs = cast("list[Probs]", pending)
         except asyncio.CancelledError:
             raise
         except Exception as e:
@@ -177,7 +199,12 @@ class EmbeddingClassifier:
         best = max(range(len(task)), key=task.__getitem__)
         if rule in RULE_TASKS:  # the rule knows the kind of task as well as the tier
             return replace(scores, task=RULE_TASKS[rule], task_confidence=1.0)
-        return replace(scores, task=self.task_head.classes[best], task_confidence=task[best])
+        head_task = self.task_head.classes[best]
+        fixed = proof_task(text, head_task) if self.rules else None
+        if fixed is not None:
+            return replace(scores, task=fixed, task_confidence=1.0,
+                           source=source if "+rule:" in source else f"{source}+rule:proof")
+        return replace(scores, task=head_task, task_confidence=task[best])
 
     def describe(self) -> dict[str, object]:
         """What is loaded, for /readyz: backend label, embedding model and runtime, head."""
@@ -205,6 +232,37 @@ class EmbeddingClassifier:
 
 async def _done(p: Probs) -> Probs:
     return p
+
+
+_SENTENCE = "How would you explain the trade-offs of approach {i} to a new colleague? "
+
+
+def inline_chars(
+    score: Callable[[list[str]], object], budget_s: float, *, reps: int = 5
+) -> int:
+    """The longest text (characters, at most the window) that `score([text])` handles within
+    `budget_s`, from timing a short text and a full window (fastest of `reps` runs each, so
+    other processes' preemption does not count) and a straight line between them."""
+    if budget_s <= 0:
+        return 0
+
+    def cost(n: int) -> float:
+        best = float("inf")
+        for i in range(reps):
+            text = "".join(_SENTENCE.format(i=f"{n}-{i}-{j}") for j in range(n // 40 + 1))[:n]
+            t0 = time.perf_counter()
+            score([text])
+            best = min(best, time.perf_counter() - t0)
+        return best
+
+    short, long = 64, MAX_TEXT_CHARS
+    c_short, c_long = cost(short), cost(long)
+    if c_short > budget_s:
+        return 0
+    if c_long <= budget_s:
+        return long
+    per_char = (c_long - c_short) / (long - short)
+    return min(long, short + int((budget_s - c_short) / per_char))
 
 
 def make_embedder(
@@ -253,6 +311,7 @@ def load_classifier(
     backend: str | None = None,
     onnx_dir: Path | None = None,
     tasks: bool | str | Path = True,
+    inline_budget_s: float | None = None,
 ) -> EmbeddingClassifier:
     """Build the classifier once at start-up (blocking: loads the model, then one warm-up pass).
 
@@ -265,6 +324,10 @@ def load_classifier(
     heads.
     `tasks`: True = the packaged task-type head for the runtime (when one ships), a path = that
     task head, False = none.
+    `inline_budget_s`: texts whose measured forward pass fits this budget are scored on the
+    event loop when the batcher is idle (`inline_chars`); None = 1 ms for lexical and static
+    heads, 0 (always the batch thread) for neural ones. Needs `warmup` (the measurement is
+    taken after the warm-up pass).
     """
     if backend is not None and backend not in BACKENDS:
         raise ArtifactError(f"unknown classifier backend {backend!r}; known: {sorted(BACKENDS)}")
@@ -292,4 +355,7 @@ def load_classifier(
     )
     if warmup:
         clf._score_batch(["warm-up: what is the capital of France?"])
+        if inline_budget_s is None:
+            inline_budget_s = 0.001 if runtime in (None, "static") else 0.0
+        clf.inline_max_chars = inline_chars(clf._score_batch, inline_budget_s)
     return clf

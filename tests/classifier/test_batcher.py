@@ -95,3 +95,22 @@ async def test_closed_batcher_refuses_work() -> None:
 def test_bad_parameters_are_refused() -> None:
     with pytest.raises(ValueError):
         MicroBatcher(Recorder(), max_batch=0)
+
+
+async def test_run_inline_runs_on_the_caller_only_when_the_batcher_is_idle() -> None:
+    fn = Recorder(delay=0.05)
+    b = MicroBatcher(fn, max_batch=64, max_wait_s=0.0)
+    assert b.run_inline([3]) == [6]
+    assert threading.get_ident() in fn.threads and b.inline == 1 and b.batches == 0
+    running = asyncio.ensure_future(b.submit(1))
+    await asyncio.sleep(0.01)  # [1] is in the worker thread now
+    assert b.run_inline([2]) is None  # busy: the caller must submit
+    queued = asyncio.ensure_future(b.submit(4))
+    await asyncio.sleep(0)
+    assert b.run_inline([5]) is None  # still busy, [4] waits for the next batch
+    assert await running == 2 and await queued == 8
+    assert b.run_inline([7]) == [14]  # idle again
+    assert fn.batches == [[3], [1], [4], [7]]
+    await b.aclose()
+    with pytest.raises(BatcherClosed):
+        b.run_inline([1])
