@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from router.vocab.upstream import Usage
+
 
 class Tier(StrEnum):
     """Difficulty tiers, ordered from cheapest to most compute."""
@@ -44,6 +46,9 @@ class TierScores:
     fallback_note: str | None = None
     task: str | None = None  # task type (classifier.labels.TASKS) when a task head ran
     task_confidence: float | None = None
+    # what the LLM fallback's call spent (billed to the tenant at the fallback model's price);
+    # None when no call was made (confident scores, an answer from its cache, a timeout)
+    fallback_usage: Usage | None = None
 
     @classmethod
     def from_probabilities(

@@ -5,7 +5,9 @@ probabilities put `LLM_WEIGHT` on the model's one-word answer and the rest on th
 probabilities (so the LLM's tier wins, and the confidence says how far the two agreed). On a
 timeout, an unparseable answer or an upstream error it returns the input scores with
 `fallback_note` set to "timeout", "garbage" or "error". Successful answers are cached by text
-hash; failures are not.
+hash; failures are not. What the call spent rides on the returned scores (`fallback_usage`)
+for the pipeline to bill at the fallback model's price; a cached answer, a timeout or an error
+spent nothing we can count.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING
 from classifier.base import TIERS, Tier, TierScores
 from classifier.features import window
 from router.vocab.errors import UpstreamTimeout
-from router.vocab.upstream import GenerationRequest, Message
+from router.vocab.upstream import GenerationRequest, Message, Usage
 
 if TYPE_CHECKING:
     from router.vocab.metrics import FallbackMetrics as Metrics
@@ -107,36 +109,37 @@ class LLMFallback:
             if seconds is not None:
                 self.metrics.fallback_latency.observe(seconds)
 
-    async def _ask(self, text: str) -> Tier | str:
-        """The model's tier, or the failure note."""
+    async def _ask(self, text: str) -> tuple[Tier | str, Usage | None]:
+        """The model's tier, or the failure note, and what the call spent."""
         chat = self.upstream.capabilities.chat
         try:
             async with asyncio.timeout(self.timeout_s):
                 gen = await self.upstream.generate(build_request(text, chat=chat))
         except (TimeoutError, UpstreamTimeout):
-            return "timeout"
+            return "timeout", None
         except Exception:
-            return "error"
+            return "error", None
         tier = parse_tier(gen.choices[0].text) if gen.choices else None
-        return tier if tier is not None else "garbage"
+        return (tier if tier is not None else "garbage"), gen.usage
 
     async def refine(self, text: str, scores: TierScores) -> TierScores:
         key = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
         start = time.perf_counter()
         seconds: float | None = None
         cached = self._cache.get(key)
+        usage: Usage | None = None
         if cached is not None:
             self._cache.move_to_end(key)
             answer: Tier | str = cached
         else:
             try:
-                answer = await self._ask(text)
+                answer, usage = await self._ask(text)
             except Exception:  # belt and braces: refine never raises
                 answer = "error"
             seconds = time.perf_counter() - start
         if not isinstance(answer, Tier):
             self._record(answer, seconds)
-            return replace(scores, fallback_note=answer)
+            return replace(scores, fallback_note=answer, fallback_usage=usage)
         if cached is None:
             self._cache[key] = answer
             if len(self._cache) > self._cache_size:
@@ -147,4 +150,5 @@ class LLMFallback:
             for t, p in zip(TIERS, scores.probabilities, strict=True)
         ]
         refined = TierScores.from_probabilities(probs, source="llm")
-        return replace(refined, task=scores.task, task_confidence=scores.task_confidence)
+        return replace(refined, task=scores.task, task_confidence=scores.task_confidence,
+                       fallback_usage=usage)

@@ -101,10 +101,21 @@ class ModelSpec(_Strict):
         return value
 
 
+# What a verifier service's calls are billed under (`Policy.price_of`); ':' is not allowed
+# in policy names, so it cannot collide with a model.
+VERIFIER_BILLING = "verifier:"
+
+
 class VerifierSpec(_Strict):
+    """`price` is what a verifier *service* charges (a `prm_http` PRM: its input tokens, as the
+    PRM reports them or estimated at 3 characters a token), default zero (a self-hosted PRM).
+    Verifiers that call policy models (`llm_judge`, `rollout`) are billed at that model's
+    price instead."""
+
     kind: str = Field(min_length=1)
     options: dict[str, Any] = Field(default_factory=dict)
     model: str | None = None  # a `models` entry, for verifiers that call an LLM
+    price: PriceSpec = Field(default_factory=PriceSpec)
 
 
 class ClassifierPolicy(_Strict):
@@ -201,6 +212,15 @@ class Policy(_Strict):
     def tenant(self, name: str) -> TenantPolicy | None:
         return self.tenants.get(name)
 
+    def price_of(self, name: str) -> Price | None:
+        """The price of what `name` spent: a policy model, or `verifier:<name>` (a verifier
+        service); None when the policy names neither."""
+        if name.startswith(VERIFIER_BILLING):
+            spec = self.verifiers.get(name.removeprefix(VERIFIER_BILLING))
+            return None if spec is None else spec.price.to_price()
+        model = self.models.get(name)
+        return None if model is None else model.price.to_price()
+
     @property
     def has_api_keys(self) -> bool:
         return any(t.api_key_sha256 for t in self.tenants.values())
@@ -208,6 +228,7 @@ class Policy(_Strict):
 
 __all__ = [
     "NAME_PATTERN",
+    "VERIFIER_BILLING",
     "BudgetPolicy",
     "CachePolicy",
     "CapabilitiesSpec",

@@ -29,12 +29,14 @@ from router.planning import Call, Plan, decide
 from router.state import AppState
 from router.tenancy import resolve_tenant
 from router.upstreams.base import Usage
+from router.worstcase import fallback_cost
 from strategies import Budget, Problem, Result
 from strategies.generator import UpstreamGenerator
 from strategies.think import split_thinking
 
 if TYPE_CHECKING:
     from policies.loader import LoadedPolicy
+    from policies.schema import Policy
     from router.budgets import Reservation
     from router.runtime import Runtime
     from router.tenancy import Tenant
@@ -237,14 +239,23 @@ async def finish(state: AppState, prepared: Prepared, results: list[Result]) -> 
     return outcome
 
 
+def spend(policy: Policy, d: Plan, usage: Usage, model_usage: Mapping[str, Usage]) -> float:
+    """What a run cost: every call at the price of what served it. `usage` is priced at the
+    plan's model, then each share spent elsewhere (another policy model, a verifier service:
+    `Policy.price_of`) is re-priced at its own; the LLM classifier fallback's call is added at
+    its model's price (`worstcase.fallback_cost`)."""
+    own = policy.models[d.model].price.to_price()
+    cost = own.cost(usage)
+    for name, u in model_usage.items():
+        price = policy.price_of(name)
+        if price is not None and name != d.model:
+            cost += price.cost(u) - own.cost(u)
+    return cost + fallback_cost(policy, d.scores)
+
+
 async def settle(state: AppState, prepared: Prepared, outcome: Outcome) -> Outcome:
     d = prepared.decision
-    models = prepared.loaded.policy.models
-    own = models[d.model].price.to_price()
-    outcome.cost_usd = own.cost(outcome.usage)
-    for name, u in outcome.model_usage.items():  # re-price other models' share at their price
-        if name in models and name != d.model:
-            outcome.cost_usd += models[name].price.to_price().cost(u) - own.cost(u)
+    outcome.cost_usd = spend(prepared.loaded.policy, d, outcome.usage, outcome.model_usage)
     cache = prepared.loaded.policy.cache
     entry = None  # the cache write rides in the settle script: one round trip for both
     if prepared.cache_key is not None and outcome.finish_reasons and not outcome.anytime:

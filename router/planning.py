@@ -22,7 +22,7 @@ from router.overrides import effective_plan
 from router.tenancy import Tenant, effective_tier
 from router.upstreams.base import Message
 from router.verification import Verification, choose
-from router.worstcase import worst_case
+from router.worstcase import fallback_cost, worst_case
 from strategies import REGISTRY, Strategy, TakesClientParams
 
 if TYPE_CHECKING:
@@ -239,7 +239,7 @@ def _tier_plan(
         max_tokens=max_tokens,
         token_budget=tp.token_budget,
         deadline_s=tp.deadline_s,
-        worst_usd=worst.usd,
+        worst_usd=math.ceil(round((worst.usd + fallback_cost(policy, scores)) * 1e6, 6)) / 1e6,
         worst_tokens=worst.tokens,
         classified_tier=scores.tier,
         classify_ms=classify_ms,

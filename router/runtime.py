@@ -16,7 +16,7 @@ from typing import Any
 
 from classifier import LLMFallback
 from policies.loader import LoadedPolicy
-from policies.schema import Policy
+from policies.schema import VERIFIER_BILLING, Policy
 from router.vocab.errors import PolicyError
 from router.vocab.metrics import FallbackMetrics
 from router.vocab.upstream import Upstream
@@ -66,6 +66,7 @@ def compile_runtime(
         options: dict[str, Any] = dict(spec.options)
         if spec.model is not None:
             options.setdefault("model", spec.model)
+        options["bill_as"] = VERIFIER_BILLING + name  # a verifier service's calls (prm_http)
         verifiers[name] = build_verifier(spec.kind, options, partial.upstream)
     cp = policy.classifier
     fallback = None

@@ -9,9 +9,12 @@ One function, `worst_case`, bounds every call a plan may make:
   dearest model the strategy may call (a cascade may escalate to another one);
 - verification: each generated sequence is scored at most once; the verifier kind says what
   scoring one candidate may cost (`VerifierFactory.worst_tokens`: a judge call per step, `k`
-  rollouts), priced at the dearest of the verifier's model and the generation models. A PRM
-  served over HTTP and the outcome checkers call no policy model and cost nothing here;
-- the `n` choices a client asks for multiply everything.
+  rollouts, one PRM request), priced at the dearest of the verifier's model, its own `price`
+  (a PRM service) and the generation models. The outcome checkers cost nothing;
+- the `n` choices a client asks for multiply everything;
+- the LLM classifier fallback's call, when one was made: it runs before the plan exists, so
+  its actual cost (`fallback_cost`, from the usage it reported) is added to the plan's worst
+  case and the reservation covers it exactly.
 
 The prompt is the router's estimate (about 3 characters a token, `planning.Call`), so a real
 tokenizer counts no more. The tier's `token_budget` does not lower the bound (in-flight calls
@@ -25,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from classifier.base import TierScores
 from policies.schema import Policy
 from strategies import REGISTRY, VERIFIERS, SampleBound, Stage, Strategy
 from strategies.params import STEP
@@ -93,6 +97,17 @@ def worst_case(
     return WorstCase(math.ceil(round(usd_total * 1e6, 6)) / 1e6, n * (tokens_in + tokens_out))
 
 
+def fallback_cost(policy: Policy, scores: TierScores | None) -> float:
+    """What the LLM classifier fallback's call for this request cost, at the fallback model's
+    price (0 when no call was made or it reported no usage). The planner adds it to the worst
+    case, `pipeline.settle` bills it: one number for both."""
+    if scores is None or scores.fallback_usage is None:
+        return 0.0
+    name = policy.classifier.fallback_model
+    price = policy.price_of(name) if name else None
+    return 0.0 if price is None else price.cost(scores.fallback_usage)
+
+
 def _verifier(
     policy: Policy, name: str, prompt: int, candidate: int, depth: int, out: int
 ) -> tuple[int, int, tuple[float, float]]:
@@ -107,9 +122,10 @@ def _verifier(
     steps = depth if depth > 1 else max(1, out)
     tokens_in, tokens_out = factory.worst_tokens(options, prompt, candidate, steps)
     prices = [policy.models[m].price for m in factory.models(options) if m in policy.models]
+    prices.append(spec.price)  # a verifier service's own (zero unless the policy sets it)
     price = (max((p.input_per_mtok for p in prices), default=0.0),
              max((p.output_per_mtok for p in prices), default=0.0))
     return tokens_in, tokens_out, price
 
 
-__all__ = ["WorstCase", "worst_case"]
+__all__ = ["WorstCase", "fallback_cost", "worst_case"]

@@ -80,6 +80,14 @@ def _rollout(options: Mapping[str, Any], upstream_for: UpstreamFor) -> Verifier:
     return build(options, UpstreamGenerator(upstream_for(options["model"])))
 
 
+def _prm_bound(
+    options: Mapping[str, Any], question: int, candidate: int, steps: int
+) -> tuple[int, int]:
+    from strategies.verifiers.prm_http import worst_tokens
+
+    return worst_tokens(options, question, candidate, steps)
+
+
 def _judge_bound(
     options: Mapping[str, Any], question: int, candidate: int, steps: int
 ) -> tuple[int, int]:
@@ -129,6 +137,7 @@ VERIFIERS: dict[str, VerifierFactory] = {
         },
         _prm_http,
         required=("url", "model"),
+        bound=_prm_bound,
     ),
     "llm_judge": VerifierFactory(
         "llm_judge",

@@ -3,6 +3,7 @@ models), and the CLI and `/v1/route` views of the same plan."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from router.errors import InvalidRequest, NotFound
 from router.planning import Call, Plan, describe, plan
 from router.policy_cli import explain_plan
 from router.tenancy import Tenant
-from router.upstreams.base import Message
+from router.upstreams.base import Message, Usage
 from router.verification import Verification
 from router.worstcase import worst_case
 from tests.policies.samples import base_doc, ladder_doc, load_doc
@@ -221,3 +222,28 @@ def test_plan_is_frozen() -> None:
     assert isinstance(p, Plan) and p.options == (p,)
     with pytest.raises(AttributeError):
         p.worst_usd = 0.0  # type: ignore[misc]
+
+
+def test_a_fallback_call_is_in_the_worst_case_and_a_prm_service_is_priced() -> None:
+    doc = base_doc()
+    doc["classifier"] = {"fallback_model": "chat"}
+    doc["verifiers"]["prm"] = {"kind": "prm_http", "options": {"url": "http://p", "model": "m"},
+                               "price": {"input_per_mtok": 50.0}}
+    doc["tiers"]["hard"]["verifier"] = "prm"
+    policy = load_doc(doc).policy
+    plain = plan(policy, anon(policy), call("2+2?"), scores(Tier.EASY))
+    asked = replace(scores(Tier.EASY), fallback_usage=Usage(1000, 10))
+    with_call = plan(policy, anon(policy), call("2+2?"), asked)
+    # the fallback's 1000 input x $1 + 10 output x $2 per Mtok, on top of the same plan
+    assert with_call.worst_usd == pytest.approx(plain.worst_usd + 0.00102, abs=1e-9)
+    assert with_call.worst_tokens == plain.worst_tokens
+    # best-of-4 scored by a PRM: 4 requests, priced at $50 per Mtok of what it reads (the
+    # bound takes the dearer of that and the generation price: $1 when the PRM is free)
+    priced = plan(policy, anon(policy), call("2+2?"), scores(Tier.HARD))
+    doc["verifiers"]["prm"]["price"] = {"input_per_mtok": 0.0}
+    free = load_doc(doc).policy
+    unpriced = plan(free, anon(free), call("2+2?"), scores(Tier.HARD))
+    generation = 4 * (priced.prompt_tokens + 64)
+    assert priced.worst_tokens == unpriced.worst_tokens > generation
+    prm_in = priced.worst_tokens - generation
+    assert priced.worst_usd == pytest.approx(unpriced.worst_usd + prm_in * 49e-6, abs=2e-6)

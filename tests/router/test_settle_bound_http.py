@@ -2,11 +2,14 @@
 as much as they are allowed (every call returns its full `max_tokens`, answers that never
 agree, so no vote stops early), the cost and tokens a request settles never exceed the
 worst case the planner reserved for it. Prices differ per model (a dear judge, a dear
-escalation model), so a call billed at the wrong price shows up too."""
+escalation model, a priced PRM service), so a call billed at the wrong price shows up too."""
 
 from __future__ import annotations
 
 import itertools
+import json
+import math
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,6 +49,8 @@ models:
 verifiers:
   judge: {kind: llm_judge, model: judge}
   roll: {kind: rollout, options: {model: judge, k: 2, max_tokens: 12}}
+  prm: {kind: prm_http, options: {url: "PRM_URL", model: prm},
+        price: {input_per_mtok: 30.0, output_per_mtok: 0.0}}
 tenants:
   default: {allow_tier_hint: true}
 anonymous_tenant: default
@@ -85,8 +90,52 @@ tiers:
                   sub: {strategy: self_consistency, model: small, params: {n: 3}}}}
   very_hard: {strategy: greedy, model: small, max_tokens: 16, deadline_s: 20}
 """
-POLICIES = {"sampling": SAMPLING, "search": SEARCH, "composite": COMPOSITE}
+PRM = """
+tiers:
+  easy: {strategy: best_of_n, model: small, verifier: prm, max_tokens: 16, deadline_s: 20,
+         params: {n: 3, temperature: 0.7}}
+  medium: {strategy: beam_search, model: small, verifier: prm, max_tokens: 16, deadline_s: 20,
+           params: {width: 2, expansions: 2, max_depth: 3, step_max_tokens: 8}}
+  hard: {strategy: dvts, model: big, verifier: prm, max_tokens: 16, deadline_s: 20,
+         params: {n: 4, width: 2, expansions: 2, max_depth: 3, step_max_tokens: 8}}
+  very_hard: {strategy: mcts, model: small, verifier: prm, max_tokens: 16, deadline_s: 20,
+              params: {simulations: 4, branching: 2, max_depth: 3, step_max_tokens: 8}}
+"""
+POLICIES = {"sampling": SAMPLING, "search": SEARCH, "composite": COMPOSITE, "prm": PRM}
 PRICES = {"small": (1.0, 2.0), "big": (10.0, 40.0), "judge": (5.0, 80.0)}  # in, out per Mtok
+PRM_PRICE = 30.0  # per Mtok of what the PRM reads
+
+
+class PRMApp:
+    """vLLM's pooling API: a neutral score per step tag, and `usage.prompt_tokens` at 3
+    characters a token of the text it read (the planner's own estimate rate)."""
+
+    def __init__(self) -> None:
+        self.prompt_tokens = 0
+        self.lock = threading.Lock()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        body = b""
+        while True:
+            msg = await receive()
+            body += msg.get("body", b"")
+            if not msg.get("more_body"):
+                break
+        messages = json.loads(body)["messages"]
+        tokens = math.ceil(sum(len(m["content"]) for m in messages) / 3)
+        with self.lock:
+            self.prompt_tokens += tokens
+        steps = messages[-1]["content"].count("<extra_0>")
+        reply = {"data": [{"index": 0, "data": [[0.5, 0.5]] * max(1, steps)}],
+                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": json.dumps(reply).encode()})
 QUESTION = "A train leaves at 3 pm at 60 km/h; another at 4 pm at 80 km/h. When do they meet?"
 
 
@@ -112,16 +161,19 @@ def scripted(caps: Capabilities, counter: Iterator[int]) -> ScriptedUpstream:
     return ScriptedUpstream(full_length(counter), capabilities=caps, chars_per_token=3.0)
 
 
+Service = tuple[str, Path, dict[str, ScriptedUpstream], PRMApp]
+
+
 @pytest.fixture(scope="module", params=sorted(POLICIES))
 def service(
     request: pytest.FixtureRequest, redis_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, Path, dict[str, ScriptedUpstream]]]:
+) -> Iterator[Service]:
     from router.app import create_app
     from router.settings import Settings
 
+    prm = PRMApp()
     tmp = tmp_path_factory.mktemp(f"bound-{request.param}")
     policy = tmp / "policy.yaml"
-    policy.write_text(MODELS + POLICIES[request.param])
     counter = itertools.count()
     upstreams = {
         "small": scripted(Capabilities(chat=True, completions=True, n=True, prefill=True,
@@ -132,18 +184,21 @@ def service(
     }
     settings = Settings(policy_path=policy, redis_url=redis_url,
                         redis_prefix=f"ttc-test-{uuid.uuid4().hex[:8]}:", data_dir=tmp)
-    app = create_app(settings, upstreams=upstreams, classifier=FixedClassifier(Tier.EASY))
-    with ServerThread(app) as server:
-        yield server.url, policy, upstreams
+    with ServerThread(prm) as prm_server:
+        policy.write_text((MODELS + POLICIES[request.param]).replace("PRM_URL", prm_server.url))
+        app = create_app(settings, upstreams=upstreams, classifier=FixedClassifier(Tier.EASY))
+        with ServerThread(app) as server:
+            yield server.url, policy, upstreams, prm
 
 
 @pytest.mark.parametrize("n", [1, 2])
 @pytest.mark.parametrize("tier", [t.value for t in TIERS])
 def test_settled_never_exceeds_reserved(
-    service: tuple[str, Path, dict[str, ScriptedUpstream]], tier: str, n: int
+    service: Service, tier: str, n: int
 ) -> None:
-    url, policy_path, upstreams = service
+    url, policy_path, upstreams, prm = service
     before = {name: up.usage for name, up in upstreams.items()}
+    prm_before = prm.prompt_tokens
     body = {"model": "ttc-auto", "n": n, "messages": [{"role": "user", "content": QUESTION}]}
     r = httpx.post(f"{url}/v1/chat/completions", json=body, headers={"x-ttc-tier": tier},
                    timeout=60)
@@ -173,4 +228,7 @@ def test_settled_never_exceeds_reserved(
             (up.usage.prompt_tokens, up.usage.completion_tokens),
             (before[name].prompt_tokens, before[name].completion_tokens), strict=True)]
         expected += (spent[0] * PRICES[name][0] + spent[1] * PRICES[name][1]) / 1e6
+    prm_tokens = prm.prompt_tokens - prm_before  # the PRM service, at its policy price
+    assert (prm_tokens > 0) == (reserved.verifier == "prm"), what
+    expected += prm_tokens * PRM_PRICE / 1e6
     assert ttc["cost_usd"] == pytest.approx(expected, abs=2e-6), what

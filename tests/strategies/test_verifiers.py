@@ -41,6 +41,37 @@ async def test_prm_http_request_format_and_step_scores() -> None:
     assert seen[0]["messages"][2]["content"] == "a<extra_0>b<extra_0>"
 
 
+async def test_prm_http_reports_what_it_read_for_billing() -> None:
+    """Each request's input tokens: the reply's `usage.prompt_tokens`, else an estimate at 3
+    characters a token of the text sent (with a note), under its `bill_as` name; the worst
+    case of one candidate covers the estimate."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        reply: dict[str, Any] = {"data": [{"index": 0, "data": [[0.5, 0.5]]}]}
+        if body["messages"][2]["content"].startswith("a"):
+            reply["usage"] = {"prompt_tokens": 42}
+        return httpx.Response(200, json=reply)
+
+    prm = HttpPRM("http://prm", "m", bill_as="verifier:prm",
+                  transport=httpx.MockTransport(handler))
+    reported = await prm.score_accounted(problem("2+2?"), [["a"]])
+    assert reported.usage == Usage(prompt_tokens=42, calls=1) and reported.notes == ()
+    assert reported.model == "verifier:prm"
+    step = "x" * 300
+    estimated = await prm.score_accounted(problem("2+2?"), [[step]])
+    body = prm.request_body(problem("2+2?"), [step])
+    chars = sum(len(m["content"]) for m in body["messages"])
+    assert estimated.usage.prompt_tokens == -(-chars // 3) + 16
+    assert any("estimated" in note for note in estimated.notes)
+    both = await prm.score_accounted(problem("2+2?"), [["a"], [step]])
+    assert both.usage.prompt_tokens == 42 + estimated.usage.prompt_tokens
+    assert both.usage.calls == 2
+    # the worst case of scoring that candidate (question ~3 tokens, 100 generated tokens)
+    bound_in, bound_out = VERIFIERS["prm_http"].worst_tokens({}, 3, 100, 1)
+    assert bound_out == 0 and estimated.usage.prompt_tokens <= bound_in
+
+
 async def test_prm_http_errors_are_translated() -> None:
     prm = HttpPRM("http://prm", "m", transport=httpx.MockTransport(lambda r: httpx.Response(503)))
     with pytest.raises(UpstreamError, match="answered 503"):
