@@ -186,9 +186,18 @@ def test_strategies_answer_what_the_verifier_prefers_and_account_exactly(
         ttc, usage = body["ttc"], body["usage"]
         answer = body["choices"][0]["message"]["content"]
         assert ttc["strategy"] == strategy
-        assert ttc["calls"] == calls >= 1, strategy
+        # the PRM's requests are in the usage too, under its billing name (this PRM reports
+        # no usage: its input tokens are estimated, and the notes say so)
+        prm = ttc.get("model_usage", {}).get("verifier:prm", {"calls": 0, "prompt_tokens": 0,
+                                                               "completion_tokens": 0})
+        assert (prm["calls"] > 0) == (strategy != "greedy"), strategy
+        assert (prm["prompt_tokens"] > 0) == (strategy != "greedy"), strategy
+        assert prm["completion_tokens"] == 0
+        assert any("estimated" in n for n in ttc["notes"]) == (strategy != "greedy"), strategy
+        assert ttc["calls"] - prm["calls"] == calls >= 1, strategy
         assert usage["completion_tokens"] == sum(len(o.split()) for o in outputs), strategy
-        assert usage["prompt_tokens"] == 10 * calls, strategy  # the scripted upstream's 10
+        # the scripted upstream's 10 per call
+        assert usage["prompt_tokens"] - prm["prompt_tokens"] == 10 * calls, strategy
         if candidates is not None:
             assert ttc["candidates"] == candidates, strategy
         else:
