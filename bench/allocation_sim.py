@@ -2,6 +2,8 @@
 
     python bench/allocation_sim.py                  # 1,000 questions x 16 samples per scenario
     python bench/allocation_sim.py --questions 300  # smaller
+    python bench/allocation_sim.py --scores-only \
+        --config "best_of_n n=8,16 stop_share=0.75 round_size=2 verifier=recorded_score"
 
 Each scenario draws samples with bench/synthetic_samples.py (its docstring says where every
 parameter comes from), replays the serve-time grid, calibrates on 70% of the questions and
@@ -31,6 +33,7 @@ if sys.path[0] != str(REPO):  # bench/classifier.py must not shadow the package
 from bench.synthetic_samples import CONCENTRATION, DISPERSION, simulate  # noqa: E402
 from classifier.base import Tier  # noqa: E402
 from router.calibrate import Options, evaluate  # noqa: E402
+from router.calibrate.grid import parse_spec  # noqa: E402
 from router.calibrate.holdout import Ratio  # noqa: E402
 from router.calibrate.replay import replay, replay_grid  # noqa: E402
 
@@ -63,14 +66,23 @@ def main(argv: list[str] | None = None) -> int:
                     help="Beta k of the fitted law (a sensitivity check)")
     ap.add_argument("--concentration", type=float, default=CONCENTRATION,
                     help="Dirichlet concentration of the wrong answers (a sensitivity check)")
+    ap.add_argument("--config", action="append", default=[], metavar="SPEC",
+                    help="add configurations to the replayed grid (as `calibrate --config`); "
+                         "those with a verifier only to the scenarios with scores")
+    ap.add_argument("--scores-only", action="store_true",
+                    help="only the scenarios with the simulated verifier")
     args = ap.parse_args(argv)
+    extra = [c for spec in args.config for c in parse_spec(spec)]
     t0 = time.monotonic()
     rows = []
     for name, spec in SCENARIOS.items():
+        if args.scores_only and not spec["scores"]:
+            continue
         items = simulate(args.questions, args.samples, seed=args.seed, law=str(spec["law"]),
                          scores=bool(spec["scores"]), k=args.dispersion,
                          alpha=args.concentration)
         configs = replay_grid(args.samples, scores=bool(spec["scores"]))
+        configs += [c for c in extra if c not in configs and (spec["scores"] or not c.verifier)]
         records, _ = replay(items, configs, model="sim", max_tokens=1024, seed=args.seed)
         true = [dataclasses.replace(it, tier=Tier(it.problem[1:it.problem.index("]")]))
                 for it in items]
@@ -100,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
                 _fmt(ratio("(at the best uniform accuracy)")),
                 _fmt(ratio("vs same N for everyone (at its best accuracy)")),
             ))
-        print(f"{name}: done ({time.monotonic() - t0:.0f} s)", file=sys.stderr, flush=True)
+        print(f"{name}: done ({time.monotonic() - t0:.0f} s, {len(configs)} configurations)",
+              file=sys.stderr, flush=True)
     print(f"\n{args.questions} SIMULATED questions x {args.samples} samples per scenario "
           f"(Beta k {args.dispersion:g}, Dirichlet {args.concentration:g}), 30% held out, 95% "
           f"bootstrap intervals ({args.boots} resamples); cost = generated tokens per question; "

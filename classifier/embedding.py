@@ -55,7 +55,7 @@ from classifier.head import (
     packaged_artifact,
     packaged_task_artifact,
 )
-from classifier.rules import RULE_TASKS, apply_rules
+from classifier.rules import RULE_TASKS, apply_rules, proof_task
 from router.vocab.errors import RouterError
 
 if TYPE_CHECKING:
@@ -199,7 +199,12 @@ class EmbeddingClassifier:
         best = max(range(len(task)), key=task.__getitem__)
         if rule in RULE_TASKS:  # the rule knows the kind of task as well as the tier
             return replace(scores, task=RULE_TASKS[rule], task_confidence=1.0)
-        return replace(scores, task=self.task_head.classes[best], task_confidence=task[best])
+        head_task = self.task_head.classes[best]
+        fixed = proof_task(text, head_task) if self.rules else None
+        if fixed is not None:
+            return replace(scores, task=fixed, task_confidence=1.0,
+                           source=source if "+rule:" in source else f"{source}+rule:proof")
+        return replace(scores, task=head_task, task_confidence=task[best])
 
     def describe(self) -> dict[str, object]:
         """What is loaded, for /readyz: backend label, embedding model and runtime, head."""

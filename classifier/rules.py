@@ -1,4 +1,4 @@
-"""Three documented corrections for query forms the training mix does not contain.
+"""Four documented corrections for query forms the training mix does not contain.
 
 The public mix (classifier/labels.py) has no bare arithmetic questions and almost no proof
 requests (14 rows in ~40k mention "prove"/"show that", all olympiad length), so the heads learn
@@ -15,6 +15,10 @@ move probability mass after the head (every backend), and the scores' `source` g
 - `greeting`: the whole query is a greeting, thanks or small talk ("hi there, how are you?",
   "thanks!"), at most 60 characters: the mix has almost no chit-chat (a handful of rows), so
   the task head read these as factual questions. All mass moves to easy and the task is chat.
+- `proof` also names the task when the task head put a proof request outside the reasoning
+  kinds (maths, code, logic, planning): "Prove that sqrt(2) is irrational." read as `other`,
+  which the default policy answers greedily. A proof is reasoning the seed's search helps, so
+  such a request's task becomes maths (a head that said logic or code keeps its answer).
 """
 
 from __future__ import annotations
@@ -40,6 +44,16 @@ _GREETING = re.compile(
 
 # rules that also name the task type
 RULE_TASKS: dict[str, str] = {"arithmetic": "maths", "greeting": "chat"}
+
+
+REASONING_TASKS = frozenset({"maths", "code", "logic", "planning"})
+
+
+def proof_task(text: str, task: str) -> str | None:
+    """"maths" for a proof request the task head put outside the reasoning kinds, else None."""
+    if task not in REASONING_TASKS and _PROOF.search(text):
+        return "maths"
+    return None
 
 
 def apply_rules(text: str, probs: tuple[float, ...]) -> tuple[tuple[float, ...], str | None]:

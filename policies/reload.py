@@ -4,7 +4,10 @@ A request reads `holder.current` once at its start and uses that `LoadedPolicy` 
 so it sees one policy throughout; a swap is a single attribute assignment. A new file that
 fails validation is refused: the previous policy keeps serving, and the error is logged,
 counted (`ttc_policy_reloads{outcome="error"}`) and kept in `last_error` for `/readyz` and
-`GET /admin/policy`.
+`GET /admin/policy`. A policy that validates but whose runtime cannot be built (the `prepare`
+hook raises: an upstream client that cannot start, a verifier that cannot be built) is refused
+the same way: the old policy and its runtime keep serving and the reported revision stays the
+old one.
 
 Triggers: `watch()` (file changes, watching the *directory* so Kubernetes ConfigMap updates -
 an atomic swap of the `..data` symlink - are seen), `install_sighup()`, and `reload()` called
@@ -30,6 +33,10 @@ from policies.loader import LoadedPolicy, PolicyValidationError, load_policy
 from router.vocab.metrics import PolicyMetrics as Metrics
 
 OnChange = Callable[[LoadedPolicy], Awaitable[None] | None]
+Commit = Callable[[], None]
+# Builds what a new policy needs before it serves; raising refuses the reload. The returned
+# `Commit` installs it and runs in the same step as the swap (no await between the two).
+Prepare = Callable[[LoadedPolicy], Awaitable[Commit]]
 
 log = structlog.get_logger("ttc.policy")
 
@@ -44,7 +51,8 @@ class PolicyHolder:
         self._current = initial
         self.path = path
         self.metrics = metrics
-        self.on_change: list[OnChange] = []
+        self.on_change: list[OnChange] = []  # after a swap (clean-up, notifications)
+        self.prepare: Prepare | None = None
         self.last_error: str | None = None
         self.last_error_at: float | None = None
         self.last_reload_at: float = time.time()
@@ -72,6 +80,9 @@ class PolicyHolder:
         async with self._lock:
             try:
                 new = await asyncio.to_thread(load_policy, self.path)
+                commit = None
+                if new.revision != self._current.revision and self.prepare is not None:
+                    commit = await self._prepare(new, self.prepare)
             except PolicyValidationError as exc:
                 self.last_error = exc.message
                 self.last_error_at = time.time()
@@ -86,6 +97,8 @@ class PolicyHolder:
             if new.revision == self._current.revision:
                 return self._current
             old, self._current = self._current, new
+            if commit is not None:
+                commit()  # the runtime swaps with the policy, in the same step
             self._set_info(new)
             log.info("policy_reloaded", old=old.revision, new=new.revision, source=new.source)
             _warn(new)
@@ -97,6 +110,19 @@ class PolicyHolder:
                 except Exception:
                     log.exception("policy_on_change_failed", revision=new.revision)
             return new
+
+    @staticmethod
+    async def _prepare(new: LoadedPolicy, prepare: Prepare) -> Commit:
+        """Run `prepare`; a failure becomes a `PolicyValidationError` (a refused reload)."""
+        try:
+            return await prepare(new)
+        except PolicyValidationError:
+            raise
+        except Exception as exc:
+            log.exception("policy_runtime_build_failed", revision=new.revision)
+            raise PolicyValidationError(
+                new.source, [f"runtime: cannot build ({type(exc).__name__}): {exc}"]
+            ) from exc
 
     async def _reload_quietly(self, trigger: str) -> None:
         try:
@@ -164,4 +190,4 @@ class PolicyHolder:
             loop.remove_signal_handler(signal.SIGHUP)
 
 
-__all__ = ["OnChange", "PolicyHolder"]
+__all__ = ["Commit", "OnChange", "PolicyHolder", "Prepare"]

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from classifier.base import TIERS, Classifier, TierScores
 from policies.loader import LoadedPolicy
-from policies.reload import PolicyHolder
+from policies.reload import Commit, PolicyHolder
 from router import __version__
 from router.admission import Admission, watch_loop_lag
 from router.api import anthropic as anthropic_api
@@ -120,11 +120,30 @@ def create_app(
                 classifier_error=clf_error,
             )
 
-            async def on_change(loaded: LoadedPolicy) -> None:
-                await pool.rebuild(loaded.policy.models)
-                state.runtime = compile_runtime(loaded, dict(pool.items()), metrics)  # one swap
+            retired: list[Upstream] = []
 
-            holder.on_change.append(on_change)
+            async def prepare(loaded: LoadedPolicy) -> Commit:
+                # Build the new revision's runtime before it serves: a failure refuses the
+                # reload (the holder records it), and the old policy and runtime keep serving.
+                clients = await pool.build(loaded.policy.models)
+                try:
+                    runtime = compile_runtime(loaded, clients, metrics)
+                except BaseException:
+                    await pool.discard(clients)
+                    raise
+
+                def commit() -> None:  # runs in the holder's swap step
+                    retired.extend(pool.install(clients))
+                    state.runtime = runtime
+
+                return commit
+
+            async def close_retired(loaded: LoadedPolicy) -> None:
+                while retired:
+                    await retired.pop().aclose()
+
+            holder.prepare = prepare
+            holder.on_change.append(close_retired)
             if store.embedded is not None:  # restart it if it dies (router.supervise)
                 from router.supervise import EmbeddedHealth, supervise
 

@@ -8,12 +8,13 @@ plain returns the first sample. Candidates are split into steps at `step_delimit
 With an outcome checker (code tests, reference answer) the pick is the best score (pass rate),
 ties broken by the vote, in either mode.
 
-Posterior (early-stopping) form: with `stop_score` set and a verifier, samples are drawn in
-rounds of `round_size`, each round scored as it arrives, and sampling stops once the best
-aggregated score so far reaches `stop_score` (up to N samples in all); the pick is then made
-among the samples drawn, as above. With an outcome checker and `stop_score: 1.0` that is "stop
-at the first sample that passes every test". Off by default (one call of N); without a verifier
-`stop_score` is ignored (every score would be 1.0).
+Posterior (early-stopping) form: with `stop_score` and/or `stop_share` set and a verifier,
+samples are drawn in rounds of `round_size`, each round scored as it arrives, and sampling stops
+(up to N samples in all) once the best aggregated score so far reaches `stop_score`, or once the
+leading answer holds at least `stop_share` of the summed scores so far (the score-weighted vote
+is decisive); the pick is then made among the samples drawn, as above. With an outcome checker
+and `stop_score: 1.0` that is "stop at the first sample that passes every test". Off by default
+(one call of N); without a verifier both are ignored (every score would be 1.0).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ SPECS: dict[str, Spec] = {
     "aggregation": Spec("str", "last", choices=AGGREGATIONS),
     "step_delimiter": Spec("str", "\n\n"),
     "stop_score": Spec("float", None, 0.0, 1.0),
+    "stop_share": Spec("float", None, 0.5, 1.0),
     "round_size": Spec("int", 4, 1, 256),
 }
 
@@ -79,11 +81,12 @@ class BestOfN:
         p = resolve(params, SPECS)
         ctx = RunContext(self.name, budget, p, problem)
         n: int = p["n"]
-        stop_at: float | None = p["stop_score"] if verifier is not None else None
-        size = n if stop_at is None else p["round_size"]
+        staged = verifier is not None and (p["stop_score"], p["stop_share"]) != (None, None)
+        size = p["round_size"] if staged else n
         samples: list[Sample] = []
         steps: list[list[str]] = []
         step_scores: list[list[float]] = []
+        answers: list[str | None] = []  # extracted per round when staged
         rounds = 0
         while len(samples) < n and ctx.stopped is None:
             seed = None if p["seed"] is None else p["seed"] + rounds
@@ -111,16 +114,16 @@ class BestOfN:
             samples += new
             steps += new_steps
             step_scores += new_scores
-            if stop_at is None or not new:  # one call of N; or nothing arrived
+            if not staged or not new:  # one call of N; or nothing arrived
                 break
-            top = max(aggregate(s, p["aggregation"]) for s in step_scores)
-            ctx.note(kind="round", drawn=len(samples), best_score=top)
-            if top >= stop_at:
+            answers += [extract_answer(s.text, ctx.fmt) for s in new]
+            if self._decided(p, answers, step_scores, ctx):
                 break
         if not samples:
             return ctx.result(None, ())
         scores = [aggregate(s, p["aggregation"]) for s in step_scores]
-        answers = [extract_answer(s.text, ctx.fmt) for s in samples]
+        if len(answers) != len(samples):
+            answers = [extract_answer(s.text, ctx.fmt) for s in samples]
         candidates = [
             Candidate(
                 text=s.text,
@@ -140,6 +143,24 @@ class BestOfN:
             pick = max(range(len(samples)), key=lambda i: scores[i])
         ctx.note(kind="scored", scores=scores, answers=answers, pick=pick)
         best = candidates[pick]
-        notes = () if stop_at is None else (f"{len(samples)} of {n} samples in {rounds} rounds",)
+        notes = (f"{len(samples)} of {n} samples in {rounds} rounds",) if staged else ()
         return ctx.result(best, candidates, finish_reason=samples[pick].finish_reason,
                           notes=notes)
+
+    @staticmethod
+    def _decided(
+        p: Mapping[str, Any], answers: list[str | None], step_scores: list[list[float]],
+        ctx: RunContext,
+    ) -> bool:
+        """The early stop: the best score so far reaches `stop_score`, or the leading answer
+        holds `stop_share` of the summed scores."""
+        scores = [aggregate(s, p["aggregation"]) for s in step_scores]
+        top = max(scores)
+        share = 0.0
+        total = sum(scores)
+        if p["stop_share"] is not None and total > 0:
+            groups = group_answers(answers)
+            share = max((sum(scores[i] for i in g) for g in groups), default=0.0) / total
+        ctx.note(kind="round", drawn=len(scores), best_score=top, share=share)
+        by_score = p["stop_score"] is not None and top >= p["stop_score"]
+        return by_score or (p["stop_share"] is not None and share >= p["stop_share"])

@@ -187,8 +187,10 @@ def is_posterior(config: GridConfig) -> bool:
     cascade that escalates on disagreement)."""
     if config.strategy == "self_consistency":
         return config.params.get("adaptive", True) is not False
-    if config.strategy == "best_of_n":  # stops once the verifier score passes `stop_score`
-        return config.params.get("stop_score") is not None and config.verifier is not None
+    if config.strategy == "best_of_n":  # stops on the verifier's scores
+        p = config.params
+        staged = p.get("stop_score") is not None or p.get("stop_share") is not None
+        return staged and config.verifier is not None
     return config.strategy == "cascade"
 
 
@@ -202,7 +204,10 @@ def family(config: GridConfig) -> str:
     elif config.strategy == "best_of_n":
         name = f"best-of-N {p.get('mode', 'weighted')}"
         if is_posterior(config):
-            name += f", stop at score {p['stop_score']:g}"
+            stops = [f"score {p['stop_score']:g}"] if p.get("stop_score") is not None else []
+            if p.get("stop_share") is not None:
+                stops.append(f"{p['stop_share']:g} of the score")
+            name += ", stop at " + " or ".join(stops)
     elif config.strategy == "cascade":
         draft = p.get("draft", {}).get("params", {}).get("n", 1)
         name = f"agreement cascade (draft {draft})"

@@ -15,9 +15,10 @@ For a question with M recorded samples, a strategy at N draws N of them without 
   leader cannot be caught): its answer is the majority of the first N draws (an undecided vote
   draws all N; a decided one cannot change), so accuracy is the exact majority@N expectation;
   the samples it draws, and so its cost, are averaged over `PERMUTATIONS` random orders.
-- best-of-N by recorded score with early stopping (`best_of_n` with `stop_score`: rounds of
-  `round_size`, stop once the best score so far reaches `stop_score`, then pick among the
-  samples drawn as `mode` says): accuracy and cost averaged over `PERMUTATIONS` random orders
+- best-of-N by recorded score with early stopping (`best_of_n` with `stop_score` and/or
+  `stop_share`: rounds of `round_size`, stop once the best score so far reaches `stop_score` or
+  the leading answer holds `stop_share` of the summed scores, then pick among the samples drawn
+  as `mode` says): accuracy and cost averaged over `PERMUTATIONS` random orders
   (ties go to the first in draw order, as the strategy breaks them).
 - agreement cascade (`cascade`: `draft_n` samples, escalate to adaptive self-consistency with
   N more unless they all agree): averaged over `PERMUTATIONS` random orders (needs M >=
@@ -232,17 +233,26 @@ def adaptive_sc(q: _Question, n: int, rnd: int, rng: np.random.Generator,
     return Expectation(acc, float(rounds.mean()), float(spent.mean()))
 
 
-def scored_stop(q: _Question, n: int, rnd: int, threshold: float, weighted: bool,
-                rng: np.random.Generator, oracle: bool = False) -> Expectation:
+def scored_stop(q: _Question, n: int, rnd: int, threshold: float | None, share: float | None,
+                weighted: bool, rng: np.random.Generator, oracle: bool = False) -> Expectation:
     """Best-of-N by recorded score (`oracle`: by correctness) in rounds of `rnd`, stopping
-    once the best score so far reaches `threshold`, over each draw order, as
-    `strategies.best_of_n` runs it."""
+    once the best score so far reaches `threshold` or the leading answer holds `share` of the
+    summed scores, over each draw order, as `strategies.best_of_n` runs it."""
     perm = _perms(q, rng, n)
     rows = np.arange(len(perm))
     score = (q.correct if oracle else q.score)[perm]
-    best = np.maximum.accumulate(score, axis=1)
     ends = [min(e, n) for e in range(rnd, n + rnd, rnd)]
-    hit = np.stack([best[:, e - 1] >= threshold for e in ends], axis=1)
+    hit = np.zeros((len(perm), len(ends)), dtype=bool)
+    if threshold is not None:
+        best = np.maximum.accumulate(score, axis=1)
+        hit |= np.stack([best[:, e - 1] >= threshold for e in ends], axis=1)
+    if share is not None:
+        sums = np.cumsum(score[:, :, None] * q.onehot[perm], axis=1)  # rows x n x groups
+        total = np.cumsum(score, axis=1)
+        for r, e in enumerate(ends):
+            t = total[:, e - 1]
+            lead = sums[:, e - 1, :].max(axis=1)
+            hit[:, r] |= (t > 0) & (lead >= share * np.where(t > 0, t, 1.0) - 1e-12)
     stop = np.where(hit.any(axis=1), hit.argmax(axis=1), len(ends) - 1)
     drawn = np.array(ends)[stop]
     taken = np.arange(n)[None, :] < drawn[:, None]
@@ -304,12 +314,17 @@ def expectation(q: _Question, config: GridConfig, rng: np.random.Generator) -> E
                            None if conf is None else float(conf), int(p.get("min_samples", 3)))
     if config.strategy == "best_of_n":
         weighted = p.get("mode", "weighted") == "weighted"
-        if p.get("stop_score") is not None:
-            e = scored_stop(q, n, int(p.get("round_size", 4)), float(p["stop_score"]),
-                            weighted and config.verifier != ORACLE, rng, config.verifier == ORACLE)
-            # the oracle finds a correct sample among the N whenever there is one: pass@N exactly
+        thr, share = p.get("stop_score"), p.get("stop_share")
+        if thr is not None or share is not None:
+            oracle = config.verifier == ORACLE
+            e = scored_stop(q, n, int(p.get("round_size", 4)),
+                            None if thr is None else float(thr),
+                            None if share is None else float(share),
+                            weighted and not oracle, rng, oracle)
+            # stopping on a correct sample, the oracle finds one among the N whenever there is
+            # one: pass@N exactly
             return Expectation(pass_at(q, n), e.calls, e.completion) \
-                if config.verifier == ORACLE and p["stop_score"] > 0 else e
+                if oracle and share is None and thr is not None and thr > 0 else e
         if config.verifier == ORACLE:
             return Expectation(pass_at(q, n), 1, n * mean_t)
         return Expectation(best_by_score(q, subsets(m, n, rng), weighted), 1, n * mean_t)

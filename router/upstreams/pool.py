@@ -59,13 +59,32 @@ class UpstreamPool:
 
     async def rebuild(self, models: Mapping[str, ModelSpec]) -> None:
         """Replace the clients with ones for `models`; closes the clients it drops."""
-        old = self._upstreams
+        for upstream in self.install(await self.build(models)):
+            await upstream.aclose()
+
+    async def build(self, models: Mapping[str, ModelSpec]) -> dict[str, Upstream]:
+        """Clients for `models`, not yet serving (`install` or `discard` them). A client that
+        cannot be built raises, after closing the ones already built."""
         new: dict[str, Upstream] = {}
-        for name, spec in models.items():
-            new[name] = self._overrides.get(name) or await self._build(name, spec)
-        self._upstreams = new
-        for name, upstream in old.items():
-            if new.get(name) is not upstream and name not in self._overrides:
+        try:
+            for name, spec in models.items():
+                new[name] = self._overrides.get(name) or await self._build(name, spec)
+        except BaseException:
+            await self.discard(new)
+            raise
+        return new
+
+    def install(self, new: Mapping[str, Upstream]) -> list[Upstream]:
+        """Serve the clients `new` (from `build`) in one step; returns the dropped ones, for
+        the caller to close."""
+        old, self._upstreams = self._upstreams, dict(new)
+        return [upstream for name, upstream in old.items()
+                if new.get(name) is not upstream and name not in self._overrides]
+
+    async def discard(self, staged: Mapping[str, Upstream]) -> None:
+        """Close the clients of a `build` that will not serve."""
+        for name, upstream in staged.items():
+            if name not in self._overrides and self._upstreams.get(name) is not upstream:
                 await upstream.aclose()
 
     async def _build(self, name: str, spec: ModelSpec) -> Upstream:

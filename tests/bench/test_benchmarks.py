@@ -81,3 +81,18 @@ def test_classifier_quick_lexical(tmp_path: Path) -> None:
         assert 0 < r["task"]["macro_f1"] <= 1
         leaks, total = r["search_leaks"]
         assert 0 <= leaks <= total and total > 0 and "Task type" in proc.stdout
+
+
+def test_allocation_sim_small_with_extra_configs() -> None:
+    """The simulated scenario table, reduced: the verifier scenarios only, with the share stop
+    added to their grid."""
+    spec = "best_of_n n=4,8 mode=weighted stop_share=0.75 round_size=2 verifier=recorded_score"
+    proc = _run(["bench/allocation_sim.py", "--questions", "200", "--samples", "8",
+                 "--boots", "50", "--scores-only", "--config", spec])
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
+    assert rows[0].startswith("| scenario | tiers |") and len(rows) == 1 + 4  # 2 x 2 tier sources
+    assert all("votes + verifier" in r for r in rows[1:])
+    from router.calibrate.replay import replay_grid
+
+    grid = len(replay_grid(8, scores=True))
+    assert proc.stderr.count(f"{grid + 2} configurations") == 2  # both verifier scenarios

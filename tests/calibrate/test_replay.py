@@ -108,16 +108,24 @@ CONFIGS = [
                           "stop_score": [0.5, 0.8]}, "recorded_score"),
     GridConfig.make("best_of_n", {"n": 7, "round_size": 3, "stop_score": 0.95}, "recorded_score"),
     GridConfig.make("best_of_n", {"n": 6, "round_size": 2, "stop_score": 1.0}, "math_reference"),
+    # stop once the leading answer holds that share of the summed scores (and/or a score passes)
+    *expand("best_of_n", {"n": 10, "mode": ["plain", "weighted"], "round_size": 2,
+                          "stop_share": 0.6}, "recorded_score"),
+    GridConfig.make("best_of_n", {"n": 6, "round_size": 2, "stop_share": 0.9}, "recorded_score"),
+    GridConfig.make("best_of_n", {"n": 8, "round_size": 3, "stop_share": 0.7, "stop_score": 0.85},
+                    "recorded_score"),
 ]
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.label)
 async def test_replay_matches_running_the_strategy(config: GridConfig) -> None:
-    runs = 500
+    # the share stop spends anywhere from 2 to N samples: more runs for the same precision
+    wide = "stop_share" in config.params
+    runs = 2000 if wide else 500
     live = await simulate(config, runs)
     rng = np.random.default_rng(0)
     # Monte Carlo parts (draw orders are drawn once per question): average 20 questions' worth
-    draws = [expectation(_Question(ITEM), config, rng) for _ in range(20)]
+    draws = [expectation(_Question(ITEM), config, rng) for _ in range(60 if wide else 20)]
     assert all(d is not None for d in draws)
     acc = float(np.mean([d.correct for d in draws if d]))
     spent = float(np.mean([d.completion for d in draws if d]))

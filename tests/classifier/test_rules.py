@@ -39,3 +39,25 @@ async def test_shipped_default_reads_small_talk_as_easy_chat() -> None:
         await clf.aclose()
     assert (hi.tier, hi.task, hi.source) == (Tier.EASY, "chat", f"{clf.label}+rule:greeting")
     assert ask.source == clf.label and ask.task != "chat"
+
+
+def test_proof_task_only_moves_non_reasoning_kinds() -> None:
+    from classifier.rules import proof_task
+
+    assert proof_task("Prove that sqrt(2) is irrational.", "other") == "maths"
+    assert proof_task("Show that the sum of two odd numbers is even.", "factual") == "maths"
+    assert proof_task("Prove that the algorithm terminates.", "code") is None  # head kept
+    assert proof_task("Prove the riddle's answer is unique.", "logic") is None
+    assert proof_task("Write a poem about autumn.", "creative") is None
+
+
+async def test_shipped_default_sends_proofs_to_a_reasoning_task() -> None:
+    clf = load_classifier()
+    try:
+        scores = await clf.classify(["Prove that sqrt(2) is irrational.",
+                                     "Show that there are infinitely many primes."])
+    finally:
+        await clf.aclose()
+    for s in scores:
+        assert s.task in {"maths", "code", "logic", "planning"}, s
+        assert s.tier is not Tier.EASY

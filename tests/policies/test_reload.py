@@ -176,3 +176,36 @@ async def test_sighup_reloads(tmp_path: Path) -> None:
 async def test_packaged_policy_has_nothing_to_watch() -> None:
     holder = PolicyHolder.load(None, Metrics())
     await asyncio.wait_for(holder.watch(), 1)  # returns at once
+
+
+async def test_a_failing_prepare_refuses_the_reload(tmp_path: Path) -> None:
+    """`prepare` builds what the new policy needs before it serves; when it raises, the reload
+    is refused like an invalid file, and a later good one commits in the swap step."""
+    path = tmp_path / "policy.yaml"
+    write(path, 1.0)
+    metrics = Metrics()
+    holder = PolicyHolder.load(path, metrics)
+    first = holder.current
+    committed: list[str] = []
+    fail = True
+
+    async def prepare(loaded: LoadedPolicy) -> Callable[[], None]:
+        if fail:
+            raise RuntimeError("no client for you")
+        return lambda: committed.append(holder.current.revision)
+
+    holder.prepare = prepare
+    holder.on_change.append(lambda loaded: committed.append("changed"))
+    write(path, 2.0)
+    with pytest.raises(PolicyValidationError) as err:
+        await holder.reload()
+    assert "no client for you" in err.value.message
+    assert holder.current is first and committed == []
+    assert holder.last_error is not None and "runtime" in holder.last_error
+    assert (count(metrics, "ok"), count(metrics, "error")) == (0, 1)
+
+    fail = False
+    second = await holder.reload()
+    assert second is holder.current and second.revision != first.revision
+    assert committed == [second.revision, "changed"]  # committed with the swap, then notified
+    assert holder.last_error is None

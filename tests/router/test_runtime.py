@@ -3,6 +3,7 @@ reload, and what a request took at its start stays its own."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,7 +70,7 @@ def service(redis_url: str, tmp_path: Path) -> Iterator[tuple[str, Path, Scripte
     up = ScriptedUpstream(lambda r: "four")
     settings = Settings(policy_path=policy, redis_url=redis_url, data_dir=tmp_path,
                         redis_prefix=f"ttc-test-{uuid.uuid4().hex[:8]}:",
-                        admin_token="secret")
+                        admin_token="secret", local_model_path=tmp_path / "missing.gguf")
     app = create_app(settings, upstreams={"m": up}, classifier=FixedClassifier(Tier.EASY))
     with ServerThread(app) as server:
         yield server.url, policy, up
@@ -88,3 +89,47 @@ def test_a_reload_swaps_the_runtime(service: tuple[str, Path, ScriptedUpstream])
     assert second.status_code == 200 and up.requests[-1].max_tokens == 12
     assert (second.headers["x-ttc-policy-revision"]
             != first.headers["x-ttc-policy-revision"])
+
+
+# The new policy validates (a `local` model needs nothing more in the policy) but its runtime
+# cannot be built: the configured GGUF (TTC_LOCAL_MODEL_PATH) does not exist.
+def test_a_policy_whose_runtime_cannot_be_built_is_refused(
+    service: tuple[str, Path, ScriptedUpstream],
+) -> None:
+    url, policy, up = service
+    admin = {"authorization": "Bearer secret"}
+    body = {"model": "ttc-auto", "messages": [{"role": "user", "content": "2+2?"}]}
+    before = httpx.get(f"{url}/admin/policy", headers=admin, timeout=30).json()
+    policy.write_text(POLICY.format(tokens=12).replace(
+        "models:\n", "models:\n  extra: {provider: local, model: gemma}\n", 1))
+    r = httpx.post(f"{url}/admin/policy/reload", headers=admin, timeout=30)
+    assert r.status_code == 422, r.text
+    assert r.json()["revision"] == before["revision"]
+    assert "local model file not found" in r.json()["error"]["message"]
+
+    after = httpx.get(f"{url}/admin/policy", headers=admin, timeout=30).json()
+    assert after["revision"] == before["revision"]  # the reported revision stays the old one
+    assert "runtime" in after["last_error"] and "missing.gguf" in after["last_error"]
+    assert "extra" not in after["policy"]["models"]
+    ready = httpx.get(f"{url}/readyz", timeout=30).json()
+    detail = ready.get("checks", ready)["policy"]
+    assert detail["revision"] == before["revision"]
+    assert detail["last_reload_error"] == after["last_error"]
+    metrics = httpx.get(f"{url}/metrics", timeout=30).text
+    # (the file watcher may have tried the same file too: one refusal or two, never a swap)
+    assert re.search(r'ttc_policy_reloads_total\{outcome="error"\} [12]\.0', metrics)
+    assert not re.search(r'ttc_policy_reloads_total\{outcome="ok"\} [1-9]', metrics)
+    assert f'ttc_policy_info{{revision="{before["revision"]}"}} 1.0' in metrics
+
+    served = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=30)
+    assert served.status_code == 200  # the old policy and its runtime keep serving
+    assert served.headers["x-ttc-policy-revision"] == before["revision"]
+    assert up.requests[-1].max_tokens == 8
+
+    policy.write_text(POLICY.format(tokens=12))  # fixed: the next reload swaps both
+    r = httpx.post(f"{url}/admin/policy/reload", headers=admin, timeout=30)
+    assert r.status_code == 200 and r.json()["revision"] != before["revision"], r.text
+    served = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=30)
+    assert served.headers["x-ttc-policy-revision"] == r.json()["revision"]
+    assert up.requests[-1].max_tokens == 12
+    assert httpx.get(f"{url}/admin/policy", headers=admin, timeout=30).json()["last_error"] is None

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from router.upstreams.base import Usage
-from strategies import REGISTRY, Budget, Problem
+from router.vocab.errors import UpstreamError
+from strategies import REGISTRY, Batch, Budget, Problem
 from strategies.base import Scored
 from tests.strategies.fakes import ScriptedGenerator, ScriptedPRM, problem
 
@@ -103,3 +104,33 @@ async def test_a_deadline_ends_the_rounds_with_an_answer() -> None:
 async def test_the_parameters_are_checked() -> None:
     errors = REGISTRY["best_of_n"].check_params({"stop_score": 1.5, "round_size": 0})
     assert any("stop_score" in e for e in errors) and any("round_size" in e for e in errors)
+
+
+async def test_stops_once_the_score_weighted_vote_is_decisive() -> None:
+    # answer 2's share of the summed scores: 0.5 / 0.8 = 0.63 after round one, 1.45 / 2.15 = 0.67
+    # after round two (no single score passes 0.99)
+    gen = ScriptedGenerator({"": TEXTS})
+    params = {"n": 6, "round_size": 2, "stop_share": 0.65, "stop_score": 0.99}
+    result = await REGISTRY["best_of_n"].run(problem(), gen, ScriptedPRM(SCORES), params, BIG)
+    assert [c.n for c in gen.calls] == [2, 2]
+    assert result.answer == "2" and result.text == "c Answer: 2"
+    gen = ScriptedGenerator({"": TEXTS})
+    params = {"n": 6, "round_size": 2, "stop_share": 0.6}
+    await REGISTRY["best_of_n"].run(problem(), gen, ScriptedPRM(SCORES), params, BIG)
+    assert [c.n for c in gen.calls] == [2]
+
+
+class FailsAfterOneRound(ScriptedGenerator):
+    async def sample(self, problem: Problem, n: int, *, temperature: float, max_tokens: int,
+                     stop: Sequence[str] = (), seed: int | None = None) -> Batch:
+        if self.calls:
+            raise UpstreamError("upstream down")
+        return await super().sample(problem, n, temperature=temperature, max_tokens=max_tokens)
+
+
+async def test_an_upstream_failure_after_a_round_answers_from_what_arrived() -> None:
+    gen = FailsAfterOneRound({"": TEXTS})
+    params = {"n": 6, "round_size": 2, "stop_score": 0.99}
+    result = await REGISTRY["best_of_n"].run(problem(), gen, ScriptedPRM(SCORES), params, BIG)
+    assert result.text == "b Answer: 2" and len(result.candidates) == 2
+    assert result.stopped == "upstream" and result.usage.calls == 1
