@@ -5,13 +5,14 @@ batch is still running) are run together by `fn(items)` in one dedicated worker 
 the event loop. Results go back to each caller in order. If `fn` raises, every caller of that
 batch gets the exception and the next batch runs normally.
 
-`run_inline(items)` is the shortcut for backends that cost less than the hand-off itself
+`submit_on_loop(item)` is the path for backends that cost less than the hand-off itself
 (hashed n-grams, a static token table: under a millisecond a short text, about what the trip to
 the worker thread and back costs): when the batcher is idle (nothing queued, no batch running)
-it runs `fn` on the calling thread, i.e. on the event loop, and returns the results; otherwise
-None, and the caller submits as usual. `fn` therefore never runs twice at once. The caller
-decides which items are cheap enough (`EmbeddingClassifier` bounds the text length by a
-measured cost, so the loop is never blocked for long).
+the item joins a batch that runs on the event loop itself at the end of the current loop
+iteration, so the items submitted in one iteration (a burst of requests) still share one pass,
+with no thread hop; otherwise it returns None and the caller submits as usual. `fn` never runs
+twice at once. The caller decides which items are cheap enough (`EmbeddingClassifier` bounds
+the text length by a measured cost, so the loop is never blocked for long).
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ class MicroBatcher(Generic[T, R]):
         self._busy = False  # a batch is being formed or is in the worker thread
         self.batches = 0  # batches run (for tests and stats)
         self.items = 0
-        self.inline = 0  # calls run by `run_inline`
+        self.on_loop = 0  # batches run on the event loop (`submit_on_loop`)
+        self._on_loop: list[tuple[T, asyncio.Future[R]]] = []
 
     def _start(self) -> asyncio.Queue[tuple[T, asyncio.Future[R]]]:
         loop = asyncio.get_running_loop()
@@ -70,17 +72,44 @@ class MicroBatcher(Generic[T, R]):
         self._start().put_nowait((item, fut))
         return await fut
 
-    def run_inline(self, items: list[T]) -> Sequence[R] | None:
-        """`fn(items)` here and now if the batcher is idle, else None (submit instead)."""
+    def submit_on_loop(self, item: T) -> asyncio.Future[R] | None:
+        """A future of `fn`'s result for `item`, computed on the event loop at the end of this
+        iteration together with the other items submitted meanwhile; None if the batcher is
+        busy (submit instead)."""
         if self._closed:
             raise BatcherClosed("batcher is closed")
         if self._busy or (self._queue is not None and not self._queue.empty()):
             return None
-        self.inline += 1
-        results = self._fn(items)
-        if len(results) != len(items):
-            raise RuntimeError(f"batch fn returned {len(results)} for {len(items)}")
-        return results
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[R] = loop.create_future()
+        if not self._on_loop:
+            loop.call_soon(self._run_on_loop)
+        self._on_loop.append((item, fut))
+        return fut
+
+    def _run_on_loop(self) -> None:
+        batch, self._on_loop = self._on_loop, []
+        live = [(item, fut) for item, fut in batch if not fut.done()]
+        if self._closed or self._busy:  # closed, or a thread batch started meanwhile
+            for item, fut in live:
+                if self._closed:
+                    fut.set_exception(BatcherClosed("batcher closed"))
+                else:
+                    self._start().put_nowait((item, fut))
+            return
+        for i in range(0, len(live), self.max_batch):
+            chunk = live[i : i + self.max_batch]
+            self.on_loop += 1
+            try:
+                results = self._fn([item for item, _ in chunk])
+                if len(results) != len(chunk):
+                    raise RuntimeError(f"batch fn returned {len(results)} for {len(chunk)}")
+            except Exception as e:  # this batch's callers get it
+                for _, fut in chunk:
+                    fut.set_exception(e)
+                continue
+            for (_, fut), res in zip(chunk, results, strict=True):
+                fut.set_result(res)
 
     async def _run(self, queue: asyncio.Queue[tuple[T, asyncio.Future[R]]]) -> None:
         loop = asyncio.get_running_loop()

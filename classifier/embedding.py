@@ -16,7 +16,8 @@ thread so the event loop never blocks. Identical texts in flight share one compu
 Inline classification: for static and lexical heads the forward pass of a short text costs
 about what the hand-off to the worker thread and back costs (and holds the GIL all the same),
 so a text of at most `inline_max_chars` characters is scored on the event loop when the batcher
-is idle (`MicroBatcher.run_inline`), with no task, queue or thread hop. `load_classifier` sets
+is idle (`MicroBatcher.submit_on_loop`: the texts of one loop iteration share a pass), with no
+task, queue or thread hop. `load_classifier` sets
 the bound from a measured cost (`inline_chars`): the longest window whose forward pass takes at
 most `inline_budget_s` (default 1 ms, cheap heads only), so the loop is never blocked for longer
 than that; longer texts, busy batchers and neural heads go through the batch thread.
@@ -112,7 +113,7 @@ class EmbeddingClassifier:
         self.inline_max_chars = inline_max_chars  # longer texts go to the batch thread
         self._cache: OrderedDict[str, Probs] = OrderedDict()
         self._cache_size = cache_size
-        self._inflight: dict[str, asyncio.Task[Probs]] = {}
+        self._inflight: dict[str, asyncio.Future[Probs]] = {}
         self._batcher: MicroBatcher[str, Probs] = MicroBatcher(
             self._score_batch, max_batch=max_batch, max_wait_s=max_wait_s
         )
@@ -150,36 +151,43 @@ class EmbeddingClassifier:
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
-    def _lookup(self, text: str) -> asyncio.Task[Probs] | Probs:
+    def _lookup(self, text: str) -> asyncio.Future[Probs] | Probs:
         key = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
         hit = self._cache.get(key)
         if hit is not None:
             self._cache.move_to_end(key)
             return hit
-        task = self._inflight.get(key)
-        if task is None:
+        fut = self._inflight.get(key)
+        if fut is None:
             if len(text) <= self.inline_max_chars:
-                done = self._batcher.run_inline([text])  # None: the batcher is busy
-                if done is not None:
-                    self._store(key, done[0])
-                    return done[0]
-            task = asyncio.get_running_loop().create_task(self._compute(key, text))
-            self._inflight[key] = task
-        return task
+                fut = self._batcher.submit_on_loop(text)  # None: the batcher is busy
+                if fut is not None:
+                    fut.add_done_callback(lambda f: self._settle(key, f))
+            if fut is None:
+                fut = asyncio.get_running_loop().create_task(self._compute(key, text))
+            self._inflight[key] = fut
+        return fut
+
+    def _settle(self, key: str, fut: asyncio.Future[Probs]) -> None:
+        self._inflight.pop(key, None)
+        if not fut.cancelled() and fut.exception() is None:
+            self._store(key, fut.result())
 
     async def classify(self, texts: Sequence[str]) -> list[TierScores]:
         """Probabilities per text. Raises `ClassifierUnavailable` if the model fails."""
         start = time.perf_counter()
         windows = [window(t) for t in texts]
         try:
-            pending = [self._lookup(w) for w in windows]  # inline ones are done already
-            if any(isinstance(p, asyncio.Task) for p in pending):
+            pending = [self._lookup(w) for w in windows]
+            if not any(isinstance(p, asyncio.Future) for p in pending):
+                probs = cast("list[Probs]", pending)  # all cached
+            elif len(pending) == 1:
+                probs = [await asyncio.shield(pending[0])]  # type: ignore[arg-type]
+            else:
                 probs = await asyncio.gather(
-                    *(asyncio.shield(p) if isinstance(p, asyncio.Task) else _done(p)
+                    *(asyncio.shield(p) if isinstance(p, asyncio.Future) else _done(p)
                       for p in pending)
                 )
-            else:
-                probs = cast("list[Probs]", pending)
         except asyncio.CancelledError:
             raise
         except Exception as e:

@@ -9,7 +9,7 @@ each choice's tokens itself.
 
 Transport: the SDK's aiohttp client (`openai.DefaultAioHttpClient`, the `aiohttp` extra of
 `openai`) by default. Measured against the SDK's default httpx2 transport on a zero-latency
-stub, it spends about 0.3-0.6 ms less CPU per call (`bench/upstream_transport.py`; figures in
+stub, it spends about 0.2-0.6 ms less CPU per call (`bench/upstream_transport.py`; figures in
 docs/benchmarks.md). Only the socket layer changes: the SDK still builds the requests, applies
 the timeout, maps connection errors, timeouts and status codes to its exceptions (translated
 below), and retries stay ours (`CallGuard`, SDK retries off). `transport="httpx"` keeps the

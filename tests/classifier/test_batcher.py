@@ -97,20 +97,32 @@ def test_bad_parameters_are_refused() -> None:
         MicroBatcher(Recorder(), max_batch=0)
 
 
-async def test_run_inline_runs_on_the_caller_only_when_the_batcher_is_idle() -> None:
+async def test_submit_on_loop_batches_one_iteration_on_the_loop_only_when_idle() -> None:
     fn = Recorder(delay=0.05)
-    b = MicroBatcher(fn, max_batch=64, max_wait_s=0.0)
-    assert b.run_inline([3]) == [6]
-    assert threading.get_ident() in fn.threads and b.inline == 1 and b.batches == 0
+    b = MicroBatcher(fn, max_batch=2, max_wait_s=0.0)
+    futs = [b.submit_on_loop(i) for i in (3, 4, 5)]
+    assert all(f is not None for f in futs)
+    assert await asyncio.gather(*futs) == [6, 8, 10]  # type: ignore[arg-type]
+    assert fn.batches == [[3, 4], [5]] and fn.threads == {threading.get_ident()}
+    assert b.on_loop == 2 and b.batches == 0
     running = asyncio.ensure_future(b.submit(1))
     await asyncio.sleep(0.01)  # [1] is in the worker thread now
-    assert b.run_inline([2]) is None  # busy: the caller must submit
+    assert b.submit_on_loop(2) is None  # busy: the caller must submit
     queued = asyncio.ensure_future(b.submit(4))
     await asyncio.sleep(0)
-    assert b.run_inline([5]) is None  # still busy, [4] waits for the next batch
+    assert b.submit_on_loop(5) is None  # still busy, [4] waits for the next batch
     assert await running == 2 and await queued == 8
-    assert b.run_inline([7]) == [14]  # idle again
-    assert fn.batches == [[3], [1], [4], [7]]
+    assert await b.submit_on_loop(7) == 14  # type: ignore[misc]  # idle again
+    assert len(fn.threads) == 2
     await b.aclose()
     with pytest.raises(BatcherClosed):
-        b.run_inline([1])
+        b.submit_on_loop(1)
+
+
+async def test_a_failing_loop_batch_fails_only_its_callers() -> None:
+    b = MicroBatcher(Recorder(), max_batch=64, max_wait_s=0.0)
+    bad = [b.submit_on_loop(i) for i in (-1, 1)]
+    out = await asyncio.gather(*bad, return_exceptions=True)  # type: ignore[arg-type]
+    assert all(isinstance(o, ValueError) for o in out)
+    assert await b.submit_on_loop(2) == 4  # type: ignore[misc]
+    await b.aclose()

@@ -36,7 +36,7 @@ async def test_short_texts_are_scored_on_the_loop_long_ones_in_the_batch_thread(
     emb = ThreadEmbedder()
     clf = EmbeddingClassifier(emb, random_head(), max_wait_s=0.0, inline_max_chars=20)
     [short] = await clf.classify(["short question?"])
-    assert emb.threads == [threading.get_ident()] and clf.batcher.inline == 1
+    assert emb.threads == [threading.get_ident()] and clf.batcher.on_loop == 1
     [long] = await clf.classify(["a question longer than twenty characters?"])
     assert emb.threads[1] != threading.get_ident() and clf.batcher.batches == 1
     # same scores either way, and the inline result is cached like any other
@@ -48,6 +48,16 @@ async def test_short_texts_are_scored_on_the_loop_long_ones_in_the_batch_thread(
     await asyncio.gather(clf.aclose(), ref.aclose())
 
 
+async def test_a_burst_of_short_texts_shares_one_pass_on_the_loop() -> None:
+    emb = ThreadEmbedder()
+    clf = EmbeddingClassifier(emb, random_head(), max_wait_s=0.0, inline_max_chars=100)
+    texts = [f"question {i}?" for i in range(5)]
+    got = await asyncio.gather(*(clf.classify([t]) for t in texts), clf.classify(texts[:2]))
+    assert emb.encoded == [texts] and emb.threads == [threading.get_ident()]
+    assert [g[0] for g in got[:2]] == got[5]  # the same text in flight is scored once
+    await clf.aclose()
+
+
 async def test_a_busy_batcher_sends_short_texts_to_the_next_batch() -> None:
     emb = ThreadEmbedder(delay=0.05)
     clf = EmbeddingClassifier(emb, random_head(), max_wait_s=0.0, inline_max_chars=5)
@@ -55,7 +65,7 @@ async def test_a_busy_batcher_sends_short_texts_to_the_next_batch() -> None:
     await asyncio.sleep(0.01)
     rest = await asyncio.gather(*(clf.classify([f"q{i}"]) for i in range(3)))
     await first
-    assert len(rest) == 3 and clf.batcher.inline == 0
+    assert len(rest) == 3 and clf.batcher.on_loop == 0
     assert emb.encoded == [["a long text first"], ["q0", "q1", "q2"]]
     assert threading.get_ident() not in emb.threads
     await clf.aclose()
@@ -68,7 +78,7 @@ async def test_an_inline_failure_is_the_same_clear_error() -> None:
     with pytest.raises(ClassifierUnavailable, match="embedder exploded"):
         await clf.classify(["boom"])
     [ok] = await clf.classify(["fine"])
-    assert ok.probabilities and clf.batcher.inline == 2
+    assert ok.probabilities and clf.batcher.on_loop == 2
     await clf.aclose()
 
 
