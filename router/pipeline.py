@@ -20,7 +20,10 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from classifier.base import TIERS, Tier, TierScores
+from policies.schema import VERIFIER_BILLING, Policy
+from router import calllog
 from router.cache import should_cache
+from router.calllog import CallRecord
 from router.clock import Clock
 from router.errors import InvalidRequest, RouterError, UpstreamTimeout
 from router.ids import new_id
@@ -36,7 +39,6 @@ from strategies.think import split_thinking
 
 if TYPE_CHECKING:
     from policies.loader import LoadedPolicy
-    from policies.schema import Policy
     from router.budgets import Reservation
     from router.runtime import Runtime
     from router.tenancy import Tenant
@@ -56,6 +58,7 @@ class Prepared:
     reservation: Reservation | None
     cache_key: str | None
     clock: Clock
+    calls: list[CallRecord] = field(default_factory=list)  # the call log (router.calllog)
 
     @property
     def loaded(self) -> LoadedPolicy:
@@ -80,11 +83,13 @@ class Outcome:
     stopped: str | None = None  # what cut the run: deadline | tokens | upstream (router.limits)
     traces: list[Any] | None = None  # strategy traces, when the client asked (x-ttc-trace)
     reasonings: list[str | None] = field(default_factory=list)  # thinking, apart from texts
+    calls: list[CallRecord] = field(default_factory=list)  # every call and its cost, settled
 
 
 async def handle(state: AppState, call: Call, headers: Mapping[str, str]) -> Outcome:
     """Serve one non-streaming request: the whole request path, top to bottom."""
     clock = Clock()
+    calls = calllog.start()  # every upstream call from here on, with its cost
     request_id = headers.get("x-request-id") or new_id()
     runtime = state.runtime  # one policy revision's runtime from start to end
     loaded = runtime.loaded
@@ -98,7 +103,7 @@ async def handle(state: AppState, call: Call, headers: Mapping[str, str]) -> Out
         check_context(state.settings, loaded.policy, call, decision)
         decision, reservation = await reserve(state, loaded, tenant, call, decision)  # 5 reserve
         prepared = Prepared(request_id, call, runtime, tenant, decision, reservation, cache_key,
-                            clock)
+                            clock, calls)
         try:
             results = await run(state, prepared)  # 6 run the strategy
         except BaseException:
@@ -113,6 +118,7 @@ async def handle(state: AppState, call: Call, headers: Mapping[str, str]) -> Out
 async def prepare(state: AppState, call: Call, headers: Mapping[str, str]) -> Prepared | Outcome:
     """Steps 1-5 of `handle()` for streaming requests; a cache hit comes back as an Outcome."""
     clock = Clock()
+    calls = calllog.start()
     request_id = headers.get("x-request-id") or new_id()
     runtime = state.runtime
     loaded = runtime.loaded
@@ -128,7 +134,8 @@ async def prepare(state: AppState, call: Call, headers: Mapping[str, str]) -> Pr
     except RouterError as exc:
         _routed_error(exc, decision, request_id, loaded.revision, clock, cache_key)
         raise
-    return Prepared(request_id, call, runtime, tenant, decision, reservation, cache_key, clock)
+    return Prepared(request_id, call, runtime, tenant, decision, reservation, cache_key, clock,
+                    calls)
 
 
 def _routed_error(
@@ -253,9 +260,23 @@ def spend(policy: Policy, d: Plan, usage: Usage, model_usage: Mapping[str, Usage
     return cost + fallback_cost(policy, d.scores)
 
 
+def _service_calls(policy: Policy, model_usage: Mapping[str, Usage]) -> list[CallRecord]:
+    """Call-log entries of verifier services (a PRM over HTTP): not upstream calls, so the
+    strategy's accounted usage under `verifier:<name>` stands for them."""
+    out = []
+    for name, u in model_usage.items():
+        price = policy.price_of(name)
+        if name.startswith(VERIFIER_BILLING) and price is not None:
+            out.append(CallRecord(name, name, u.prompt_tokens,
+                                  u.completion_tokens + u.reasoning_tokens, price.cost(u)))
+    return out
+
+
 async def settle(state: AppState, prepared: Prepared, outcome: Outcome) -> Outcome:
     d = prepared.decision
-    outcome.cost_usd = spend(prepared.loaded.policy, d, outcome.usage, outcome.model_usage)
+    policy = prepared.loaded.policy
+    outcome.cost_usd = spend(policy, d, outcome.usage, outcome.model_usage)
+    outcome.calls = [*prepared.calls, *_service_calls(policy, outcome.model_usage)]
     cache = prepared.loaded.policy.cache
     entry = None  # the cache write rides in the settle script: one round trip for both
     if prepared.cache_key is not None and outcome.finish_reasons and not outcome.anytime:

@@ -17,6 +17,7 @@ from typing import Any
 from classifier import LLMFallback
 from policies.loader import LoadedPolicy
 from policies.schema import VERIFIER_BILLING, Policy
+from router.calllog import Logged
 from router.vocab.errors import PolicyError
 from router.vocab.metrics import FallbackMetrics
 from router.vocab.upstream import Upstream
@@ -57,21 +58,31 @@ class Runtime:
 def compile_runtime(
     loaded: LoadedPolicy, upstreams: Mapping[str, Upstream], metrics: FallbackMetrics
 ) -> Runtime:
-    """Build the runtime of `loaded` on the upstream clients of its models."""
-    clients: Mapping[str, Upstream] = MappingProxyType(dict(upstreams))
+    """Build the runtime of `loaded` on the upstream clients of its models. Each client is
+    wrapped for the request's call log (`router.calllog`) with the stage that calls it."""
     policy = loaded.policy
-    partial = Runtime(loaded, clients, MappingProxyType({}))
+
+    def logged(stage: str) -> Mapping[str, Upstream]:
+        return MappingProxyType({
+            name: Logged(up, name, stage, policy.models[name].price.to_price())
+            if name in policy.models else up
+            for name, up in upstreams.items()
+        })
+
+    clients = logged("generation")
     verifiers: dict[str, Verifier | None] = {}
     for name, spec in policy.verifiers.items():
         options: dict[str, Any] = dict(spec.options)
         if spec.model is not None:
             options.setdefault("model", spec.model)
         options["bill_as"] = VERIFIER_BILLING + name  # a verifier service's calls (prm_http)
-        verifiers[name] = build_verifier(spec.kind, options, partial.upstream)
+        calls = Runtime(loaded, logged(VERIFIER_BILLING + name), MappingProxyType({}))
+        verifiers[name] = build_verifier(spec.kind, options, calls.upstream)
     cp = policy.classifier
     fallback = None
     if cp.fallback_model:
-        fallback = LLMFallback(partial.upstream(cp.fallback_model),
+        calls = Runtime(loaded, logged("classifier"), MappingProxyType({}))
+        fallback = LLMFallback(calls.upstream(cp.fallback_model),
                                timeout_s=cp.fallback_timeout_s, metrics=metrics)
     return Runtime(loaded, clients, MappingProxyType(verifiers), fallback)
 

@@ -99,6 +99,7 @@ def _extras(outcome: Outcome) -> dict[str, Any]:
         }
     if outcome.traces is not None:
         out["trace"] = outcome.traces
+        out["call_log"] = [c.as_dict() for c in outcome.calls]  # sums to cost_usd
     return out
 
 

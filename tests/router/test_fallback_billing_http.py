@@ -73,13 +73,19 @@ def test_the_fallback_call_is_billed_at_its_models_price(
 ) -> None:
     url, gen, rater = service
     body = {"model": "ttc-auto", "messages": [{"role": "user", "content": "What is 2+2?"}]}
-    r = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=30)
+    r = httpx.post(f"{url}/v1/chat/completions", json=body, headers={"x-ttc-trace": "1"},
+                   timeout=30)
     assert r.status_code == 200, r.text
     ttc = r.json()["ttc"]
     assert ttc["classifier_source"] == "llm" and rater.usage.calls == 1
     expected = cost(gen.usage, GEN) + cost(rater.usage, RATER)
     assert cost(rater.usage, RATER) > 0
     assert ttc["cost_usd"] == pytest.approx(expected, abs=1e-8)
+    # the call log: the classifier's call and the generation, each at its model's price
+    log = {(c["model"], c["stage"]): c for c in ttc["call_log"]}
+    assert set(log) == {("rater", "classifier"), ("gen", "generation")}
+    assert log[("rater", "classifier")]["cost_usd"] == pytest.approx(cost(rater.usage, RATER))
+    assert ttc["cost_usd"] == pytest.approx(sum(c["cost_usd"] for c in log.values()), abs=1e-8)
     spend = httpx.get(f"{url}/admin/spend", params={"tenant": "default"},
                       headers={"authorization": "Bearer s"}, timeout=30).json()
     assert spend["usd"] == pytest.approx(expected, abs=2e-6)  # what the tenant pays

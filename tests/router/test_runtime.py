@@ -13,6 +13,7 @@ import pytest
 
 from bench.stub_upstream import ServerThread
 from classifier.base import FixedClassifier, Tier
+from router.calllog import Logged
 from router.errors import PolicyError
 from router.runtime import compile_runtime
 from router.upstreams.scripted import ScriptedUpstream
@@ -31,11 +32,16 @@ def test_compiled_runtime_holds_the_policys_clients_verifiers_and_fallback() -> 
     loaded = load_doc(doc)
     chat, raw = ScriptedUpstream(name="chat"), ScriptedUpstream(name="raw")
     rt = compile_runtime(loaded, {"chat": chat, "raw": raw}, NoMetrics())  # type: ignore[arg-type]
-    assert rt.revision == loaded.revision and rt.upstream("chat") is chat
+    # each client is wrapped for the call log, with the stage that calls it
+    generation = rt.upstream("chat")
+    assert rt.revision == loaded.revision and isinstance(generation, Logged)
+    assert generation.inner is chat and generation.name == "chat"
     judge = rt.verifier("judge")
-    assert isinstance(judge, JudgePRM) and judge.upstream is chat and judge.model == "chat"
+    assert isinstance(judge, JudgePRM) and judge.model == "chat"
+    assert isinstance(judge.upstream, Logged) and judge.upstream.inner is chat
     assert rt.verifier("judge") is judge and rt.verifier(None) is None  # built once
-    assert rt.fallback is not None and rt.fallback.upstream is chat
+    assert rt.fallback is not None and isinstance(rt.fallback.upstream, Logged)
+    assert rt.fallback.upstream.inner is chat
     with pytest.raises(PolicyError):
         rt.upstream("nope")
     with pytest.raises(PolicyError):

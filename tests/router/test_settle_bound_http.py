@@ -200,8 +200,8 @@ def test_settled_never_exceeds_reserved(
     before = {name: up.usage for name, up in upstreams.items()}
     prm_before = prm.prompt_tokens
     body = {"model": "ttc-auto", "n": n, "messages": [{"role": "user", "content": QUESTION}]}
-    r = httpx.post(f"{url}/v1/chat/completions", json=body, headers={"x-ttc-tier": tier},
-                   timeout=60)
+    r = httpx.post(f"{url}/v1/chat/completions", json=body,
+                   headers={"x-ttc-tier": tier, "x-ttc-trace": "1"}, timeout=60)
     assert r.status_code == 200, r.text
     ttc, usage = r.json()["ttc"], r.json()["usage"]
     policy = load_policy(policy_path).policy
@@ -231,4 +231,17 @@ def test_settled_never_exceeds_reserved(
     prm_tokens = prm.prompt_tokens - prm_before  # the PRM service, at its policy price
     assert (prm_tokens > 0) == (reserved.verifier == "prm"), what
     expected += prm_tokens * PRM_PRICE / 1e6
+    # the call log: every call, at its price, sums to what was billed, and holds exactly the
+    # tokens each upstream (and the PRM) reported for this request
+    log = ttc["call_log"]
+    assert ttc["cost_usd"] == pytest.approx(sum(c["cost_usd"] for c in log), abs=1e-8), what
+    for name, up in upstreams.items():
+        logged = [c for c in log if c["model"] == name]
+        assert sum(c["prompt_tokens"] for c in logged) == (
+            up.usage.prompt_tokens - before[name].prompt_tokens), (name, what)
+        assert sum(c["completion_tokens"] for c in logged) == (
+            up.usage.completion_tokens - before[name].completion_tokens), (name, what)
+        assert all(c["stage"] in ("generation", "verifier:judge", "verifier:roll")
+                   for c in logged), what
+    assert sum(c["prompt_tokens"] for c in log if c["model"] == "verifier:prm") == prm_tokens
     assert ttc["cost_usd"] == pytest.approx(expected, abs=2e-6), what
