@@ -277,6 +277,11 @@ async def settle(state: AppState, prepared: Prepared, outcome: Outcome) -> Outco
     policy = prepared.loaded.policy
     outcome.cost_usd = spend(policy, d, outcome.usage, outcome.model_usage)
     outcome.calls = [*prepared.calls, *_service_calls(policy, outcome.model_usage)]
+    cut = [c for c in outcome.calls if c.estimated]  # calls cut before they reported usage
+    cut_tokens = sum(c.prompt_tokens + c.completion_tokens for c in cut)
+    if cut:
+        outcome.cost_usd += sum(c.cost_usd for c in cut)
+        outcome.notes = (*outcome.notes, calllog.CUT_NOTE)
     cache = prepared.loaded.policy.cache
     entry = None  # the cache write rides in the settle script: one round trip for both
     if prepared.cache_key is not None and outcome.finish_reasons and not outcome.anytime:
@@ -286,7 +291,7 @@ async def settle(state: AppState, prepared: Prepared, outcome: Outcome) -> Outco
         await state.budgets.settle(
             prepared.reservation,
             outcome.cost_usd,
-            outcome.usage.total_tokens,
+            outcome.usage.total_tokens + cut_tokens,
             d.tier_label,
             d.strategy,
             also_set=entry,
