@@ -1,8 +1,10 @@
 """One "router process" of the multi-process budget test: many concurrent reserve/settle.
 
-    python -m tests.router.budget_worker URL PREFIX CAP_USD REQUESTS START_AT SEED
+    python -m tests.router.budget_worker URL PREFIX CAP_USD REQUESTS SEED
 
-Prints JSON: committed micro-USD and tokens, and counts of ok / rejected / released requests.
+Prints "ready" once imported and connected, fires when a line arrives on stdin (so every
+process starts together however long its imports took), then prints JSON: committed
+micro-USD and tokens, and counts of ok / rejected / released requests.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import asyncio
 import json
 import random
 import sys
-import time
 
 from policies.schema import TenantPolicy
 from router.budgets import BudgetCapExceeded, Budgets
@@ -19,8 +20,7 @@ from router.metrics import Metrics
 from router.store import Store, make_client
 
 
-async def main(url: str, prefix: str, cap: float, requests: int, start_at: float,
-               seed: int) -> dict[str, int]:
+async def main(url: str, prefix: str, cap: float, requests: int, seed: int) -> dict[str, int]:
     store = Store(make_client(url, max_connections=16, timeout_s=10.0), prefix)
     budgets = Budgets(store, Metrics())
     spec = TenantPolicy(daily_usd=cap, daily_tokens=10**9)
@@ -46,13 +46,15 @@ async def main(url: str, prefix: str, cap: float, requests: int, start_at: float
         out["committed_tokens"] += tokens
         out["ok"] += 1
 
-    await asyncio.sleep(max(0.0, start_at - time.time()))
+    await store.client.ping()
+    print("ready", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)  # the go signal
     await asyncio.gather(*(request() for _ in range(requests)))
     await store.aclose()
     return out
 
 
 if __name__ == "__main__":
-    url, prefix, cap, n, start, seed = sys.argv[1:7]
-    result = asyncio.run(main(url, prefix, float(cap), int(n), float(start), int(seed)))
+    url, prefix, cap, n, seed = sys.argv[1:6]
+    result = asyncio.run(main(url, prefix, float(cap), int(n), int(seed)))
     print(json.dumps(result))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 from pathlib import Path
 
 from router.budgets import Budgets
@@ -27,15 +26,25 @@ CAP_USD = 0.05
 
 
 async def test_three_processes_share_one_cap(store: Store, state_redis_url: str) -> None:
-    start_at = time.time() + 2.0  # every process imports first, then all fire together
     procs = [
         await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tests.router.budget_worker", state_redis_url, store.prefix,
-            str(CAP_USD), str(n), str(start_at), str(seed),
-            cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            str(CAP_USD), str(n), str(seed),
+            cwd=REPO, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         for seed, n in enumerate((67, 67, 66))
     ]
+    # every process imports and connects first (a loaded machine can take seconds), then all
+    # fire together: a late starter would find the cap spent and reject everything
+    for proc in procs:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 120)
+        assert line.strip() == b"ready", line
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write(b"go\n")
+        await proc.stdin.drain()
     results = []
     for proc in procs:
         stdout, stderr = await asyncio.wait_for(proc.communicate(), 120)
