@@ -100,6 +100,21 @@ __all__ = [
     "DeadlineExceeded",
     "annotate",
     "check_context",
+    "check_limits",
     "context_window",
     "no_answer",
 ]
+
+
+def check_limits(s: Settings, call: Call) -> None:
+    """Request sizes within the service's limits (messages, n, max_tokens), else a 400."""
+    if len(call.messages) > s.max_messages:
+        raise InvalidRequest(
+            f"too many messages: {len(call.messages)} > {s.max_messages}", param="messages"
+        )
+    if call.n > s.max_n:
+        raise InvalidRequest(f"n must be at most {s.max_n}", param="n")
+    if call.max_tokens is not None and call.max_tokens > s.max_tokens_limit:
+        raise InvalidRequest(
+            f"max_tokens must be at most {s.max_tokens_limit}", param=call.max_tokens_param
+        )

@@ -25,15 +25,16 @@ from router import calllog
 from router.cache import should_cache
 from router.calllog import CallRecord
 from router.clock import Clock
-from router.errors import InvalidRequest, RouterError, UpstreamTimeout
+from router.errors import RouterError, UpstreamTimeout
 from router.ids import new_id
-from router.limits import annotate, check_context, no_answer
+from router.limits import annotate, check_context, check_limits, no_answer
 from router.planning import Call, Plan, decide
 from router.state import AppState
 from router.tenancy import resolve_tenant
 from router.upstreams.base import Usage
+from router.verification import problem_for
 from router.worstcase import fallback_cost
-from strategies import Budget, Problem, Result
+from strategies import Budget, Result
 from strategies.generator import UpstreamGenerator
 from strategies.think import split_thinking
 
@@ -149,7 +150,7 @@ def _routed_error(
 def admit(state: AppState, call: Call, tenant: str) -> None:
     """Bind the tenant to the log context, apply request limits, log the request."""
     structlog.contextvars.bind_contextvars(tenant=tenant)
-    check_limits(state, call)
+    check_limits(state.settings, call)
     _log_request(state, call)
 
 
@@ -349,36 +350,6 @@ def _log_request(state: AppState, call: Call) -> None:
     if state.settings.log_prompts:
         fields["prompt"] = text
     log.info("request_received", **fields)
-
-
-def problem_for(call: Call) -> Problem:
-    """The strategies' problem: the conversation plus what the request carries to verify it
-    (tests make it a code problem: answers are the last fenced code block)."""
-    v = call.verification
-    if v is None:
-        return Problem(messages=call.messages)
-    return Problem(
-        messages=call.messages,
-        reference=v.reference,
-        tests=v.tests,
-        io_tests=v.io_tests,
-        entry_point=v.entry_point,
-        answer_format="code" if (v.tests or v.io_tests) else "auto",
-    )
-
-
-def check_limits(state: AppState, call: Call) -> None:
-    s = state.settings
-    if len(call.messages) > s.max_messages:
-        raise InvalidRequest(
-            f"too many messages: {len(call.messages)} > {s.max_messages}", param="messages"
-        )
-    if call.n > s.max_n:
-        raise InvalidRequest(f"n must be at most {s.max_n}", param="n")
-    if call.max_tokens is not None and call.max_tokens > s.max_tokens_limit:
-        raise InvalidRequest(
-            f"max_tokens must be at most {s.max_tokens_limit}", param=call.max_tokens_param
-        )
 
 
 def _cache_value(outcome: Outcome) -> dict[str, Any]:

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from router.errors import RouterError, UpstreamError
 from router.limits import no_answer
-from router.pipeline import Outcome, Prepared, finish, problem_for, release, run, settle
+from router.pipeline import Outcome, Prepared, finish, release, run, settle
 from router.state import AppState
 from router.upstreams.base import Usage
+from router.verification import problem_for
 from strategies import Result, StreamsTokens
 from strategies.generator import UpstreamGenerator
 from strategies.think import ThinkFilter, reasoning_share

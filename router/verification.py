@@ -32,9 +32,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from router.errors import InvalidRequest
+from strategies import Problem
 
 if TYPE_CHECKING:
     from policies.schema import Policy, TierPolicy
+    from router.planning import Call
 
 LIMITS = {
     "reference_chars": 4096,
@@ -215,4 +217,20 @@ def choose(policy: Policy, tp: TierPolicy, verification: Verification | None) ->
     return Choice(strategy, params, verifier, tuple(notes))
 
 
-__all__ = ["LIMITS", "Choice", "Verification", "choose", "needs_of", "parse"]
+__all__ = ["LIMITS", "Choice", "Verification", "choose", "needs_of", "parse", "problem_for"]
+
+
+def problem_for(call: Call) -> Problem:
+    """The strategies' problem: the conversation plus what the request carries to verify it
+    (tests make it a code problem: answers are the last fenced code block)."""
+    v = call.verification
+    if v is None:
+        return Problem(messages=call.messages)
+    return Problem(
+        messages=call.messages,
+        reference=v.reference,
+        tests=v.tests,
+        io_tests=v.io_tests,
+        entry_point=v.entry_point,
+        answer_format="code" if (v.tests or v.io_tests) else "auto",
+    )

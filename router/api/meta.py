@@ -13,8 +13,8 @@ from router.api.common import StateDep, request_headers, request_latency
 from router.clock import Clock
 from router.headers import routed_headers
 from router.jsonfast import FastJSONResponse, FastJSONRoute
+from router.limits import check_limits
 from router.metrics import exposition
-from router.pipeline import check_limits
 from router.planning import TIER_MODELS, Call, decide, describe
 from router.schemas import RouteRequest
 from router.tenancy import resolve_tenant
@@ -52,7 +52,7 @@ async def route(body: RouteRequest, request: Request, state: StateDep) -> JSONRe
         tier_hint=request.headers.get("x-ttc-tier"),
         latency=request_latency(request, None),
     )
-    check_limits(state, call)
+    check_limits(state.settings, call)
     d = await decide(state, runtime, tenant, call, clock)
     payload = describe(d, tenant=tenant.name, revision=loaded.revision, latency=call.latency)
     rid = headers.get("x-request-id") or uuid.uuid4().hex
