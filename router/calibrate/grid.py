@@ -36,6 +36,8 @@ INLINE_VERIFIERS = ("math_reference", "code_tests")
 ORACLE_VERIFIERS = ("math_reference",)  # they compare with the reference answer: pass@N
 STOP_SCORES = (0.8, 0.9)  # best-of-N's early-stop thresholds in the replay grid (default: first)
 STOP_ROUND = 2  # best-of-N's early-stop round size in the grids (the cascade's draft size)
+SCORE_VERIFIER = "recorded_score"  # replay: best-of-N selects by the samples' recorded score
+ORACLE = "math_reference"  # checks against the reference: pass@N, the ceiling
 
 
 class GridError(ValueError):
@@ -252,3 +254,25 @@ def default_grid(verifiers: Sequence[str] = (), thinking: Sequence[int] = ()) ->
                                     "round_size": STOP_ROUND}, name)
     out += thinking_grid(thinking)
     return dedupe(out)
+
+
+def replay_grid(max_n: int, scores: bool, score_verifier: str = SCORE_VERIFIER
+                ) -> list[GridConfig]:
+    """Everything `calibrate --samples` can replay (router/calibrate/replay.py) at N = 2, 4,
+    8, ... up to `max_n` samples."""
+    ns = [n for n in (2, 4, 8, 16, 32, 64) if n <= max_n]
+    out = [GridConfig.make("greedy", {"temperature": 0.0})]
+    out += expand("self_consistency", {"n": ns, "adaptive": False}) if ns else []
+    if big := [n for n in ns if n >= 4]:
+        out += expand("self_consistency", {"n": big})
+    if bigger := [n for n in ns if n >= 8]:
+        out += expand("self_consistency", {"n": bigger, "confidence": 0.75})
+    out += [agreement_cascade(2, n) for n in ns if n >= 4 and 2 + n <= max_n]
+    if scores and ns:
+        out += expand("best_of_n", {"n": ns, "mode": ["plain", "weighted"]}, score_verifier)
+        if big:  # posterior: stop once a recorded score passes the threshold
+            out += expand("best_of_n", {"n": big, "mode": ["plain", "weighted"],
+                                        "stop_score": list(STOP_SCORES),
+                                        "round_size": STOP_ROUND}, score_verifier)
+    out += expand("best_of_n", {"n": [1, *ns], "mode": "plain"}, ORACLE)
+    return out

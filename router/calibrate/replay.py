@@ -39,13 +39,10 @@ from itertools import combinations
 import numpy as np
 
 from router.calibrate.cache import Record
-from router.calibrate.grid import (
-    STOP_ROUND,
-    STOP_SCORES,
-    GridConfig,
-    agreement_cascade,
-    expand,
-)
+from router.calibrate.grid import ORACLE as ORACLE
+from router.calibrate.grid import SCORE_VERIFIER as SCORE_VERIFIER
+from router.calibrate.grid import GridConfig
+from router.calibrate.grid import replay_grid as replay_grid  # defined with the other grids
 from router.calibrate.samples import RecordedItem
 from router.upstreams.base import Price
 from strategies.answers import normalize_answer
@@ -53,8 +50,6 @@ from strategies.answers import normalize_answer
 EXACT_SUBSETS = 2_000
 RANDOM_SUBSETS = 1_000
 PERMUTATIONS = 64
-SCORE_VERIFIER = "recorded_score"
-ORACLE = "math_reference"
 
 
 @dataclass(frozen=True)
@@ -341,27 +336,6 @@ def replayable(config: GridConfig) -> bool:
         return all(isinstance(p.get(k), Mapping) and p[k].get("strategy") == "self_consistency"
                    for k in ("draft", "escalate")) and p.get("threshold") == 1.0
     return False
-
-
-def replay_grid(max_n: int, scores: bool, score_verifier: str = SCORE_VERIFIER
-                ) -> list[GridConfig]:
-    """Everything replayable at N = 2, 4, 8, ... up to `max_n` samples."""
-    ns = [n for n in (2, 4, 8, 16, 32, 64) if n <= max_n]
-    out = [GridConfig.make("greedy", {"temperature": 0.0})]
-    out += expand("self_consistency", {"n": ns, "adaptive": False}) if ns else []
-    if big := [n for n in ns if n >= 4]:
-        out += expand("self_consistency", {"n": big})
-    if bigger := [n for n in ns if n >= 8]:
-        out += expand("self_consistency", {"n": bigger, "confidence": 0.75})
-    out += [agreement_cascade(2, n) for n in ns if n >= 4 and 2 + n <= max_n]
-    if scores and ns:
-        out += expand("best_of_n", {"n": ns, "mode": ["plain", "weighted"]}, score_verifier)
-        if big:  # posterior: stop once a recorded score passes the threshold
-            out += expand("best_of_n", {"n": big, "mode": ["plain", "weighted"],
-                                        "stop_score": list(STOP_SCORES),
-                                        "round_size": STOP_ROUND}, score_verifier)
-    out += expand("best_of_n", {"n": [1, *ns], "mode": "plain"}, ORACLE)
-    return out
 
 
 def replay(
