@@ -1,7 +1,7 @@
 """Adaptive against uniform test-time compute where a serve-time check pays: the closed loop on
 the local model with the request's own check (`answer_check`).
 
-    python bench/allocation_check.py --train 16 --test 16   # the run in docs/benchmarks.md
+    python bench/allocation_check.py --train 12 --test 12   # the run in docs/benchmarks.md
     python bench/allocation_check.py --quick                # reduced run, used by the tests
 
 Task family: factoring on the embedded Gemma 3 270M base model (raw completions; the prompt has
@@ -19,13 +19,13 @@ the `answer_check` verifier):
 Three shapes of graded difficulty: both factors one digit; one and two digits; two digits each.
 Steps, as in `bench/allocation.py`:
 
-1. Per question one greedy sample (T = 0) and a pool of 8 samples (T = 0.7, one n=8 call);
-   held-out questions also get an independent pool of 4 for their oracle tier. Every sample is
-   scored by the real `answer_check` verifier in the sandbox (one sandbox run per question),
-   never against the reference: 1 when the check passes, else 0. `correct` is the same
-   predicate computed here, in-process (the run fails if the two ever disagree). So best-of-N
-   by the check's score is what the router serves with `answer_check`; for this task it equals
-   pass@N, which is what a task whose answers can be checked buys.
+1. Per question one greedy sample (T = 0) and a pool of 8 samples (T = 0.7); held-out
+   questions also get an independent pool of 4 for their oracle tier (one n=12 call, split).
+   Every sample is scored by the real `answer_check` verifier in the sandbox (one sandbox
+   run per question), never against the reference: 1 when the check passes, else 0.
+   `correct` is the same predicate computed here, in-process (the run fails if the two ever
+   disagree). So best-of-N by the check's score is what the router serves with
+   `answer_check`; for this task it equals pass@N, which is what a checkable task buys.
 2. The pools become recorded samples (`samples-{train,test}.jsonl`, the format `calibrate
    --samples` replays, with `score`); the grid is replayed from them: greedy, majority vote,
    adaptive-stop and 75%-agreement self-consistency, the agreement cascade, best-of-N by the
@@ -58,7 +58,7 @@ if sys.path[0] != str(REPO):  # bench/classifier.py must not shadow the package
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 from bench.allocation import report, retrain_and_predict, summary_json  # noqa: E402
-from bench.allocation_pools import Pools, draw, load_pools, save_pools  # noqa: E402
+from bench.allocation_pools import Pools, load_pools, save_pools  # noqa: E402
 from classifier.base import Tier  # noqa: E402
 from classifier.labels import solve_rate_tier  # noqa: E402
 from router.calibrate import (  # noqa: E402
@@ -73,8 +73,8 @@ from router.calibrate import (  # noqa: E402
 )
 from router.calibrate.replay import replay, replay_grid  # noqa: E402
 from router.calibrate.samples import RecordedItem, RecordedSample, write_samples  # noqa: E402
-from router.upstreams.base import Message  # noqa: E402
-from strategies import Problem  # noqa: E402
+from router.upstreams.base import Message, Upstream, Usage  # noqa: E402
+from strategies import Batch, Problem, Sample, UpstreamGenerator  # noqa: E402
 from strategies.verifiers.answer_check import build_answer_check  # noqa: E402
 
 THRESHOLDS = (0.8, 0.5, 0.2)
@@ -177,6 +177,32 @@ def oracle_tier(it: EvalItem, pools: Pools) -> Tier:
     return solve_rate_tier(good / max(1, len(batch.samples)), THRESHOLDS)
 
 
+async def draw(upstream: Upstream, items: Sequence[EvalItem], n: int, oracle: int) -> Pools:
+    """Greedy sample, pool of `n` and (`oracle` > 0) an independent pool of `oracle`, drawn in
+    two calls per question (the two pools are one n + oracle call, split: samples of one call
+    are independent draws). The pool's usage is what an n-sample call costs."""
+    live = UpstreamGenerator(upstream)
+    sem = asyncio.Semaphore(2)
+
+    async def one(it: EvalItem) -> tuple[Batch, Batch, Batch]:
+        async with sem:
+            greedy = await live.sample(it.problem(), 1, temperature=0.0, max_tokens=MAX_TOKENS,
+                                       stop=("\n",))
+            both = await live.sample(it.problem(), n + oracle, temperature=0.7,
+                                     max_tokens=MAX_TOKENS, stop=("\n",))
+        pool, extra = both.samples[:n], both.samples[n:]
+        prompt = both.usage.prompt_tokens
+
+        def batch(samples: tuple[Sample, ...]) -> Batch:
+            return Batch(samples, Usage(prompt, sum(s.tokens for s in samples), calls=1))
+
+        return greedy, batch(pool), batch(extra) if oracle else batch(pool)
+
+    drawn = await asyncio.gather(*(one(it) for it in items))
+    keys = [it.key for it in items]
+    return Pools(*({k: d[i] for k, d in zip(keys, drawn, strict=True)} for i in range(3)))
+
+
 async def sample_pools(train: list[EvalItem], test: list[EvalItem], n: int, oracle: int,
                        outdir: Path) -> tuple[Pools, Pools]:
     from router.upstreams.local import LocalModelConfig, LocalModelServer, LocalUpstream
@@ -190,9 +216,9 @@ async def sample_pools(train: list[EvalItem], test: list[EvalItem], n: int, orac
     await server.astart()
     upstream = LocalUpstream("local", server, timeout_s=900)  # a loaded machine queues calls
     try:
-        train_pools = cached[0] or await draw(upstream, train, n, oracle, max_tokens=MAX_TOKENS)
+        train_pools = cached[0] or await draw(upstream, train, n, 0)
         save_pools(train_pools, outdir / "pools-train.json")
-        test_pools = cached[1] or await draw(upstream, test, n, oracle, max_tokens=MAX_TOKENS)
+        test_pools = cached[1] or await draw(upstream, test, n, oracle)
         save_pools(test_pools, outdir / "pools-test.json")
     finally:
         await upstream.aclose()
@@ -210,8 +236,8 @@ async def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-classifier", action="store_true", help="oracle tiers only")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
     args = ap.parse_args(argv)
-    n_train = args.train or (1 if args.quick else 16)
-    n_test = args.test or (1 if args.quick else 16)
+    n_train = args.train or (1 if args.quick else 12)
+    n_test = args.test or (1 if args.quick else 12)
     pool_n, oracle_n = (4, 2) if args.quick else (8, 4)
     stem = "allocation-check-quick" if args.quick else "allocation-check"
     outdir = args.out / stem

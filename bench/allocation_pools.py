@@ -103,7 +103,7 @@ def load_pools(path: Path, items: Sequence[EvalItem]) -> Pools | None:
 
 
 async def draw(upstream: Upstream, items: Sequence[EvalItem], n: int, oracle: int,
-               concurrency: int = 2, max_tokens: int = MAX_TOKENS) -> Pools:
+               concurrency: int = 2) -> Pools:
     """Greedy sample, pool of `n`, and (`oracle` > 0) an independent pool of `oracle`."""
     live = UpstreamGenerator(upstream)
     sem = asyncio.Semaphore(concurrency)
@@ -113,11 +113,11 @@ async def draw(upstream: Upstream, items: Sequence[EvalItem], n: int, oracle: in
             return await aw
 
     def sampled(it: EvalItem, k: int = n) -> Awaitable[Batch]:
-        return bounded(live.sample(it.problem(), k, temperature=0.7, max_tokens=max_tokens,
+        return bounded(live.sample(it.problem(), k, temperature=0.7, max_tokens=MAX_TOKENS,
                                    stop=("\n",)))
 
     greedy = await asyncio.gather(*(bounded(live.sample(
-        it.problem(), 1, temperature=0.0, max_tokens=max_tokens, stop=("\n",))) for it in items))
+        it.problem(), 1, temperature=0.0, max_tokens=MAX_TOKENS, stop=("\n",))) for it in items))
     pools = await asyncio.gather(*(sampled(it) for it in items))
     extra = await asyncio.gather(*(sampled(it, oracle) for it in items)) if oracle else pools
     keys = [it.key for it in items]
