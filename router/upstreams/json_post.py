@@ -12,7 +12,6 @@ that is not JSON `UpstreamError` ("malformed response"). Streaming stays on the 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
