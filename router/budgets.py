@@ -3,6 +3,7 @@
     plan, reservation = await budgets.reserve_with_downgrade(tenant, spec, plan.options, ttl_s)
     ... run the strategy ...
     await budgets.settle(reservation, usd=actual_usd, tokens=actual_tokens, tier=..., strategy=...)
+    # or budgets.settle_later(...): the same in the background (the request path's way)
     # or, when nothing was spent (failed before any upstream call):
     await budgets.release(reservation)
 
@@ -26,6 +27,7 @@ Metrics: `ttc_budget_decisions{outcome="store_error"}`, `ttc_budget_reservations
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -78,6 +80,7 @@ class Budgets:
         self._known: set[str] = set()
         self._stamps: tuple[int, str, str] = (-1, "", "")  # (UTC day, day stamp, month stamp)
         self.settle_health = SettleHealth()
+        self._settling: dict[str, set[asyncio.Task[None]]] = {}  # settle_later, per tenant
 
     def period_key(self, tenant: str, period: Period, at: datetime | None = None) -> str:
         at = at or datetime.fromtimestamp(self.clock(), UTC)
@@ -120,6 +123,8 @@ class Budgets:
         (unless `fail_open` or the tenant has no caps)."""
         if not estimates:
             raise ValueError("no estimates offered")
+        if tenant in self._settling:  # this process's earlier requests count as settled
+            await self.flush(tenant)
         caps = caps_of(policy_tenant)
         keys = self._keys(tenant)
         rid = new_id()
@@ -220,6 +225,38 @@ class Budgets:
         await self._finish(reservation, to_micro_ceil(usd), tokens, tier, strategy, commit=True,
                            also_set=also_set)
 
+    def settle_later(
+        self, reservation: Reservation, usd: float, tokens: int, tier: str = "",
+        strategy: str = "", *, also_set: CacheWrite | None = None,
+    ) -> asyncio.Task[None]:
+        """`settle` in the background, so an answer goes out without waiting for the round
+        trip. Caps hold meanwhile: the reservation keeps the worst case held until the settle
+        lands. This process's next reserve and its spend and remaining reads of the tenant
+        wait for it first (`flush`), so they see what it committed; shutdown waits for all."""
+        task = asyncio.get_running_loop().create_task(
+            self.settle(reservation, usd, tokens, tier, strategy, also_set=also_set)
+        )
+        tenant = reservation.tenant
+        self._settling.setdefault(tenant, set()).add(task)
+        task.add_done_callback(lambda t: self._settled(tenant, t))
+        return task
+
+    def _settled(self, tenant: str, task: asyncio.Task[None]) -> None:
+        pending = self._settling.get(tenant)
+        if pending is not None:
+            pending.discard(task)
+            if not pending:
+                del self._settling[tenant]
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("budget_settle_crashed", tenant=tenant, error=repr(exc))
+
+    async def flush(self, tenant: str | None = None) -> None:
+        """Wait for the background settles of `tenant` (None: of every tenant)."""
+        pending = [t for name, tasks in self._settling.items() if tenant in (None, name)
+                   for t in tasks]
+        if pending:
+            await asyncio.wait(pending)
+
     async def release(self, reservation: Reservation) -> None:
         """Drop the reservation without committing anything (nothing was spent)."""
         await self._finish(reservation, 0, 0, "", "", commit=False)
@@ -255,6 +292,7 @@ class Budgets:
 
     async def remaining(self, tenant: str, policy_tenant: TenantPolicy | None) -> Remaining:
         """What is left under each cap now (reclaims expired reservations first)."""
+        await self.flush(tenant)
         caps = caps_of(policy_tenant)
         try:
             args: list[int | str] = [int(self.clock() * 1000), 0, "-", *caps, 0]
@@ -268,6 +306,7 @@ class Budgets:
         self, tenant: str, period: Period = "day", at: datetime | None = None
     ) -> dict[str, Any]:
         """Committed and reserved spend of one period, with per-tier and per-strategy splits."""
+        await self.flush(tenant)
         key = self.period_key(tenant, period, at)
         try:
             raw = {str(k): str(v) for k, v in (await self.store.client.hgetall(key)).items()}
@@ -297,6 +336,7 @@ class Budgets:
 
     async def reset(self, tenant: str, period: Period | Literal["all"] = "all") -> None:
         """Clear committed spend of the current day and/or month (reservations are kept)."""
+        await self.flush(tenant)  # a settle landing after the reset would count again
         periods: list[Period] = ["day", "month"] if period == "all" else [period]
         try:
             await self._reset(keys=[self.period_key(tenant, p) for p in periods], args=[])
