@@ -16,7 +16,8 @@ the `answer_check` verifier):
     parts = [int(t) for t in re.findall(r"\d+", answer)]
     assert len(parts) == 2 and min(parts) > 1 and parts[0] * parts[1] == n
 
-Three shapes of graded difficulty: both factors one digit; one and two digits; two digits each.
+Three shapes of graded difficulty: small factors (2-9 times 2-12); one digit times 11-40; both
+11-40.
 Steps, as in `bench/allocation.py`:
 
 1. Per question one greedy sample (T = 0) and a pool of 8 samples (T = 0.7); held-out
@@ -81,7 +82,7 @@ THRESHOLDS = (0.8, 0.5, 0.2)
 MAX_TOKENS = 10
 Maker = Callable[[random.Random], tuple[int, int]]
 FAMILIES: dict[str, Maker] = {
-    "1dx1d": lambda r: (r.randint(2, 9), r.randint(2, 9)),
+    "1dx1d": lambda r: (r.randint(2, 9), r.randint(2, 12)),
     "1dx2d": lambda r: (r.randint(2, 9), r.randint(11, 40)),
     "2dx2d": lambda r: (r.randint(11, 40), r.randint(11, 40)),
 }
@@ -108,30 +109,32 @@ def canonical(text: str) -> str | None:
     return " x ".join(map(str, sorted(parts)))
 
 
-def make_items(per_family: int, seed: int, split: str) -> list[EvalItem]:
-    """`per_family` questions of each shape, each with 8 worked examples of its shape in the
-    prompt; held-out questions never repeat a training one or an example."""
-    items: list[EvalItem] = []
+def make_items(n_train: int, n_test: int, seed: int) -> tuple[list[EvalItem], list[EvalItem]]:
+    """Training and held-out questions of each shape, each prompt with 8 worked examples of
+    its shape; no question repeats an example or another question."""
+    train: list[EvalItem] = []
+    test: list[EvalItem] = []
     for family, maker in FAMILIES.items():
-        shots_rng = random.Random(f"{seed}-{family}-shots")
-        shots = [maker(shots_rng) for _ in range(8)]
+        rng = random.Random(f"{seed}-{family}")
+        shots: list[tuple[int, int]] = []
+        while len(shots) < 8:
+            a, b = maker(rng)
+            if a * b not in {x * y for x, y in shots}:
+                shots.append((a, b))
         prefix = "".join(f"{a * b} = {a} x {b}\n" for a, b in shots)
         seen = {a * b for a, b in shots}
-        if split == "test":
-            train_rng = random.Random(f"{seed}-{family}-train")
-            seen |= {a * b for a, b in (maker(train_rng) for _ in range(per_family * 4))}
-        rng = random.Random(f"{seed}-{family}-{split}")
-        count = 0
-        while count < per_family:
-            a, b = maker(rng)
-            if a * b in seen:
-                continue
-            seen.add(a * b)
-            items.append(EvalItem(f"{family}/{split}{count}", str(a * b),
-                                  (Message("user", f"{prefix}{a * b} ="),), f"{a} x {b}",
-                                  answer_format="text", answer_from="first_line"))
-            count += 1
-    return items
+        for split, count, out in (("train", n_train, train), ("test", n_test, test)):
+            made = 0
+            while made < count:
+                a, b = maker(rng)
+                if a * b in seen:
+                    continue
+                seen.add(a * b)
+                out.append(EvalItem(f"{family}/{split}{made}", str(a * b),
+                                    (Message("user", f"{prefix}{a * b} ="),), f"{a} x {b}",
+                                    answer_format="text", answer_from="first_line"))
+                made += 1
+    return train, test
 
 
 async def check_scores(items: Sequence[EvalItem], pools: Pools) -> dict[str, list[float]]:
@@ -241,8 +244,7 @@ async def main(argv: list[str] | None = None) -> int:
     pool_n, oracle_n = (4, 2) if args.quick else (8, 4)
     stem = "allocation-check-quick" if args.quick else "allocation-check"
     outdir = args.out / stem
-    train_items = make_items(n_train, args.seed, "train")
-    test_items = make_items(n_test, args.seed, "test")
+    train_items, test_items = make_items(n_train, n_test, args.seed)
     t0 = time.monotonic()
     train_pools, test_pools = await sample_pools(train_items, test_items, pool_n, oracle_n,
                                                  outdir)
