@@ -2,6 +2,7 @@
 the local model with the request's own check (`answer_check`).
 
     python bench/allocation_check.py --train 12 --test 12   # the run in docs/benchmarks.md
+    python bench/allocation_check.py --task sort --train 8 --test 8   # sorting lists instead
     python bench/allocation_check.py --quick                # reduced run, used by the tests
 
 Task family: factoring on the embedded Gemma 3 270M base model (raw completions; the prompt has
@@ -17,7 +18,8 @@ the `answer_check` verifier):
     assert len(parts) == 2 and min(parts) > 1 and parts[0] * parts[1] == n
 
 Three shapes of graded difficulty: small factors (2-9 times 2-12); one digit times 11-40; both
-11-40.
+11-40. `--task sort` sorts 4 one-digit, 6 two-digit or 10 two-digit numbers instead (right: the
+same numbers, in order; `bench/check_tasks.py` defines both tasks).
 Steps, as in `bench/allocation.py`:
 
 1. Per question one greedy sample (T = 0) and a pool of 8 samples (T = 0.7); held-out
@@ -46,11 +48,10 @@ import argparse
 import asyncio
 import json
 import random
-import re
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,6 +61,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 from bench.allocation import report, retrain_and_predict, summary_json  # noqa: E402
 from bench.allocation_pools import Pools, load_pools, save_pools  # noqa: E402
+from bench.check_tasks import TASKS, CheckTask  # noqa: E402
 from classifier.base import Tier  # noqa: E402
 from classifier.labels import solve_rate_tier  # noqa: E402
 from router.calibrate import (  # noqa: E402
@@ -79,65 +81,39 @@ from strategies import Batch, Problem, Sample, UpstreamGenerator  # noqa: E402
 from strategies.verifiers.answer_check import build_answer_check  # noqa: E402
 
 THRESHOLDS = (0.8, 0.5, 0.2)
-MAX_TOKENS = 10
-Maker = Callable[[random.Random], tuple[int, int]]
-FAMILIES: dict[str, Maker] = {
-    "1dx1d": lambda r: (r.randint(2, 9), r.randint(2, 12)),
-    "1dx2d": lambda r: (r.randint(2, 9), r.randint(11, 40)),
-    "2dx2d": lambda r: (r.randint(11, 40), r.randint(11, 40)),
-}
 
 
-def check_of(n: int) -> str:
-    """The check a request for `n` carries: it states what a right answer is, not which."""
-    return ("import re\n"
-            f"n = {n}\n"
-            "parts = [int(t) for t in re.findall(r'\\d+', answer)]\n"
-            "assert len(parts) == 2 and min(parts) > 1 and parts[0] * parts[1] == n\n")
-
-
-def factors_ok(n: int, text: str) -> bool:
-    parts = [int(t) for t in re.findall(r"\d+", text.strip())]
-    return len(parts) == 2 and min(parts) > 1 and parts[0] * parts[1] == n
-
-
-def canonical(text: str) -> str | None:
-    """The answer the vote counts: `a x b` with a <= b (3 x 4 and 4 x 3 are one answer)."""
-    parts = [int(t) for t in re.findall(r"\d+", text.strip())]
-    if not parts:
-        return None
-    return " x ".join(map(str, sorted(parts)))
-
-
-def make_items(n_train: int, n_test: int, seed: int) -> tuple[list[EvalItem], list[EvalItem]]:
+def make_items(task: CheckTask, n_train: int, n_test: int, seed: int
+               ) -> tuple[list[EvalItem], list[EvalItem]]:
     """Training and held-out questions of each shape, each prompt with 8 worked examples of
     its shape; no question repeats an example or another question."""
     train: list[EvalItem] = []
     test: list[EvalItem] = []
-    for family, maker in FAMILIES.items():
-        rng = random.Random(f"{seed}-{family}")
-        shots: list[tuple[int, int]] = []
+    sep = task.separator
+    for shape, maker in task.shapes.items():
+        rng = random.Random(f"{seed}-{shape}")
+        shots: dict[str, str] = {}
         while len(shots) < 8:
-            a, b = maker(rng)
-            if a * b not in {x * y for x, y in shots}:
-                shots.append((a, b))
-        prefix = "".join(f"{a * b} = {a} x {b}\n" for a, b in shots)
-        seen = {a * b for a, b in shots}
+            q, a = maker(rng)
+            shots.setdefault(q, a)
+        prefix = "".join(f"{q}{sep} {a}\n" for q, a in shots.items())
+        seen = set(shots)
         for split, count, out in (("train", n_train, train), ("test", n_test, test)):
             made = 0
             while made < count:
-                a, b = maker(rng)
-                if a * b in seen:
+                q, a = maker(rng)
+                if q in seen:
                     continue
-                seen.add(a * b)
-                out.append(EvalItem(f"{family}/{split}{made}", str(a * b),
-                                    (Message("user", f"{prefix}{a * b} ="),), f"{a} x {b}",
+                seen.add(q)
+                out.append(EvalItem(f"{shape}/{split}{made}", q,
+                                    (Message("user", f"{prefix}{q}{sep}"),), a,
                                     answer_format="text", answer_from="first_line"))
                 made += 1
     return train, test
 
 
-async def check_scores(items: Sequence[EvalItem], pools: Pools) -> dict[str, list[float]]:
+async def check_scores(task: CheckTask, items: Sequence[EvalItem], pools: Pools
+                       ) -> dict[str, list[float]]:
     """Every sample's score from the real `answer_check` verifier (sandbox), in the order
     greedy, pool, oracle pool; checked against the in-process predicate."""
     verifier = build_answer_check({"timeout_s": 30.0, "cpu_s": 10})
@@ -146,12 +122,12 @@ async def check_scores(items: Sequence[EvalItem], pools: Pools) -> dict[str, lis
     async def one(it: EvalItem) -> list[float]:
         texts = [s.text for b in (pools.greedy[it.key], pools.sampled[it.key],
                                   pools.oracle[it.key]) for s in b.samples]
-        problem = Problem(messages=it.messages, check=check_of(int(it.question)))
+        problem = Problem(messages=it.messages, check=task.check_of(it.question))
         async with sem:
             scored = await verifier.score(problem, [[t.strip()] for t in texts])
         scores = [s[0] for s in scored]
         wrong = [t for t, s in zip(texts, scores, strict=True)
-                 if (s == 1.0) != factors_ok(int(it.question), t)]
+                 if (s == 1.0) != task.ok(it.question, t)]
         if wrong:
             raise RuntimeError(f"the sandboxed check disagrees with the predicate on {wrong}")
         return scores
@@ -160,13 +136,12 @@ async def check_scores(items: Sequence[EvalItem], pools: Pools) -> dict[str, lis
     return {it.key: s for it, s in zip(items, scores, strict=True)}
 
 
-def recorded(items: Sequence[EvalItem], pools: Pools, scores: dict[str, list[float]]
-             ) -> list[RecordedItem]:
+def recorded(task: CheckTask, items: Sequence[EvalItem], pools: Pools,
+             scores: dict[str, list[float]]) -> list[RecordedItem]:
     out = []
     for it in items:
-        n = int(it.question)
         samples = [*pools.greedy[it.key].samples[:1], *pools.sampled[it.key].samples]
-        rec = tuple(RecordedSample(canonical(s.text), factors_ok(n, s.text), s.tokens,
+        rec = tuple(RecordedSample(task.canonical(s.text), task.ok(it.question, s.text), s.tokens,
                                    score=scores[it.key][j], greedy=j == 0)
                     for j, s in enumerate(samples))
         out.append(RecordedItem(it.id, it.question, rec, it.reference,
@@ -174,13 +149,14 @@ def recorded(items: Sequence[EvalItem], pools: Pools, scores: dict[str, list[flo
     return out
 
 
-def oracle_tier(it: EvalItem, pools: Pools) -> Tier:
+def oracle_tier(task: CheckTask, it: EvalItem, pools: Pools) -> Tier:
     batch = pools.oracle[it.key]
-    good = sum(factors_ok(int(it.question), s.text) for s in batch.samples)
+    good = sum(task.ok(it.question, s.text) for s in batch.samples)
     return solve_rate_tier(good / max(1, len(batch.samples)), THRESHOLDS)
 
 
-async def draw(upstream: Upstream, items: Sequence[EvalItem], n: int, oracle: int) -> Pools:
+async def draw(upstream: Upstream, items: Sequence[EvalItem], n: int, oracle: int,
+               max_tokens: int) -> Pools:
     """Greedy sample, pool of `n` and (`oracle` > 0) an independent pool of `oracle`, drawn in
     two calls per question (the two pools are one n + oracle call, split: samples of one call
     are independent draws). The pool's usage is what an n-sample call costs."""
@@ -189,10 +165,10 @@ async def draw(upstream: Upstream, items: Sequence[EvalItem], n: int, oracle: in
 
     async def one(it: EvalItem) -> tuple[Batch, Batch, Batch]:
         async with sem:
-            greedy = await live.sample(it.problem(), 1, temperature=0.0, max_tokens=MAX_TOKENS,
+            greedy = await live.sample(it.problem(), 1, temperature=0.0, max_tokens=max_tokens,
                                        stop=("\n",))
             both = await live.sample(it.problem(), n + oracle, temperature=0.7,
-                                     max_tokens=MAX_TOKENS, stop=("\n",))
+                                     max_tokens=max_tokens, stop=("\n",))
         pool, extra = both.samples[:n], both.samples[n:]
         prompt = both.usage.prompt_tokens
 
@@ -207,7 +183,7 @@ async def draw(upstream: Upstream, items: Sequence[EvalItem], n: int, oracle: in
 
 
 async def sample_pools(train: list[EvalItem], test: list[EvalItem], n: int, oracle: int,
-                       outdir: Path) -> tuple[Pools, Pools]:
+                       outdir: Path, max_tokens: int) -> tuple[Pools, Pools]:
     from router.upstreams.local import LocalModelConfig, LocalModelServer, LocalUpstream
 
     cached = [load_pools(outdir / f"pools-{part}.json", its)
@@ -219,9 +195,9 @@ async def sample_pools(train: list[EvalItem], test: list[EvalItem], n: int, orac
     await server.astart()
     upstream = LocalUpstream("local", server, timeout_s=900)  # a loaded machine queues calls
     try:
-        train_pools = cached[0] or await draw(upstream, train, n, 0)
+        train_pools = cached[0] or await draw(upstream, train, n, 0, max_tokens)
         save_pools(train_pools, outdir / "pools-train.json")
-        test_pools = cached[1] or await draw(upstream, test, n, oracle)
+        test_pools = cached[1] or await draw(upstream, test, n, oracle, max_tokens)
         save_pools(test_pools, outdir / "pools-test.json")
     finally:
         await upstream.aclose()
@@ -231,6 +207,7 @@ async def sample_pools(train: list[EvalItem], test: list[EvalItem], n: int, orac
 async def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="reduced run (< 60 s)")
+    ap.add_argument("--task", choices=sorted(TASKS), default="factor")
     ap.add_argument("--train", type=int, help="training questions per shape")
     ap.add_argument("--test", type=int, help="held-out questions per shape")
     ap.add_argument("--budget", type=float, help="policy at this many generated tokens/query")
@@ -242,34 +219,36 @@ async def main(argv: list[str] | None = None) -> int:
     n_train = args.train or (1 if args.quick else 12)
     n_test = args.test or (1 if args.quick else 12)
     pool_n, oracle_n = (4, 2) if args.quick else (8, 4)
-    stem = "allocation-check-quick" if args.quick else "allocation-check"
+    task = TASKS[args.task]
+    stem = "allocation-check" + ("" if task.name == "factor" else f"-{task.name}")
+    stem += "-quick" if args.quick else ""
     outdir = args.out / stem
-    train_items, test_items = make_items(n_train, n_test, args.seed)
+    train_items, test_items = make_items(task, n_train, n_test, args.seed)
     t0 = time.monotonic()
     train_pools, test_pools = await sample_pools(train_items, test_items, pool_n, oracle_n,
-                                                 outdir)
+                                                 outdir, task.max_tokens)
     print(f"sampled {len(train_items) + len(test_items)} questions "
           f"({time.monotonic() - t0:.0f} s)", flush=True)
-    scores = {**await check_scores(train_items, train_pools),
-              **await check_scores(test_items, test_pools)}
+    scores = {**await check_scores(task, train_items, train_pools),
+              **await check_scores(task, test_items, test_pools)}
     print(f"scored every sample with the answer_check verifier in the sandbox "
           f"({time.monotonic() - t0:.0f} s)", flush=True)
-    rec_train = recorded(train_items, train_pools, scores)
-    rec_test = recorded(test_items, test_pools, scores)
+    rec_train = recorded(task, train_items, train_pools, scores)
+    rec_test = recorded(task, test_items, test_pools, scores)
     write_samples(rec_train, outdir / "samples-train.jsonl")
     write_samples(rec_test, outdir / "samples-test.jsonl")
     configs = replay_grid(pool_n, scores=True)
-    records, _ = replay([*rec_train, *rec_test], configs, model="local", max_tokens=MAX_TOKENS,
+    records, _ = replay([*rec_train, *rec_test], configs, model="local", max_tokens=task.max_tokens,
                         seed=args.seed)
     train_eval = [r.eval_item() for r in rec_train]
     test_eval = [r.eval_item() for r in rec_test]
     opts = Options(budget=args.budget, metric="generated", tier_from="solve_rate",
-                   thresholds=THRESHOLDS, max_tokens=MAX_TOKENS, boots=args.boots)
+                   thresholds=THRESHOLDS, max_tokens=task.max_tokens, boots=args.boots)
     run = GridRun(list(records))
     oracle_name = "oracle (solve-rate bins)"
     cals = {oracle_name: analyse(train_eval, configs, run, "local", opts)}
     tiers: dict[str, dict[str, Tier]] = {oracle_name: {
-        ev.key: oracle_tier(orig, test_pools)
+        ev.key: oracle_tier(task, orig, test_pools)
         for ev, orig in zip(test_eval, test_items, strict=True)}}
     clf_note = "not used (--no-classifier)"
     if not args.no_classifier:
@@ -283,15 +262,16 @@ async def main(argv: list[str] | None = None) -> int:
                                         tier_of={it.key: pred[it.key] for it in train_eval})
             tiers["predicted"] = {it.key: pred[it.key] for it in test_eval}
     print(f"classifier {clf_note} ({time.monotonic() - t0:.0f} s)", flush=True)
-    keys = {c: c.key("local", MAX_TOKENS) for c in configs}
+    keys = {c: c.key("local", task.max_tokens) for c in configs}
     holdout = evaluate_holdout(cals, test_eval, configs, records, keys, tiers, boots=args.boots,
                                seed=args.seed)
     main_source = "predicted" if "predicted" in cals else oracle_name
     ev = Evaluation(cals[main_source], main_source, cals, holdout, len(train_eval),
                     len(test_eval))
     paths = write_outputs(ev, train_eval + test_eval, outdir, model="local", opts=opts,
-                          title="allocation bench: Gemma 3 270M, factoring, the request's check",
-                          settings=[("task", "factor n, 3 shapes; answer_check verifier"),
+                          title=f"allocation bench: Gemma 3 270M, {task.name}, the request's check",
+                          settings=[("task", f"{task.name}, {len(task.shapes)} shapes; "
+                                             "answer_check verifier"),
                                     ("samples per question", f"1 greedy + {pool_n}"),
                                     ("classifier", clf_note)])
     report(ev, clf_note, time.monotonic() - t0, paths)
