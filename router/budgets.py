@@ -123,8 +123,6 @@ class Budgets:
         (unless `fail_open` or the tenant has no caps)."""
         if not estimates:
             raise ValueError("no estimates offered")
-        if tenant in self._settling:  # this process's earlier requests count as settled
-            await self.flush(tenant)
         caps = caps_of(policy_tenant)
         keys = self._keys(tenant)
         rid = new_id()
@@ -135,6 +133,11 @@ class Budgets:
             args += [u, t]
         try:
             out = await self._reserve(keys=list(keys), args=args)
+            if int(out[0]) == 0 and tenant in self._settling:
+                # Nothing fits, but this process's earlier requests still hold their worst
+                # case until their settles land (`settle_later`): wait for them, ask once more.
+                await self.flush(tenant)
+                out = await self._reserve(keys=list(keys), args=args)
         except (RedisError, OSError) as exc:
             self.metrics.store_errors.labels(op="budget_reserve").inc()
             self.metrics.budget.labels(outcome="store_error").inc()
@@ -231,8 +234,9 @@ class Budgets:
     ) -> asyncio.Task[None]:
         """`settle` in the background, so an answer goes out without waiting for the round
         trip. Caps hold meanwhile: the reservation keeps the worst case held until the settle
-        lands. This process's next reserve and its spend and remaining reads of the tenant
-        wait for it first (`flush`), so they see what it committed; shutdown waits for all."""
+        lands. A reserve of the tenant in this process that nothing fits waits for it and
+        asks again, and spend, remaining and reset wait for it first (`flush`), so they see
+        what it committed; shutdown waits for all."""
         task = asyncio.get_running_loop().create_task(
             self.settle(reservation, usd, tokens, tier, strategy, also_set=also_set)
         )

@@ -120,8 +120,9 @@ async def test_zero_amounts_reach_redis_as_integers(store: Store) -> None:
 async def test_a_background_settle_holds_the_cap_until_it_lands_and_counts_at_once(
     store: Store, metrics: Metrics
 ) -> None:
-    """`settle_later`: the reservation holds the worst case until the settle lands, and the
-    next reserve of the tenant in this process waits for it, so it sees the actual spend."""
+    """`settle_later`: the reservation holds the worst case until the settle lands; a reserve
+    of the tenant in this process that nothing fits waits for it and asks again, so it sees
+    the actual spend."""
     b = Budgets(store, metrics, clock=Clock())
     spec = TenantPolicy.model_validate({"daily_usd": 1.0})
     first = await b.reserve("t", spec, 0.8, 10, ttl_s=60)
@@ -129,7 +130,7 @@ async def test_a_background_settle_holds_the_cap_until_it_lands_and_counts_at_on
     with pytest.raises(Exception, match="budget exceeded"):  # 0.8 held: 0.8 more cannot fit
         await other.reserve("t", spec, 0.8, 10, ttl_s=60)
     b.settle_later(first, 0.1, 10, "easy", "greedy")  # actual cost 0.1: 0.9 is left
-    second = await b.reserve("t", spec, 0.8, 10, ttl_s=60)  # waits for the settle first
+    second = await b.reserve("t", spec, 0.8, 10, ttl_s=60)  # after the settle: it fits
     assert second.checked
     day = await b.spend("t", "day")
     assert day["usd"] == pytest.approx(0.1) and day["reserved_usd"] == pytest.approx(0.8)
