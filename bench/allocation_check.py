@@ -206,7 +206,7 @@ async def sample_pools(train: list[EvalItem], test: list[EvalItem], n: int, orac
 
 async def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="reduced run (< 60 s)")
+    ap.add_argument("--quick", action="store_true", help="reduced run (6 questions)")
     ap.add_argument("--task", choices=sorted(TASKS), default="factor")
     ap.add_argument("--train", type=int, help="training questions per shape")
     ap.add_argument("--test", type=int, help="held-out questions per shape")
