@@ -14,7 +14,7 @@ the `answer_check` verifier):
 
     import re
     n = 391
-    parts = [int(t) for t in re.findall(r"\d+", answer)]
+    parts = [int(t) for t in re.findall(r"\\d+", answer)]
     assert len(parts) == 2 and min(parts) > 1 and parts[0] * parts[1] == n
 
 Three shapes of graded difficulty: small factors (2-9 times 2-12); one digit times 11-40; both
