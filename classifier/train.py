@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from classifier.base import TIERS
+from classifier.calibration import fit_logit_offsets, fit_temperature
 from classifier.data import (
     DEFAULT_CAP_PER_STRATUM,
     Example,
@@ -33,7 +34,7 @@ from classifier.embedder import PACKAGED_MODEL, Embedder
 from classifier.evaluation import evaluate, level_spearman
 from classifier.features import FEATURE_NAMES, text_features, window
 from classifier.head import Head, save_head
-from classifier.labels import DEFAULT_SOLVE_RATE_THRESHOLDS
+from classifier.labels import DEFAULT_SOLVE_RATE_THRESHOLDS, rule_features
 from classifier.lexical import LexicalSpec, LexicalVectorizer
 
 if TYPE_CHECKING:
@@ -57,12 +58,20 @@ class TrainConfig:
     backend: str = "embedding"  # "embedding" | "combined" | "lexical" (the CLI: combined)
     dense_weight: float = 1.0  # scale of the standardised dense block beside lexical ones
     lexical: LexicalSpec = field(default_factory=LexicalSpec)
+    # task heads: keyword-rule verdicts (`classifier.labels.rule_task`) the head reads as
+    # one-hot features, and their scale beside the other blocks (lexical backends only)
+    rule_classes: tuple[str, ...] = ()
+    rule_weight: float = 1.0
+    # logit offsets per class fitted on the calibration slice for macro-F1 (class 0 fixed)
+    tune_offsets: bool = False
 
     def __post_init__(self) -> None:
         if self.backend not in ("embedding", "combined", "lexical"):
             raise ValueError(f"unknown backend {self.backend!r}")
         if self.backend != "embedding" and self.hidden > 0:
             raise ValueError("the MLP head is for the embedding backend only")
+        if self.rule_classes and self.backend == "embedding":
+            raise ValueError("rule features need a lexical backend (combined or lexical)")
 
 
 @dataclass
@@ -136,21 +145,6 @@ def embed(
     return np.stack([known[k] for k in keys]).astype(np.float32)
 
 
-def _fit_temperature(logits: Array, y: Sequence[int]) -> float:
-    import numpy as np
-
-    yt = np.asarray(y)
-    best, best_nll = 1.0, float("inf")
-    for t in np.geomspace(0.25, 6.0, 80):
-        z = logits / t
-        z = z - z.max(axis=1, keepdims=True)
-        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        nll = float(-logp[np.arange(len(yt)), yt].mean())
-        if nll < best_nll:
-            best, best_nll = float(t), nll
-    return best
-
-
 def _fit_layers(x: Array, y: Any, cfg: TrainConfig) -> tuple[list[Array], list[Array]]:
     import numpy as np
 
@@ -178,25 +172,34 @@ def _fit_layers(x: Array, y: Any, cfg: TrainConfig) -> tuple[list[Array], list[A
     return weights, [b.astype(np.float32) for b in mlp.intercepts_]
 
 
-def _fit_lexical(xs: Array, lex: Any, y: Any, cfg: TrainConfig) -> dict[str, Any]:
-    """One logistic regression over [hashed n-grams, dense block]; weights as Head fields."""
+def _fit_lexical(
+    xs: Array, lex: Any, y: Any, cfg: TrainConfig, rules: Array | None = None
+) -> dict[str, Any]:
+    """One logistic regression over [hashed n-grams, dense block, rule one-hots]; weights as
+    Head fields (the rule block's weights carry its `rule_weight` scale)."""
     import numpy as np
     import scipy.sparse as sp
     from sklearn.linear_model import LogisticRegression
 
-    x = sp.hstack([lex, sp.csr_matrix(xs)], format="csr")
+    blocks = [lex, sp.csr_matrix(xs)]
+    if rules is not None:
+        blocks.append(sp.csr_matrix(rules * cfg.rule_weight))
     lr = LogisticRegression(C=cfg.c, max_iter=3000, class_weight="balanced")
-    lr.fit(x, y)
-    n = lex.shape[1]
+    lr.fit(sp.hstack(blocks, format="csr"), y)
+    n, d = lex.shape[1], xs.shape[1]
     coef = lr.coef_.T.astype(np.float32)
     rows = np.flatnonzero(np.abs(coef[:n]).max(axis=1) > 0).astype(np.int32)
-    return {
-        "weights": (coef[n:],),
+    out = {
+        "weights": (coef[n : n + d],),
         "biases": (lr.intercept_.astype(np.float32),),
         "lexical": cfg.lexical,
         "lex_rows": rows,
         "lex_weights": coef[:n][rows],
     }
+    if rules is not None:
+        out["rule_classes"] = cfg.rule_classes
+        out["rule_weights"] = coef[n + d :] * cfg.rule_weight
+    return out
 
 
 def fit_head(
@@ -224,22 +227,29 @@ def fit_head(
         if len(texts) != len(yt):
             raise ValueError("the lexical backends need the training texts")
         lex = LexicalVectorizer(cfg.lexical).transform(texts)
+    rules = rule_features(texts, cfg.rule_classes) if cfg.rule_classes else None
 
     def fit(rows: Any) -> Head:
         if lex is None:
             w, b = _fit_layers(xs[rows], yt[rows], cfg)
             return Head(mean, scale, tuple(w), tuple(b))
-        return Head(mean, scale, **_fit_lexical(xs[rows], lex[rows], yt[rows], cfg))
+        r = None if rules is None else rules[rows]
+        return Head(mean, scale, **_fit_lexical(xs[rows], lex[rows], yt[rows], cfg, r))
 
     calib = np.array([int(k[8:16], 16) % 7 == 0 for k in keys])  # independent of the split
-    temperature = 1.0
+    temperature, offsets = 1.0, np.zeros(n_classes, np.float32)
     if calib.sum() >= 50 and len(set(yt[~calib].tolist())) == n_classes:
         probe = fit(~calib)
         cal_texts = [t for t, c in zip(texts, calib, strict=True) if c] if lex is not None else None
         logits = probe.logits(emb[calib], feats[calib], cal_texts)
-        temperature = _fit_temperature(logits, yt[calib])
+        temperature = fit_temperature(logits, yt[calib])
+        if cfg.tune_offsets:
+            offsets = fit_logit_offsets(logits / temperature, yt[calib])
     head = fit(np.ones(len(yt), dtype=bool))
-    return replace(head, temperature=temperature)
+    # an offset on the scaled logits is `offset * temperature` on the last layer's bias
+    biases = (*head.biases[:-1], head.biases[-1] + offsets * temperature)
+    card = {**head.card, "logit_offsets": [round(float(o), 3) for o in offsets]}
+    return replace(head, temperature=temperature, biases=biases, card=card)
 
 
 def baseline_length(
