@@ -85,10 +85,6 @@ def train_cmd(
         float | None, typer.Option(help="Inverse regularisation strength (default per backend)")
     ] = None,
     hidden: Annotated[int, typer.Option(help="MLP hidden units; 0 = logistic regression")] = 0,
-    tune_offsets: Annotated[
-        bool, typer.Option(help="fit per-tier logit offsets for macro-F1 on the calibration "
-                           "slice of train")
-    ] = False,
     seed: int = 0,
     max_seq_length: Annotated[int, typer.Option(help="Tokens embedded per text")] = 128,
     cache: Annotated[
@@ -125,7 +121,6 @@ def train_cmd(
             seed=seed, model=model, solve_rate_thresholds=_thresholds(solve_rate_thresholds),
             backend=backend, dense_weight=dense_weight or DEFAULT_DENSE_WEIGHT.get(backend, 1.0),
             lexical=LexicalSpec(_ngrams(word_ngrams), _ngrams(char_ngrams), lex_bits),
-            tune_offsets=tune_offsets,
         )
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from classifier.base import TIERS
-from classifier.calibration import fit_logit_offsets, fit_temperature
 from classifier.data import (
     DEFAULT_CAP_PER_STRATUM,
     Example,
@@ -62,8 +61,6 @@ class TrainConfig:
     # one-hot features, and their scale beside the other blocks (lexical backends only)
     rule_classes: tuple[str, ...] = ()
     rule_weight: float = 1.0
-    # logit offsets per class fitted on the calibration slice for macro-F1 (class 0 fixed)
-    tune_offsets: bool = False
 
     def __post_init__(self) -> None:
         if self.backend not in ("embedding", "combined", "lexical"):
@@ -143,6 +140,22 @@ def embed(
     if not keys:
         return np.zeros((0, embedder.dim), np.float32)
     return np.stack([known[k] for k in keys]).astype(np.float32)
+
+
+def _fit_temperature(logits: Array, y: Sequence[int]) -> float:
+    """The temperature (a grid over 0.25-6) that minimises the log loss of `logits / t`."""
+    import numpy as np
+
+    yt = np.asarray(y)
+    best, best_nll = 1.0, float("inf")
+    for t in np.geomspace(0.25, 6.0, 80):
+        z = logits / t
+        z = z - z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        nll = float(-logp[np.arange(len(yt)), yt].mean())
+        if nll < best_nll:
+            best, best_nll = float(t), nll
+    return best
 
 
 def _fit_layers(x: Array, y: Any, cfg: TrainConfig) -> tuple[list[Array], list[Array]]:
@@ -237,19 +250,14 @@ def fit_head(
         return Head(mean, scale, **_fit_lexical(xs[rows], lex[rows], yt[rows], cfg, r))
 
     calib = np.array([int(k[8:16], 16) % 7 == 0 for k in keys])  # independent of the split
-    temperature, offsets = 1.0, np.zeros(n_classes, np.float32)
+    temperature = 1.0
     if calib.sum() >= 50 and len(set(yt[~calib].tolist())) == n_classes:
         probe = fit(~calib)
         cal_texts = [t for t, c in zip(texts, calib, strict=True) if c] if lex is not None else None
         logits = probe.logits(emb[calib], feats[calib], cal_texts)
-        temperature = fit_temperature(logits, yt[calib])
-        if cfg.tune_offsets:
-            offsets = fit_logit_offsets(logits / temperature, yt[calib])
+        temperature = _fit_temperature(logits, yt[calib])
     head = fit(np.ones(len(yt), dtype=bool))
-    # an offset on the scaled logits is `offset * temperature` on the last layer's bias
-    biases = (*head.biases[:-1], head.biases[-1] + offsets * temperature)
-    card = {**head.card, "logit_offsets": [round(float(o), 3) for o in offsets]}
-    return replace(head, temperature=temperature, biases=biases, card=card)
+    return replace(head, temperature=temperature)
 
 
 def baseline_length(
