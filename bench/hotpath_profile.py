@@ -13,9 +13,11 @@ while a closed-loop load runs, and writes:
     bench/out/profile-<label>.svg   the flame graph
     bench/out/profile-<label>.txt   collapsed stacks (input of the table below)
 
-and prints the share of samples (inclusive) in the router's main areas, so a change to the
-hot path shows up as a row that shrinks. py-spy needs ptrace rights (root, or
-`kernel.yama.ptrace_scope=0`).
+and prints the share of busy samples (inclusive) in the router's main areas, so a change to
+the hot path shows up as a row that shrinks. Busy: samples of a thread waiting for work (the
+event loop in its poll, an idle worker thread) are left out. py-spy counts a thread that
+another process preempted as busy, so on a loaded machine socket writes (each wakes a peer)
+weigh more than their CPU. py-spy needs ptrace rights (root, or `kernel.yama.ptrace_scope=0`).
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ AREAS: list[tuple[str, tuple[str, ...]]] = [
     ("classifier", ("classifier/",)),
     ("planning", ("router/planning.py",)),
     ("budgets + cache (Redis client)", ("router/budgets.py", "router/cache.py", "redis/")),
-    ("upstream call (openai SDK, httpx)", ("openai/", "httpx/", "httpcore/")),
+    ("upstream call (aiohttp; streams: openai SDK)",
+     ("router/upstreams/", "aiohttp/", "openai/", "httpx/", "httpcore/")),
     ("  openai request transform", ("_async_transform_recursive", "_transform_recursive")),
     ("  openai response model construction", ("openai/_models.py", "_response.py")),
     ("JSON encode/decode", ("json/", "orjson", "jsonable_encoder")),
@@ -58,13 +61,23 @@ AREAS: list[tuple[str, tuple[str, ...]]] = [
 ]
 
 
+# Leaves where a thread waits for work: the event loop inside uvloop's poll (py-spy shows the
+# frame that entered the loop), an idle worker thread. Left out of every share.
+IDLE = ("Runner.run (asyncio/runners.py", "_worker (concurrent/futures/thread.py:8",
+        "WorkerThread.run (anyio")
+
+
+def _busy(stack: str) -> bool:
+    return not stack.rsplit(";", 1)[-1].startswith(IDLE)
+
+
 def summarise(collapsed: Path) -> list[tuple[str, float]]:
-    """Inclusive share of samples per area (a sample counts once per area)."""
+    """Inclusive share of busy samples per area (a sample counts once per area)."""
     per_area: Counter[str] = Counter()
     total = 0
     for line in collapsed.read_text().splitlines():
         stack, _, count_s = line.rpartition(" ")
-        if not stack:
+        if not stack or not _busy(stack):
             continue
         count = int(count_s)
         total += count
@@ -75,12 +88,12 @@ def summarise(collapsed: Path) -> list[tuple[str, float]]:
 
 
 def top_frames(collapsed: Path, n: int = 15) -> list[tuple[str, float]]:
-    """Leaf (self-time) frames with the most samples."""
+    """Leaf (self-time) frames with the most busy samples."""
     leaves: Counter[str] = Counter()
     total = 0
     for line in collapsed.read_text().splitlines():
         stack, _, count_s = line.rpartition(" ")
-        if not stack:
+        if not stack or not _busy(stack):
             continue
         total += int(count_s)
         leaves[stack.rsplit(";", 1)[-1]] += int(count_s)
@@ -159,7 +172,7 @@ def main() -> None:
         stop(stub)
     print(f"profile of {result['requests']} requests at {args.concurrency} callers "
           f"({result['rps']:.0f} req/s while sampled); flame graph: {svg}")
-    print("\n| area (inclusive) | share of samples |\n|---|---|")
+    print("\n| area (inclusive) | share of busy samples |\n|---|---|")
     for label, share in summarise(raw):
         print(f"| {label} | {share:.1%} |")
     print("\n| leaf frame (self) | share |\n|---|---|")

@@ -93,12 +93,14 @@ async def load(
                 start = time.perf_counter()
                 try:
                     r = await client.post(url, json=body)
-                except httpx.HTTPError:  # a dropped connection is an error, not a crash
+                except httpx.HTTPError as exc:  # a dropped connection is an error, not a crash
                     errors += 1
+                    _error(tag, type(exc).__name__)
                     continue
                 latencies.append((time.perf_counter() - start) * 1000)
                 if r.status_code != 200:
                     errors += 1
+                    _error(tag, f"{r.status_code} {r.text[:200]}")
 
         began = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -112,6 +114,11 @@ async def load(
         "requests": len(latencies),
         "errors": errors,
     }
+
+
+def _error(tag: str, what: str) -> None:
+    """What failed, on stderr (the table only counts errors)."""
+    print(f"error ({tag}): {what}", file=sys.stderr, flush=True)
 
 
 LITELLM_VERSION = "1.81.13"  # pinned; releases 1.82.7/1.82.8 were compromised and yanked

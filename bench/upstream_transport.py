@@ -1,4 +1,5 @@
-"""CPU per upstream call: the openai SDK's aiohttp transport against its default httpx2 one.
+"""CPU per upstream call: the `aiohttp` transport (non-streaming calls over one pooled aiohttp
+session, `router/upstreams/json_post.py`) against `httpx` (the openai SDK over its httpx2 client).
 
     python bench/upstream_transport.py                 # 300 calls a level, 1 and 8 callers
     python bench/upstream_transport.py --calls 1000 --rounds 3

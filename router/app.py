@@ -177,7 +177,10 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await watcher
             holder.remove_sighup()
-            clf_obj = getattr(getattr(app.state, "ttc", None), "classifier", None)
+            served = getattr(app.state, "ttc", None)
+            if served is not None:  # answers already sent: commit what they spent
+                await served.budgets.flush()
+            clf_obj = getattr(served, "classifier", None)
             if clf_obj is not None and hasattr(clf_obj, "aclose"):
                 await clf_obj.aclose()
             await pool.aclose()

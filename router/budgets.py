@@ -3,6 +3,7 @@
     plan, reservation = await budgets.reserve_with_downgrade(tenant, spec, plan.options, ttl_s)
     ... run the strategy ...
     await budgets.settle(reservation, usd=actual_usd, tokens=actual_tokens, tier=..., strategy=...)
+    # or budgets.settle_later(...): the same in the background (the request path's way)
     # or, when nothing was spent (failed before any upstream call):
     await budgets.release(reservation)
 
@@ -26,6 +27,7 @@ Metrics: `ttc_budget_decisions{outcome="store_error"}`, `ttc_budget_reservations
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -78,6 +80,7 @@ class Budgets:
         self._known: set[str] = set()
         self._stamps: tuple[int, str, str] = (-1, "", "")  # (UTC day, day stamp, month stamp)
         self.settle_health = SettleHealth()
+        self._settling: dict[str, set[asyncio.Task[None]]] = {}  # settle_later, per tenant
 
     def period_key(self, tenant: str, period: Period, at: datetime | None = None) -> str:
         at = at or datetime.fromtimestamp(self.clock(), UTC)
@@ -130,6 +133,11 @@ class Budgets:
             args += [u, t]
         try:
             out = await self._reserve(keys=list(keys), args=args)
+            if int(out[0]) == 0 and tenant in self._settling:
+                # Nothing fits, but this process's earlier requests still hold their worst
+                # case until their settles land (`settle_later`): wait for them, ask once more.
+                await self.flush(tenant)
+                out = await self._reserve(keys=list(keys), args=args)
         except (RedisError, OSError) as exc:
             self.metrics.store_errors.labels(op="budget_reserve").inc()
             self.metrics.budget.labels(outcome="store_error").inc()
@@ -220,6 +228,39 @@ class Budgets:
         await self._finish(reservation, to_micro_ceil(usd), tokens, tier, strategy, commit=True,
                            also_set=also_set)
 
+    def settle_later(
+        self, reservation: Reservation, usd: float, tokens: int, tier: str = "",
+        strategy: str = "", *, also_set: CacheWrite | None = None,
+    ) -> asyncio.Task[None]:
+        """`settle` in the background, so an answer goes out without waiting for the round
+        trip. Caps hold meanwhile: the reservation keeps the worst case held until the settle
+        lands. A reserve of the tenant in this process that nothing fits waits for it and
+        asks again, and spend, remaining and reset wait for it first (`flush`), so they see
+        what it committed; shutdown waits for all."""
+        task = asyncio.get_running_loop().create_task(
+            self.settle(reservation, usd, tokens, tier, strategy, also_set=also_set)
+        )
+        tenant = reservation.tenant
+        self._settling.setdefault(tenant, set()).add(task)
+        task.add_done_callback(lambda t: self._settled(tenant, t))
+        return task
+
+    def _settled(self, tenant: str, task: asyncio.Task[None]) -> None:
+        pending = self._settling.get(tenant)
+        if pending is not None:
+            pending.discard(task)
+            if not pending:
+                del self._settling[tenant]
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("budget_settle_crashed", tenant=tenant, error=repr(exc))
+
+    async def flush(self, tenant: str | None = None) -> None:
+        """Wait for the background settles of `tenant` (None: of every tenant)."""
+        pending = [t for name, tasks in self._settling.items() if tenant in (None, name)
+                   for t in tasks]
+        if pending:
+            await asyncio.wait(pending)
+
     async def release(self, reservation: Reservation) -> None:
         """Drop the reservation without committing anything (nothing was spent)."""
         await self._finish(reservation, 0, 0, "", "", commit=False)
@@ -255,6 +296,7 @@ class Budgets:
 
     async def remaining(self, tenant: str, policy_tenant: TenantPolicy | None) -> Remaining:
         """What is left under each cap now (reclaims expired reservations first)."""
+        await self.flush(tenant)
         caps = caps_of(policy_tenant)
         try:
             args: list[int | str] = [int(self.clock() * 1000), 0, "-", *caps, 0]
@@ -268,6 +310,7 @@ class Budgets:
         self, tenant: str, period: Period = "day", at: datetime | None = None
     ) -> dict[str, Any]:
         """Committed and reserved spend of one period, with per-tier and per-strategy splits."""
+        await self.flush(tenant)
         key = self.period_key(tenant, period, at)
         try:
             raw = {str(k): str(v) for k, v in (await self.store.client.hgetall(key)).items()}
@@ -297,6 +340,7 @@ class Budgets:
 
     async def reset(self, tenant: str, period: Period | Literal["all"] = "all") -> None:
         """Clear committed spend of the current day and/or month (reservations are kept)."""
+        await self.flush(tenant)  # a settle landing after the reset would count again
         periods: list[Period] = ["day", "month"] if period == "all" else [period]
         try:
             await self._reset(keys=[self.period_key(tenant, p) for p in periods], args=[])

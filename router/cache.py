@@ -13,6 +13,7 @@ timeout to every request.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -72,6 +73,18 @@ class ResultCache:
         self.cooldown_s = cooldown_s
         self.clock = clock
         self._skip_until = 0.0
+        self._writes: dict[str, asyncio.Future[Any]] = {}  # writes still on their way
+
+    def writing(self, key: str, write: asyncio.Future[Any]) -> None:
+        """`write` (a background task) stores `key`: a `get` of it in this process waits for
+        the write first, so the next identical request hits as when the write was awaited."""
+        self._writes[key] = write
+
+        def done(_: asyncio.Future[Any]) -> None:
+            if self._writes.get(key) is write:
+                del self._writes[key]
+
+        write.add_done_callback(done)
 
     def key(
         self,
@@ -110,6 +123,8 @@ class ResultCache:
         self._skip_until = self.clock() + self.cooldown_s
 
     async def get(self, key: str) -> dict[str, Any] | None:
+        if (write := self._writes.get(key)) is not None:
+            await asyncio.wait([write])
         if not self._open():
             return None
         try:

@@ -289,7 +289,8 @@ async def settle(state: AppState, prepared: Prepared, outcome: Outcome) -> Outco
         data = state.cache.encode(_cache_value(outcome), cache.max_entry_bytes)
         entry = None if data is None else (prepared.cache_key, data, cache.ttl_s)
     if prepared.reservation is not None:
-        await state.budgets.settle(
+        # In the background: the answer does not wait for this round trip (Budgets.settle_later)
+        settling = state.budgets.settle_later(
             prepared.reservation,
             outcome.cost_usd,
             outcome.usage.total_tokens + cut_tokens,
@@ -297,6 +298,8 @@ async def settle(state: AppState, prepared: Prepared, outcome: Outcome) -> Outco
             d.strategy,
             also_set=entry,
         )
+        if entry is not None:
+            state.cache.writing(entry[0], settling)
     elif entry is not None:
         await state.cache.set(entry[0], _cache_value(outcome), cache.ttl_s, cache.max_entry_bytes)
     _record(state, prepared, outcome)

@@ -7,13 +7,13 @@ Token accounting: some servers (llama.cpp) report `usage.completion_tokens` for 
 only when `n > 1`. With `count_choice_tokens=True` the upstream requests logprobs and counts
 each choice's tokens itself.
 
-Transport: the SDK's aiohttp client (`openai.DefaultAioHttpClient`, the `aiohttp` extra of
-`openai`) by default. Measured against the SDK's default httpx2 transport on a zero-latency
-stub, it spends about 0.2-0.6 ms less CPU per call (`bench/upstream_transport.py`; figures in
-docs/benchmarks.md). Only the socket layer changes: the SDK still builds the requests, applies
-the timeout, maps connection errors, timeouts and status codes to its exceptions (translated
-below), and retries stay ours (`CallGuard`, SDK retries off). `transport="httpx"` keeps the
-SDK's default.
+Transport: `aiohttp` by default. Non-streaming calls then go through one pooled aiohttp
+session of our own (`router.upstreams.json_post`) with the SDK client's base URL and headers:
+the SDK's request path costs about 1 ms of CPU a call more than aiohttp alone
+(`bench/upstream_transport.py`; figures in docs/benchmarks.md). Streams go through the SDK over
+its aiohttp client (`openai.DefaultAioHttpClient`, the `aiohttp` extra of `openai`). Failures
+map to the same errors on both paths, and retries stay ours (`CallGuard`, SDK retries off).
+`transport="httpx"` sends every call through the SDK over its default httpx2 client.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from router.upstreams.base import (
     StreamDelta,
     Usage,
 )
+from router.upstreams.json_post import JSONPost
 from router.upstreams.prompting import DEFAULT_FORMAT
 from router.upstreams.retry import CallGuard, Retryable, status_error
 
@@ -112,6 +113,14 @@ class OpenAICompatUpstream:
             # None: the SDK's own httpx2 client
             http_client=openai.DefaultAioHttpClient() if transport == "aiohttp" else None,
         )
+        self._post: JSONPost | None = None
+        if transport == "aiohttp":
+            headers = {**self._client.default_headers, **self._client.auth_headers}
+            self._post = JSONPost(
+                name, str(self._client.base_url),
+                {k: v for k, v in headers.items() if isinstance(v, str)},
+                timeout_s=timeout_s, max_connections=max_concurrency,
+            )
         self._guard = CallGuard(
             name, max_concurrency=max_concurrency, max_retries=max_retries, metrics=metrics
         )
@@ -119,6 +128,8 @@ class OpenAICompatUpstream:
         self._extra_body = dict(extra_body or {})
 
     async def aclose(self) -> None:
+        if self._post is not None:
+            await self._post.aclose()
         await self._client.close()
 
     async def _sdk(self, fn: Callable[[], Awaitable[T]]) -> T:
@@ -179,16 +190,21 @@ class OpenAICompatUpstream:
         return "/chat/completions", body
 
     async def _generate_once(self, r: GenerationRequest) -> Generation:
-        # The SDK's raw path: its auth, timeouts and status-error mapping, but no request
-        # transform and no response model construction (a third of the hot path when profiled).
         path, body = self._payload(r)
+        try:
+            return self._parse(r, await self._answer(path, body))
+        except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+            raise UpstreamError(f"upstream {self.name!r} sent a malformed response") from exc
+
+    async def _answer(self, path: str, body: dict[str, Any]) -> Any:
+        """The decoded JSON answer of one non-streaming call."""
+        if self._post is not None:
+            return await self._post(path, body)
+        # the SDK's raw path: no request transform, no response models
         raw = await self._sdk(
             lambda: self._client.post(path, cast_to=bytes, content=jsonfast.dumps(body))
         )
-        try:
-            return self._parse(r, jsonfast.loads(raw))
-        except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
-            raise UpstreamError(f"upstream {self.name!r} sent a malformed response") from exc
+        return jsonfast.loads(raw)
 
     def _parse(self, r: GenerationRequest, resp: dict[str, Any]) -> Generation:
         chat = r.prompt is None

@@ -115,3 +115,36 @@ async def test_zero_amounts_reach_redis_as_integers(store: Store) -> None:
     with pytest.raises(ResponseError, match="not an integer"):
         await store.client.eval("return redis.call('HINCRBY', KEYS[1], 'x', -tonumber('0'))",
                                 1, store.key("probe"))
+
+
+async def test_a_background_settle_holds_the_cap_until_it_lands_and_counts_at_once(
+    store: Store, metrics: Metrics
+) -> None:
+    """`settle_later`: the reservation holds the worst case until the settle lands; a reserve
+    of the tenant in this process that nothing fits waits for it and asks again, so it sees
+    the actual spend."""
+    b = Budgets(store, metrics, clock=Clock())
+    spec = TenantPolicy.model_validate({"daily_usd": 1.0})
+    first = await b.reserve("t", spec, 0.8, 10, ttl_s=60)
+    other = Budgets(store, metrics, clock=Clock())  # another replica on the same Redis
+    with pytest.raises(Exception, match="budget exceeded"):  # 0.8 held: 0.8 more cannot fit
+        await other.reserve("t", spec, 0.8, 10, ttl_s=60)
+    b.settle_later(first, 0.1, 10, "easy", "greedy")  # actual cost 0.1: 0.9 is left
+    second = await b.reserve("t", spec, 0.8, 10, ttl_s=60)  # after the settle: it fits
+    assert second.checked
+    day = await b.spend("t", "day")
+    assert day["usd"] == pytest.approx(0.1) and day["reserved_usd"] == pytest.approx(0.8)
+
+
+async def test_flush_waits_for_every_background_settle(store: Store, metrics: Metrics) -> None:
+    b = Budgets(store, metrics, clock=Clock())
+    key = store.key("c", "{t}", "digest")
+    for i in range(5):
+        r = await b.reserve(f"t{i % 2}", None, 0.01, 10, ttl_s=60)
+        b.settle_later(r, 0.01, 10, also_set=(key, '{"texts": ["x"]}', 30) if i == 4 else None)
+    await b.flush()
+    assert not b._settling
+    raw = {t: await store.client.hget(b.period_key(t, "day"), "usd")
+           for t in ("t0", "t1")}
+    assert raw == {"t0": "30000", "t1": "20000"}
+    assert await store.client.get(key) == '{"texts": ["x"]}'

@@ -104,3 +104,18 @@ async def test_corrupt_entry_is_a_miss_not_a_crash(store: Store, metrics: Metric
     assert await cache.get(key) is None
     with pytest.raises(TypeError):
         cache.key("t", "m", ["just a string"], {}, "r")
+
+
+async def test_a_get_waits_for_a_write_still_on_its_way(store: Store, metrics: Metrics) -> None:
+    """The request path writes in the background (with the settle): the next identical
+    request in this process still hits."""
+    cache = ResultCache(store, metrics)
+    key = cache.key("acme", "ttc-auto", MSGS, PARAMS, "rev-bg")
+
+    async def write() -> None:
+        await asyncio.sleep(0.05)
+        await cache.set(key, {"text": "4"}, ttl_s=60, max_bytes=10_000)
+
+    cache.writing(key, asyncio.get_running_loop().create_task(write()))
+    assert await cache.get(key) == {"text": "4"}
+    assert not cache._writes  # forgotten once done
