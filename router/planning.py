@@ -23,7 +23,7 @@ from router.tenancy import Tenant, effective_tier
 from router.upstreams.base import Message
 from router.verification import Verification, choose
 from router.worstcase import fallback_cost, worst_case
-from strategies import REGISTRY, Strategy, TakesClientParams
+from strategies import REGISTRY, Strategy, TakesClientParams, implements
 
 if TYPE_CHECKING:
     from router.runtime import Runtime
@@ -250,7 +250,7 @@ def _tier_plan(
 def _client_params(strategy: str, params: dict[str, Any], call: Call) -> dict[str, Any]:
     """The client's sampling knobs the strategy honours (`TakesClientParams`)."""
     impl = REGISTRY[strategy]
-    return impl.client_params(params, client_knobs(call)) if isinstance(
+    return impl.client_params(params, client_knobs(call)) if implements(
         impl, TakesClientParams) else params
 
 

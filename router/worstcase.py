@@ -30,7 +30,7 @@ from typing import Any
 
 from classifier.base import TierScores
 from policies.schema import Policy
-from strategies import REGISTRY, VERIFIERS, SampleBound, Stage, Strategy
+from strategies import REGISTRY, VERIFIERS, SampleBound, Stage, Strategy, implements
 from strategies.params import STEP
 from strategies.registry import stages_of
 
@@ -72,7 +72,7 @@ def worst_case(
     prompt = max(0, int(prompt_tokens))
     resend, out, steps = 0, max_tokens, 1
     for _, part, p, _ in parts:
-        if isinstance(part, SampleBound):
+        if implements(part, SampleBound):
             extra, generated = part.sample_bound(p, max_tokens)
             resend, out = max(resend, extra), max(out, generated)
         if part.step_level:  # every call re-sends the partial solution so far

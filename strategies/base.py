@@ -8,9 +8,10 @@ registered by name in `strategies.REGISTRY`, which the policy loader checks.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, TypeGuard, TypeVar, runtime_checkable
 
 from router.vocab.upstream import Capabilities, Message, Usage
 
@@ -259,3 +260,18 @@ class Strategy(Protocol):
         params: Mapping[str, Any],
         budget: Budget,
     ) -> Result: ...
+
+
+P = TypeVar("P")
+
+
+@functools.cache
+def _conforms(kind: type, protocol: type) -> bool:
+    return issubclass(kind, protocol)
+
+
+def implements(obj: object, protocol: type[P]) -> TypeGuard[P]:
+    """`isinstance(obj, protocol)` for the method-only protocols above, answered once per
+    class: Python's runtime protocol check walks the protocol's members on every call, and
+    the planner asks several times a request (`router.planning`, `router.worstcase`)."""
+    return _conforms(type(obj), protocol)
