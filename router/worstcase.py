@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from classifier.base import TierScores
 from policies.schema import Policy
@@ -73,7 +73,7 @@ def worst_case(
     resend, out, steps = 0, max_tokens, 1
     for _, part, p, _ in parts:
         if implements(part, SampleBound):
-            extra, generated = part.sample_bound(p, max_tokens)
+            extra, generated = cast(SampleBound, part).sample_bound(p, max_tokens)
             resend, out = max(resend, extra), max(out, generated)
         if part.step_level:  # every call re-sends the partial solution so far
             depth = int(p.get("max_depth") or STEP["max_depth"].default)

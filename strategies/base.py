@@ -8,10 +8,9 @@ registered by name in `strategies.REGISTRY`, which the policy loader checks.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol, TypeGuard, TypeVar, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from router.vocab.upstream import Capabilities, Message, Usage
 
@@ -262,16 +261,15 @@ class Strategy(Protocol):
     ) -> Result: ...
 
 
-P = TypeVar("P")
+_CONFORMS: dict[tuple[type, type], bool] = {}  # (class, protocol) -> conforms
 
 
-@functools.cache
-def _conforms(kind: type, protocol: type) -> bool:
-    return issubclass(kind, protocol)
-
-
-def implements(obj: object, protocol: type[P]) -> TypeGuard[P]:
+def implements(obj: object, protocol: type) -> bool:
     """`isinstance(obj, protocol)` for the method-only protocols above, answered once per
     class: Python's runtime protocol check walks the protocol's members on every call, and
     the planner asks several times a request (`router.planning`, `router.worstcase`)."""
-    return _conforms(type(obj), protocol)
+    key = (type(obj), protocol)
+    known = _CONFORMS.get(key)
+    if known is None:
+        known = _CONFORMS[key] = issubclass(key[0], protocol)
+    return known
