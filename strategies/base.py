@@ -24,6 +24,7 @@ class Problem:
     tests: str | None = None  # code tests run by the sandbox checker (a Python snippet)
     io_tests: tuple[tuple[str, str], ...] = ()  # code tests as (stdin, expected stdout) pairs
     entry_point: str | None = None  # the function a HumanEval-style `check(candidate)` tests
+    check: str | None = None  # a Python snippet of asserts over `answer` (answer_check verifier)
     answer_format: str = "auto"  # answer extractor name
 
     @property
