@@ -1,16 +1,21 @@
 """What a request carries to verify its answer, and how the plan uses it.
 
-A request may carry a reference answer, code tests and a verifier hint:
+A request may carry a reference answer, code tests, a check over the answer and a verifier hint:
 
 - OpenAI `/v1/chat/completions`: a top-level `ttc` object (the openai client sends it with
   `extra_body={"ttc": {...}}`) and/or `metadata` keys `ttc_reference`, `ttc_tests` (a Python
-  test snippet), `ttc_tests_language`, `ttc_verifier`;
+  test snippet), `ttc_tests_language`, `ttc_check` (a Python check snippet), `ttc_verifier`;
 - Anthropic `/v1/messages`: `metadata.ttc` (the same object) and/or the same flat keys.
 
     "ttc": {"reference": "42",
             "tests": {"language": "python", "code": "assert add(1, 2) == 3",
                       "cases": [{"input": "2\\n", "output": "4"}], "entry_point": "add"},
+            "check": {"language": "python", "code": "assert sorted(answer.split()) == ..."},
             "verifier": "tests"}
+
+`check` is a snippet of asserts over the candidate's `answer` (a string) and `text`, run in
+the sandbox by the `answer_check` verifier: what a right answer looks like, stated by the
+request, for answers that are not programs (`strategies.verifiers.answer_check`).
 
 Sizes and counts are limited (`LIMITS`); a bad value is a 400 naming the field (`ttc.tests.
 cases[3].input`, `metadata.ttc_reference`). References and tests are never logged; the cache
@@ -41,6 +46,7 @@ if TYPE_CHECKING:
 LIMITS = {
     "reference_chars": 4096,
     "tests_chars": 65_536,
+    "check_chars": 16_384,
     "cases": 64,
     "case_chars": 8192,
     "verifier_chars": 64,
@@ -61,10 +67,17 @@ class _Tests(BaseModel):
     entry_point: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 
 
+class _Check(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    language: Literal["python"]
+    code: str = Field(min_length=1, max_length=LIMITS["check_chars"])
+
+
 class _Ttc(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     reference: str | None = Field(None, min_length=1, max_length=LIMITS["reference_chars"])
     tests: _Tests | None = None
+    check: _Check | None = None
     verifier: str | None = Field(None, min_length=1, max_length=LIMITS["verifier_chars"])
 
 
@@ -77,6 +90,7 @@ class Verification:
     io_tests: tuple[tuple[str, str], ...] = ()
     entry_point: str | None = None
     verifier: str | None = None
+    check: str | None = None
 
     @property
     def carries(self) -> frozenset[str]:
@@ -85,12 +99,15 @@ class Verification:
             have.add("reference")
         if self.tests or self.io_tests:
             have.add("tests")
+        if self.check:
+            have.add("check")
         return frozenset(have)
 
     def digest(self) -> str:
         """What the cache key holds: a digest, never the values."""
         raw = json.dumps(
             [self.reference, self.tests, self.io_tests, self.entry_point, self.verifier]
+            + ([self.check] if self.check else [])
         )
         return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
@@ -99,6 +116,7 @@ METADATA_KEYS = {
     "ttc_reference": "reference",
     "ttc_tests": "code",
     "ttc_tests_language": "language",
+    "ttc_check": "check",
     "ttc_verifier": "verifier",
 }
 
@@ -115,6 +133,8 @@ def parse(ttc: Any, metadata: Mapping[str, Any] | None, where: str) -> Verificat
         merged["reference"] = flat["ttc_reference"]
     if "ttc_verifier" in flat:
         merged["verifier"] = flat["ttc_verifier"]
+    if "ttc_check" in flat:
+        merged["check"] = {"language": "python", "code": flat["ttc_check"]}
     if "ttc_tests" in flat:
         merged["tests"] = {
             "language": flat.get("ttc_tests_language", "python"),
@@ -144,11 +164,12 @@ def parse(ttc: Any, metadata: Mapping[str, Any] | None, where: str) -> Verificat
         io_tests=tuple((c.input, c.output) for c in (tests.cases or [])) if tests else (),
         entry_point=tests.entry_point if tests else None,
         verifier=spec.verifier,
+        check=spec.check.code if spec.check else None,
     )
 
 
 def _flat_name(loc: tuple[Any, ...]) -> str:
-    inner = {"reference": "ttc_reference", "verifier": "ttc_verifier"}
+    inner = {"reference": "ttc_reference", "verifier": "ttc_verifier", "check": "ttc_check"}
     if loc[0] == "tests":
         key = "ttc_tests_language" if len(loc) > 1 and loc[1] == "language" else "ttc_tests"
         return f"metadata.{key}"
@@ -232,5 +253,6 @@ def problem_for(call: Call) -> Problem:
         tests=v.tests,
         io_tests=v.io_tests,
         entry_point=v.entry_point,
+        check=v.check,
         answer_format="code" if (v.tests or v.io_tests) else "auto",
     )

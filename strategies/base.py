@@ -24,6 +24,7 @@ class Problem:
     tests: str | None = None  # code tests run by the sandbox checker (a Python snippet)
     io_tests: tuple[tuple[str, str], ...] = ()  # code tests as (stdin, expected stdout) pairs
     entry_point: str | None = None  # the function a HumanEval-style `check(candidate)` tests
+    check: str | None = None  # a Python snippet of asserts over `answer` (answer_check verifier)
     answer_format: str = "auto"  # answer extractor name
 
     @property
@@ -259,3 +260,17 @@ class Strategy(Protocol):
         params: Mapping[str, Any],
         budget: Budget,
     ) -> Result: ...
+
+
+_CONFORMS: dict[tuple[type, type], bool] = {}  # (class, protocol) -> conforms
+
+
+def implements(obj: object, protocol: type) -> bool:
+    """`isinstance(obj, protocol)` for the method-only protocols above, answered once per
+    class: Python's runtime protocol check walks the protocol's members on every call, and
+    the planner asks several times a request (`router.planning`, `router.worstcase`)."""
+    key = (type(obj), protocol)
+    known = _CONFORMS.get(key)
+    if known is None:
+        known = _CONFORMS[key] = issubclass(key[0], protocol)
+    return known

@@ -4,8 +4,9 @@
     build_verifier(kind, options, upstream_for) -> Verifier | None
 
 Kinds: prm_http (vLLM-served PRM), llm_judge (a policy model rates steps), rollout (Monte Carlo
-value from a policy model), math_reference, code_tests (sandbox), none. `needs` names what a
-request must carry for the kind to work (`reference`, `tests`). `upstream_for(name)`
+value from a policy model), math_reference, code_tests (sandbox), answer_check (the request's
+own check over the answer, in the sandbox), none. `needs` names what a request must carry for
+the kind to work (`reference`, `tests`, `check`). `upstream_for(name)`
 returns the `Upstream` of a policy model by name (judge and rollout kinds name one in
 `options["model"]`).
 """
@@ -39,7 +40,7 @@ class VerifierFactory:
     make: Callable[[Mapping[str, Any], UpstreamFor], Verifier | None]
     required: tuple[str, ...] = ()
     model_keys: tuple[str, ...] = field(default=())
-    needs: tuple[str, ...] = ()  # what a request must carry: "reference", "tests"
+    needs: tuple[str, ...] = ()  # what a request must carry: "reference", "tests", "check"
     bound: CostBound = _free  # worst-case tokens of scoring one candidate (the reservation)
 
     def check(self, options: Mapping[str, Any]) -> list[str]:
@@ -116,6 +117,12 @@ def _code(options: Mapping[str, Any], upstream_for: UpstreamFor) -> Verifier:
     return build_code_tests(options)
 
 
+def _answer_check(options: Mapping[str, Any], upstream_for: UpstreamFor) -> Verifier:
+    from strategies.verifiers.answer_check import build_answer_check
+
+    return build_answer_check(options)
+
+
 def _none(options: Mapping[str, Any], upstream_for: UpstreamFor) -> None:
     return None
 
@@ -184,6 +191,18 @@ VERIFIERS: dict[str, VerifierFactory] = {
         },
         _code,
         needs=("tests",),
+    ),
+    "answer_check": VerifierFactory(
+        "answer_check",
+        {
+            "timeout_s": Spec("float", lo=0.1, hi=120),
+            "cpu_s": Spec("int", lo=1, hi=120),
+            "memory_mb": Spec("int", lo=32, hi=16_384),
+            "output_bytes": Spec("int", lo=1024, hi=10_000_000),
+            "answer_format": _FMT,
+        },
+        _answer_check,
+        needs=("check",),
     ),
     "none": VerifierFactory("none", {}, _none),
 }

@@ -67,6 +67,30 @@ def test_allocation_quick(tmp_path: Path) -> None:
     assert "| adaptive, oracle (solve-rate bins) tiers |" in proc.stdout
 
 
+@pytest.mark.model
+def test_allocation_check_quick(tmp_path: Path) -> None:
+    """Factoring with the request's check: every sample scored by the answer_check verifier in
+    the sandbox, best-of-N by that score is on the grid and is a serve-time curve."""
+    proc = _run(["bench/allocation_check.py", "--quick", "--no-classifier", "--out",
+                 str(tmp_path)])
+    result = json.loads((tmp_path / "allocation-check-quick.json").read_text())
+    curves = {c["name"]: c for c in result["curves"]}
+    scored = "uniform best-of-N plain + recorded_score"
+    assert {"uniform greedy", "uniform majority vote", scored,
+            "uniform best-of-N plain, stop at score 0.9 + recorded_score",
+            "adaptive, oracle (solve-rate bins) tiers"} <= set(curves)
+    assert curves[scored]["kind"] != "ceiling"
+    oracle = "uniform best-of-N plain + math_reference (oracle)"
+    # the check decides correctness exactly here: best-of-N by its score is pass@N
+    by_score = {a["arm"].split("+")[0]: a["accuracy"] for a in curves[scored]["arms"]}
+    ceiling = {a["arm"].split("+")[0]: a["accuracy"] for a in curves[oracle]["arms"]}
+    assert by_score and all(abs(v - ceiling[k]) < 1e-9 for k, v in by_score.items())
+    samples = (tmp_path / "allocation-check-quick" / "samples-train.jsonl").read_text()
+    rows = [json.loads(line) for line in samples.splitlines()]
+    assert all(s["score"] == float(s["correct"]) for r in rows for s in r["samples"])
+    assert "scored every sample with the answer_check verifier" in proc.stdout
+
+
 def test_classifier_quick_lexical(tmp_path: Path) -> None:
     """The classifier bench end to end on the torch-free backend (quality needs the mix)."""
     from classifier.data import default_data_dir

@@ -168,6 +168,7 @@ def test_verifier_option_checks() -> None:
         "rollout",
         "math_reference",
         "code_tests",
+        "answer_check",
         "none",
     }
     assert check_verifier_options("prm_http", {"url": "http://x", "model": "m"}) == []
