@@ -188,8 +188,9 @@ def train_task_cmd(
     cache: Annotated[Path | None, typer.Option(help="Embedding cache (.npz)")] = None,
     rules: Annotated[
         str, typer.Option(help="keyword-rule verdicts the head reads as features, "
-                          "comma-separated task names ('' for none)")
-    ] = "",
+                          "comma-separated task names ('' for none; the default is the "
+                          "shipped head's set)")
+    ] = "logic,planning,chat,creative,rewrite",
     rule_weight: Annotated[float, typer.Option(help="scale of the rule features")] = 1.0,
 ) -> None:
     """Train the task-type head (maths, code, logic, planning, factual, creative, rewrite, chat,
@@ -204,8 +205,11 @@ def train_task_cmd(
     rule_classes = tuple(r.strip() for r in rules.split(",") if r.strip())
     if not set(rule_classes) <= set(TASKS):
         raise typer.BadParameter(f"task names are {', '.join(TASKS)}", param_hint="--rules")
-    embedder = _embedder(runtime, model, 128)
     backend = "lexical" if runtime == "lexical" else ("combined" if lexical else "embedding")
+    if rule_classes and backend == "embedding":
+        raise typer.BadParameter("the rule features sit beside the n-grams: add --lexical, or "
+                                 "pass --rules ''", param_hint="--rules")
+    embedder = _embedder(runtime, model, 128)
     try:
         cfg = TrainConfig(backend=backend, c=c, model=model,
                           dense_weight=dense_weight or DEFAULT_DENSE_WEIGHT.get(backend, 1.0),
