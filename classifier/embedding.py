@@ -56,7 +56,7 @@ from classifier.head import (
     packaged_artifact,
     packaged_task_artifact,
 )
-from classifier.rules import RULE_TASKS, apply_rules, proof_task
+from classifier.rules import RULE_TASKS, TASK_CORRECTIONS, apply_rules
 from router.vocab.errors import RouterError
 
 if TYPE_CHECKING:
@@ -208,10 +208,11 @@ class EmbeddingClassifier:
         if rule in RULE_TASKS:  # the rule knows the kind of task as well as the tier
             return replace(scores, task=RULE_TASKS[rule], task_confidence=1.0)
         head_task = self.task_head.classes[best]
-        fixed = proof_task(text, head_task) if self.rules else None
-        if fixed is not None:
-            return replace(scores, task=fixed, task_confidence=1.0,
-                           source=source if "+rule:" in source else f"{source}+rule:proof")
+        for name, correct in TASK_CORRECTIONS.items() if self.rules else ():
+            fixed = correct(text, head_task)
+            if fixed is not None:
+                return replace(scores, task=fixed, task_confidence=1.0,
+                               source=source if "+rule:" in source else f"{source}+rule:{name}")
         return replace(scores, task=head_task, task_confidence=task[best])
 
     def describe(self) -> dict[str, object]:
