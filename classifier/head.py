@@ -2,7 +2,7 @@
 
 No pickle anywhere: the arrays load with `allow_pickle=False`, and the card records the
 sha256 of the `.npz`, so a tampered or truncated file is refused with `ArtifactError` before
-any number in it is used. Inference is numpy (+ scipy sparse for the lexical term):
+any number in it is used. Inference is numpy alone (no scikit-learn or scipy at serving time):
 
     x = ([embedding, features] - mean) / scale        (embedding is 0-d for "lexical")
     h = relu(x @ W0 + b0) ... (hidden layers, if any)
@@ -31,13 +31,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from classifier.base import TIERS
 from classifier.features import FEATURE_NAMES
 from classifier.labels import TASKS, rule_features
-from classifier.lexical import LexicalSpec, LexicalVectorizer
+from classifier.lexical import LexicalSpec, LexicalVectorizer, LexRows
 from router.vocab.errors import RouterError
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
-    import scipy.sparse as sp
 
     Array = npt.NDArray[np.float32]
 
@@ -149,19 +148,17 @@ class Head:
         return None if self.lexical is None else LexicalVectorizer(self.lexical)
 
     @cached_property
-    def _lex_matrix(self) -> Array:
-        """The lexical weights scattered into all `n_features` rows (a few MB, built once)."""
+    def _lex_sorted(self) -> tuple[npt.NDArray[np.int64], Array]:
+        """The lexical weights' columns in ascending order, with their weight rows."""
         import numpy as np
 
-        assert self.lexical is not None and self.lex_rows is not None
-        assert self.lex_weights is not None
-        full = np.zeros((self.lexical.n_features, self.lex_weights.shape[1]), np.float32)
-        full[self.lex_rows] = self.lex_weights
-        return full
+        assert self.lex_rows is not None and self.lex_weights is not None
+        order = np.argsort(self.lex_rows, kind="stable")
+        return self.lex_rows[order].astype(np.int64), self.lex_weights[order]
 
-    def lexical_features(self, texts: Sequence[str]) -> sp.csr_matrix | None:
+    def lexical_features(self, texts: Sequence[str]) -> LexRows | None:
         vec = self._vectorizer
-        return None if vec is None else vec.transform(texts)
+        return None if vec is None else vec.rows(texts)
 
     @property
     def target(self) -> str:
@@ -185,7 +182,7 @@ class Head:
 
     def logits(
         self, embeddings: Array, features: Array, texts: Sequence[str] | None = None,
-        lex: sp.csr_matrix | None = None,
+        lex: LexRows | None = None,
     ) -> Array:
         """`texts` (the windows the features came from) are needed iff the head is lexical;
         `lex`: their `lexical_features`, when already computed (for another head, same spec)."""
@@ -202,10 +199,10 @@ class Head:
                 vec = self._vectorizer
                 if vec is None or texts is None or len(texts) != len(h):
                     raise ValueError("a lexical head needs the texts beside their features")
-                lex = vec.transform(texts)
-            elif lex.shape != (len(h), self.lexical.n_features):
+                lex = vec.rows(texts)
+            elif (len(lex), lex.n_features) != (len(h), self.lexical.n_features):
                 raise ValueError("precomputed lexical features of another shape")
-            h = h + np.asarray(lex @ self._lex_matrix, dtype=np.float32)
+            h = h + lex.logits(*self._lex_sorted)
         if self.rule_weights is not None:
             if texts is None or len(texts) != len(h):
                 raise ValueError("a head with rule features needs the texts")
@@ -215,7 +212,7 @@ class Head:
 
     def predict_proba(
         self, embeddings: Array, features: Array, texts: Sequence[str] | None = None,
-        lex: sp.csr_matrix | None = None,
+        lex: LexRows | None = None,
     ) -> Array:
         import numpy as np
 
