@@ -41,7 +41,7 @@ from classifier.data import Example, default_data_dir
 from classifier.embedding import EmbeddingClassifier, load_classifier
 from classifier.evaluation import evaluate, format_metrics_table
 from classifier.head import BACKENDS, DEFAULT_BACKEND
-from classifier.labels import TASKS
+from classifier.labels import CATEGORY_TASKS, SOURCE_TASKS, TASKS
 from classifier.task_train import TaskExample, task_examples, task_metrics, task_split
 from classifier.train import (
     TrainConfig,
@@ -154,6 +154,20 @@ def spearmen(test: list[Example], probs: Any, data: Path) -> dict[str, float]:
     return out
 
 
+def by_label_kind(tasks_test: list[TaskExample], scores: list[Any]) -> dict[str, tuple[float, int]]:
+    """Task accuracy on rows labelled by their source or category (maths, code, factual
+    sources; MT-bench and Vicuna categories) and on rows labelled by the keyword rules
+    (`classifier.labels.TASK_RULES`: the instruction sources), which a head that reads the
+    rules' verdict partly reproduces by construction."""
+    out = {}
+    for kind in ("source/category", "keyword rules"):
+        hits = [s.task == t.task for t, s in zip(tasks_test, scores, strict=True)
+                if (t.source in SOURCE_TASKS or t.source in CATEGORY_TASKS)
+                == (kind == "source/category")]
+        out[kind] = (sum(hits) / max(len(hits), 1), len(hits))
+    return out
+
+
 def search_leaks(tasks_test: list[TaskExample], scores: list[Any]) -> tuple[int, int]:
     """(writing/chat prompts of the held-out task split the default policy plans with more than
     one sample, how many such prompts there are)."""
@@ -191,6 +205,7 @@ async def measure(backend: str, sets: dict[str, Any] | None, quick: bool) -> dic
                 tp[i, TASKS.index(s.task)] = 1.0
             r["task"] = task_metrics([TASKS.index(t.task) for t in ttest], tp,
                                      [t.source for t in ttest])
+            r["task_by_label_kind"] = by_label_kind(ttest, tscores)
             r["search_leaks"] = search_leaks(ttest, tscores)
     r["latency"] = await latency(clf, 50 if quick else 200)
     r["throughput"] = await throughput(clf, 8 if quick else 24)
@@ -236,6 +251,13 @@ def report(results: dict[str, dict[str, Any]], base: dict[str, Any], tbase: dict
         for k, m in rows.items():
             print(f"{k:<14}{m['macro_f1']:>9.3f}{m['accuracy']:>7.3f}"
                   + "".join(f"{m['per_task'][t]['f1']:>9.3f}" for t in TASKS))
+        print(f"{'n':<30}" + "".join(
+            f"{v['support']:>9}" for v in next(iter(rows.values()))["per_task"].values()))
+        for k, r in results.items():
+            kinds = r.get("task_by_label_kind", {})
+            if kinds:
+                print(f"{k}: task accuracy on rows labelled by " + ", ".join(
+                    f"{kind} {acc:.3f} (n={n})" for kind, (acc, n) in kinds.items()))
         for k, r in results.items():
             if "search_leaks" in r:
                 leaks, total = r["search_leaks"]

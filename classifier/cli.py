@@ -186,6 +186,12 @@ def train_task_cmd(
         float | None, typer.Option(help="scale of the dense block beside the n-grams")
     ] = None,
     cache: Annotated[Path | None, typer.Option(help="Embedding cache (.npz)")] = None,
+    rules: Annotated[
+        str, typer.Option(help="keyword-rule verdicts the head reads as features, "
+                          "comma-separated task names ('' for none; the default is the "
+                          "shipped head's set)")
+    ] = "logic,planning,chat,creative,rewrite",
+    rule_weight: Annotated[float, typer.Option(help="scale of the rule features")] = 1.0,
 ) -> None:
     """Train the task-type head (maths, code, logic, planning, factual, creative, rewrite, chat,
     other) on the public mix; print its held-out report."""
@@ -194,10 +200,22 @@ def train_task_cmd(
 
     if not data.is_dir():
         raise typer.BadParameter(f"{data} is not the mix's directory", param_hint="--data")
-    embedder = _embedder(runtime, model, 128)
+    from classifier.labels import TASKS
+
+    rule_classes = tuple(r.strip() for r in rules.split(",") if r.strip())
+    if not set(rule_classes) <= set(TASKS):
+        raise typer.BadParameter(f"task names are {', '.join(TASKS)}", param_hint="--rules")
     backend = "lexical" if runtime == "lexical" else ("combined" if lexical else "embedding")
-    cfg = TrainConfig(backend=backend, c=c, model=model,
-                      dense_weight=dense_weight or DEFAULT_DENSE_WEIGHT.get(backend, 1.0))
+    if rule_classes and backend == "embedding":
+        raise typer.BadParameter("the rule features sit beside the n-grams: add --lexical, or "
+                                 "pass --rules ''", param_hint="--rules")
+    embedder = _embedder(runtime, model, 128)
+    try:
+        cfg = TrainConfig(backend=backend, c=c, model=model,
+                          dense_weight=dense_weight or DEFAULT_DENSE_WEIGHT.get(backend, 1.0),
+                          rule_classes=rule_classes, rule_weight=rule_weight)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
     metrics = train_task_head(data, out, embedder, cfg, cap=cap, cache=cache)
     report = format_task_report(metrics) + "\n"
     typer.echo(report)

@@ -2,17 +2,19 @@
 
 No pickle anywhere: the arrays load with `allow_pickle=False`, and the card records the
 sha256 of the `.npz`, so a tampered or truncated file is refused with `ArtifactError` before
-any number in it is used. Inference is numpy (+ scipy sparse for the lexical term):
+any number in it is used. Inference is numpy alone (no scikit-learn or scipy at serving time):
 
     x = ([embedding, features] - mean) / scale        (embedding is 0-d for "lexical")
     h = relu(x @ W0 + b0) ... (hidden layers, if any)
     z = h @ Wn + bn + lex(text) @ L                    (L: rows `lex_rows` of the hashed map)
+          + rules(text) @ R                             (task heads with `rule_classes` only)
     p = softmax(z / temperature)
 
 `lex(text)` is the hashed n-gram map of `classifier.lexical`, rebuilt from the card's
-`lexical` hyper-parameters (no vocabulary stored). Backends, by what the head reads:
-"embedding" (embedding + text features), "combined" (+ lexical), "lexical" (text features +
-lexical: no embedding model, no torch).
+`lexical` hyper-parameters (no vocabulary stored). `rules(text)` is the one-hot verdict of the
+task keyword rules (`classifier.labels.rule_features`) over the card's `rule_classes`.
+Backends, by what the head reads: "embedding" (embedding + text features), "combined"
+(+ lexical), "lexical" (text features + lexical: no embedding model, no torch).
 """
 
 from __future__ import annotations
@@ -28,13 +30,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from classifier.base import TIERS
 from classifier.features import FEATURE_NAMES
-from classifier.lexical import LexicalSpec, LexicalVectorizer
+from classifier.labels import TASKS, rule_features
+from classifier.lexical import LexicalSpec, LexicalVectorizer, LexRows
 from router.vocab.errors import RouterError
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
-    import scipy.sparse as sp
 
     Array = npt.NDArray[np.float32]
 
@@ -132,6 +134,8 @@ class Head:
     lexical: LexicalSpec | None = None
     lex_rows: npt.NDArray[np.int32] | None = None  # hashed columns with a weight
     lex_weights: Array | None = None  # (len(lex_rows), tiers) logit weights
+    rule_classes: tuple[str, ...] = ()  # keyword-rule verdicts the head reads (task heads)
+    rule_weights: Array | None = None  # (len(rule_classes), classes) logit weights
 
     @property
     def backend(self) -> Backend:
@@ -144,19 +148,17 @@ class Head:
         return None if self.lexical is None else LexicalVectorizer(self.lexical)
 
     @cached_property
-    def _lex_matrix(self) -> Array:
-        """The lexical weights scattered into all `n_features` rows (a few MB, built once)."""
+    def _lex_sorted(self) -> tuple[npt.NDArray[np.int64], Array]:
+        """The lexical weights' columns in ascending order, with their weight rows."""
         import numpy as np
 
-        assert self.lexical is not None and self.lex_rows is not None
-        assert self.lex_weights is not None
-        full = np.zeros((self.lexical.n_features, self.lex_weights.shape[1]), np.float32)
-        full[self.lex_rows] = self.lex_weights
-        return full
+        assert self.lex_rows is not None and self.lex_weights is not None
+        order = np.argsort(self.lex_rows, kind="stable")
+        return self.lex_rows[order].astype(np.int64), self.lex_weights[order]
 
-    def lexical_features(self, texts: Sequence[str]) -> sp.csr_matrix | None:
+    def lexical_features(self, texts: Sequence[str]) -> LexRows | None:
         vec = self._vectorizer
-        return None if vec is None else vec.transform(texts)
+        return None if vec is None else vec.rows(texts)
 
     @property
     def target(self) -> str:
@@ -180,7 +182,7 @@ class Head:
 
     def logits(
         self, embeddings: Array, features: Array, texts: Sequence[str] | None = None,
-        lex: sp.csr_matrix | None = None,
+        lex: LexRows | None = None,
     ) -> Array:
         """`texts` (the windows the features came from) are needed iff the head is lexical;
         `lex`: their `lexical_features`, when already computed (for another head, same spec)."""
@@ -197,16 +199,20 @@ class Head:
                 vec = self._vectorizer
                 if vec is None or texts is None or len(texts) != len(h):
                     raise ValueError("a lexical head needs the texts beside their features")
-                lex = vec.transform(texts)
-            elif lex.shape != (len(h), self.lexical.n_features):
+                lex = vec.rows(texts)
+            elif (len(lex), lex.n_features) != (len(h), self.lexical.n_features):
                 raise ValueError("precomputed lexical features of another shape")
-            h = h + np.asarray(lex @ self._lex_matrix, dtype=np.float32)
+            h = h + lex.logits(*self._lex_sorted)
+        if self.rule_weights is not None:
+            if texts is None or len(texts) != len(h):
+                raise ValueError("a head with rule features needs the texts")
+            h = h + rule_features(texts, self.rule_classes) @ self.rule_weights
         out: Array = h
         return out
 
     def predict_proba(
         self, embeddings: Array, features: Array, texts: Sequence[str] | None = None,
-        lex: sp.csr_matrix | None = None,
+        lex: LexRows | None = None,
     ) -> Array:
         import numpy as np
 
@@ -235,6 +241,8 @@ def save_head(head: Head, path: Path) -> Path:
         # head computes in float32 (load_head casts back)
         arrays["lex_weights"] = head.lex_weights.astype(np.float16)
         arrays["lex_spec"] = np.asarray(head.lexical.as_array(), dtype=np.float64)
+    if head.rule_weights is not None:
+        arrays["rule_weights"] = head.rule_weights.astype(np.float32)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     data = buf.getvalue()
@@ -252,6 +260,7 @@ def save_head(head: Head, path: Path) -> Path:
         temperature=head.temperature,
         backend=head.backend,
         lexical=None if head.lexical is None else head.lexical.as_card(),
+        rule_classes=list(head.rule_classes),
         sha256=hashlib.sha256(data).hexdigest(),
         npz=path.name,
     )
@@ -326,6 +335,8 @@ def load_head(path: str | Path | None = None) -> Head:
             lexical=spec,
             lex_rows=arrays["lex_rows"].astype(np.int32) if spec else None,
             lex_weights=arrays["lex_weights"].astype(np.float32) if spec else None,
+            rule_classes=tuple(str(c) for c in card.get("rule_classes") or ()),
+            rule_weights=arrays.get("rule_weights"),
         )
     except (KeyError, ValueError, TypeError, OSError) as e:
         raise ArtifactError(f"classifier artifact {npz} is malformed: {e!r}") from None
@@ -345,6 +356,11 @@ def _check_shapes(head: Head, npz: Path) -> None:
             ok = False
         elif len(rows):
             ok = ok and int(rows.min()) >= 0 and int(rows.max()) < head.lexical.n_features
+    rw = head.rule_weights
+    if (rw is None) != (not head.rule_classes) or (
+        rw is not None and rw.shape != (len(head.rule_classes), n)
+    ) or not set(head.rule_classes) <= set(TASKS):
+        ok = False
     if not ok or d != n or head.embedding_dim != head.card.get("embedding_dim"):
         raise ArtifactError(f"classifier artifact {npz} has inconsistent array shapes")
     if head.card.get("backend", "embedding") != head.backend:

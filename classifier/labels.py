@@ -23,11 +23,15 @@ MATH-500 (`math500`) is evaluation only: `SOURCES` never lists it; `EVAL_SOURCES
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from classifier.base import Tier
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 Row = Mapping[str, Any]
 
@@ -344,6 +348,20 @@ def rule_task(text: str) -> str:
         if re.search(pattern, head):
             return task
     return "other"
+
+
+def rule_features(texts: Sequence[str], classes: Sequence[str]) -> npt.NDArray[np.float32]:
+    """One row per text: 1.0 in the column of `classes` that `rule_task` names, else zeros
+    (the task head's view of the keyword rules; `classes` keeps the columns it was trained on)."""
+    import numpy as np
+
+    out = np.zeros((len(texts), len(classes)), np.float32)
+    column = {c: i for i, c in enumerate(classes)}
+    for i, text in enumerate(texts):
+        j = column.get(rule_task(text))
+        if j is not None:
+            out[i, j] = 1.0
+    return out
 
 
 def task_of(source: str, category: str, text: str) -> str:

@@ -9,11 +9,16 @@ the block is multiplied by `weight` (its scale beside the standardised dense fea
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from math import log1p, sqrt
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
     import scipy.sparse as sp
 
 Range = tuple[int, int]
@@ -78,32 +83,136 @@ class LexicalSpec:
         )
 
 
-class LexicalVectorizer:
-    """Texts -> sparse float32 rows of `spec.n_features` columns. Stateless, thread-safe."""
+@dataclass(frozen=True)
+class LexRows:
+    """Hashed feature rows in compressed-row form (numpy only): row i's columns are
+    `indices[indptr[i]:indptr[i + 1]]`, with values `data[...]` in the same places."""
 
-    def __init__(self, spec: LexicalSpec) -> None:
-        from sklearn.feature_extraction.text import HashingVectorizer
+    indptr: npt.NDArray[np.int64]
+    indices: npt.NDArray[np.int64]
+    data: npt.NDArray[np.float32]
+    n_features: int
 
-        self.spec = spec
-        self._blocks = [
-            HashingVectorizer(
-                analyzer=kind,
-                ngram_range=ngrams,
-                n_features=2**spec.bits,
-                alternate_sign=False,
-                norm=None,
-                lowercase=True,
-                dtype=_float32(),
-            )
-            for kind, ngrams in spec.blocks
-        ]
+    def __len__(self) -> int:
+        return len(self.indptr) - 1
 
-    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+    def logits(self, rows: npt.NDArray[np.int64], weights: npt.NDArray[np.float32]
+               ) -> npt.NDArray[np.float32]:
+        """Rows times a weight matrix given by its non-zero rows: `rows` (sorted columns)
+        and `weights[k]` for column `rows[k]`; columns without a row weigh nothing."""
         import numpy as np
+
+        out = np.zeros((len(self), weights.shape[1]), np.float32)
+        if not len(rows) or not len(self.indices):
+            return out
+        pos = np.minimum(np.searchsorted(rows, self.indices), len(rows) - 1)
+        hit = rows[pos] == self.indices
+        contrib = weights[pos] * (self.data * hit)[:, None]
+        if len(self) == 1:
+            out[0] = contrib.sum(axis=0)
+        else:
+            np.add.at(out, np.repeat(np.arange(len(self)), np.diff(self.indptr)), contrib)
+        return out
+
+    def to_csr(self) -> sp.csr_matrix:
         import scipy.sparse as sp
 
+        return sp.csr_matrix((self.data, self.indices, self.indptr),
+                             shape=(len(self), self.n_features))
+
+
+class LexicalVectorizer:
+    """Texts -> hashed feature rows of `spec.n_features` columns. Thread-safe: its only state
+    is a memo of n-gram columns that only grows.
+
+    Serving needs neither scikit-learn nor scipy (about 90 MiB of a worker's memory): the
+    n-grams are cut here by the rules of scikit-learn's `HashingVectorizer` (lowercase; words
+    are runs of two or more word characters, n-grams of them joined by one space; `char_wb`
+    n-grams inside each whitespace-separated word padded with one space on each side, a word
+    shorter than n counted once whole), hashed with MurmurHash3 (x86, 32 bit, seed 0, the
+    `mmh3` package), bucket `abs(h) mod 2**bits`. `reference_transform` is scikit-learn's own
+    path, and the tests hold the two equal.
+    """
+
+    def __init__(self, spec: LexicalSpec) -> None:
+        self.spec = spec
+        self._bucket: dict[str, int] = {}  # n-gram -> column within its block, memoised
+
+    def _grams(self, kind: str, ngrams: Range, text: str) -> list[str]:
+        lo, hi = ngrams
+        text = text.lower()
+        out: list[str] = []
+        if kind == "word":
+            words = _WORD.findall(text)
+            for n in range(lo, hi + 1):
+                out.extend(" ".join(words[i:i + n]) for i in range(len(words) - n + 1))
+            return out
+        for word in text.split():
+            padded = f" {word} "
+            for n in range(lo, hi + 1):
+                if n >= len(padded):
+                    out.append(padded)
+                    break
+                out.extend(padded[i:i + n] for i in range(len(padded) - n + 1))
+        return out
+
+    def _column(self, gram: str) -> int:
+        import mmh3
+
+        n = 1 << self.spec.bits
+        h = mmh3.hash(gram, 0, True)
+        # the bucket of abs(-2**31), as HashingVectorizer defines it
+        col = (2147483647 - (n - 1)) % n if h == -2147483648 else abs(h) % n
+        if len(self._bucket) < _MEMO:
+            self._bucket[gram] = col
+        return col
+
+    def rows(self, texts: Sequence[str]) -> LexRows:
+        import numpy as np
+
+        n = 1 << self.spec.bits
+        indices: list[int] = []
+        data: list[float] = []
+        indptr = [0]
+        bucket, column = self._bucket, self._column
+        sublinear = self.spec.sublinear_tf
+        for text in texts:
+            for b, (kind, ngrams) in enumerate(self.spec.blocks):
+                grams = Counter(self._grams(kind, ngrams, text))
+                known = [bucket.get(g) for g in grams]
+                cols = [column(g) if c is None else c for g, c in zip(grams, known, strict=True)]
+                counts = dict(zip(cols, grams.values(), strict=True))
+                if len(counts) < len(cols):  # two n-grams share a bucket: add their counts
+                    counts = {}
+                    for c, k in zip(cols, grams.values(), strict=True):
+                        counts[c] = counts.get(c, 0) + k
+                if not counts:
+                    continue
+                cols = sorted(counts)
+                values = [log1p(counts[c]) if sublinear else float(counts[c]) for c in cols]
+                scale = self.spec.weight / sqrt(sum(v * v for v in values))
+                indices.extend(c + b * n for c in cols)
+                data.extend(v * scale for v in values)
+            indptr.append(len(indices))
+        return LexRows(np.asarray(indptr, np.int64), np.asarray(indices, np.int64),
+                       np.asarray(data, np.float32), self.spec.n_features)
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """The rows as a scipy matrix (training)."""
+        return self.rows(texts).to_csr()
+
+    def reference_transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """The same rows through scikit-learn's `HashingVectorizer` and scipy (the tests'
+        yardstick)."""
+        import numpy as np
+        import scipy.sparse as sp
+        from sklearn.feature_extraction.text import HashingVectorizer
+
         mats = []
-        for hv in self._blocks:
+        for kind, ngrams in self.spec.blocks:
+            hv = HashingVectorizer(analyzer=kind, ngram_range=ngrams, n_features=2**self.spec.bits,
+                                   alternate_sign=False, norm=None, lowercase=True,
+                                   dtype=np.float32)
             x = sp.csr_matrix(hv.transform(list(texts)), dtype=np.float32)
             if self.spec.sublinear_tf:
                 np.log1p(x.data, out=x.data)
@@ -116,7 +225,5 @@ class LexicalVectorizer:
         return out
 
 
-def _float32() -> Any:
-    import numpy as np
-
-    return np.float32
+_WORD = re.compile(r"(?u)\b\w\w+\b")
+_MEMO = 200_000  # n-grams whose column is remembered (about 30 MB at most)

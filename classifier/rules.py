@@ -1,4 +1,4 @@
-"""Four documented corrections for query forms the training mix does not contain.
+"""Five documented corrections for query forms the training mix does not contain.
 
 The public mix (classifier/labels.py) has no bare arithmetic questions and almost no proof
 requests (14 rows in ~40k mention "prove"/"show that", all olympiad length), so the heads learn
@@ -19,11 +19,16 @@ move probability mass after the head (every backend), and the scores' `source` g
   kinds (maths, code, logic, planning): "Prove that sqrt(2) is irrational." read as `other`,
   which the default policy answers greedily. A proof is reasoning the seed's search helps, so
   such a request's task becomes maths (a head that said logic or code keeps its answer).
+- `code`: the query opens by asking to write code in a named language or for a code artefact
+  ("Write a SQL query that...", "Give me a bash one-liner...", "Write a regex for..."): the
+  task is code. The mix's "Write a ..." openings are mostly IFEval's writing prompts, so the
+  task head read "Write a SQL query..." as creative (the default policy's greedy route).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 _ARITHMETIC = re.compile(
     r"^\s*(?:what(?:'s| is)|compute|calculate|evaluate|how much is)?\s*"
@@ -42,6 +47,17 @@ _GREETING = re.compile(
 )
 
 
+_CODE_REQUEST = re.compile(
+    r"^\W*(?:please\s+)?(?:(?:can|could) you\s+)?(?:write|create|give me|generate|draft|"
+    r"implement|show me|build)\b[^.?!\n]{0,30}?\b(?:sql|mysql|postgres(?:ql)?|sqlite|python|"
+    r"javascript|typescript|java|c\+\+|c#|rust|golang|bash|shell|powershell|regex|"
+    r"regular expression|html|css|react|excel formula|vba)\b[^.?!\n]{0,20}?\b(?:query|"
+    r"queries|function|script|program|class|code|snippet|statement|expression|command|"
+    r"one-liner|method|module|formula|macro|component|regex|pattern)s?\b",
+    re.I,
+)
+
+
 # rules that also name the task type
 RULE_TASKS: dict[str, str] = {"arithmetic": "maths", "greeting": "chat"}
 
@@ -54,6 +70,20 @@ def proof_task(text: str, task: str) -> str | None:
     if task not in REASONING_TASKS and _PROOF.search(text):
         return "maths"
     return None
+
+
+def code_task(text: str, task: str) -> str | None:
+    """"code" for a request to write code in a named language the task head put elsewhere."""
+    if task != "code" and _CODE_REQUEST.search(text):
+        return "code"
+    return None
+
+
+# rule name -> correction of the task head's answer (None: the head's answer stands)
+TASK_CORRECTIONS: dict[str, Callable[[str, str], str | None]] = {
+    "proof": proof_task,
+    "code": code_task,
+}
 
 
 def apply_rules(text: str, probs: tuple[float, ...]) -> tuple[tuple[float, ...], str | None]:

@@ -125,7 +125,8 @@ def train_task_head(
         "static_table_sha256": getattr(embedder, "card", {}).get("sha256"),
         "head": "logistic_regression",
         "config": {"backend": cfg.backend, "c": cfg.c, "cap_per_source_task": cap,
-                   "dense_weight": cfg.dense_weight, "seed": cfg.seed},
+                   "dense_weight": cfg.dense_weight, "seed": cfg.seed,
+                   "rule_classes": list(cfg.rule_classes), "rule_weight": cfg.rule_weight},
         "label_mapping": "classifier/labels.py (SOURCE_TASKS, CATEGORY_TASKS, TASK_RULES)",
         "training_data": {
             "train": n, "test": len(test), "split": "sha256(text) % 5 == 0 -> test",

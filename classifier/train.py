@@ -33,7 +33,7 @@ from classifier.embedder import PACKAGED_MODEL, Embedder
 from classifier.evaluation import evaluate, level_spearman
 from classifier.features import FEATURE_NAMES, text_features, window
 from classifier.head import Head, save_head
-from classifier.labels import DEFAULT_SOLVE_RATE_THRESHOLDS
+from classifier.labels import DEFAULT_SOLVE_RATE_THRESHOLDS, rule_features
 from classifier.lexical import LexicalSpec, LexicalVectorizer
 
 if TYPE_CHECKING:
@@ -57,12 +57,18 @@ class TrainConfig:
     backend: str = "embedding"  # "embedding" | "combined" | "lexical" (the CLI: combined)
     dense_weight: float = 1.0  # scale of the standardised dense block beside lexical ones
     lexical: LexicalSpec = field(default_factory=LexicalSpec)
+    # task heads: keyword-rule verdicts (`classifier.labels.rule_task`) the head reads as
+    # one-hot features, and their scale beside the other blocks (lexical backends only)
+    rule_classes: tuple[str, ...] = ()
+    rule_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.backend not in ("embedding", "combined", "lexical"):
             raise ValueError(f"unknown backend {self.backend!r}")
         if self.backend != "embedding" and self.hidden > 0:
             raise ValueError("the MLP head is for the embedding backend only")
+        if self.rule_classes and self.backend == "embedding":
+            raise ValueError("rule features need a lexical backend (combined or lexical)")
 
 
 @dataclass
@@ -137,6 +143,7 @@ def embed(
 
 
 def _fit_temperature(logits: Array, y: Sequence[int]) -> float:
+    """The temperature (a grid over 0.25-6) that minimises the log loss of `logits / t`."""
     import numpy as np
 
     yt = np.asarray(y)
@@ -178,25 +185,34 @@ def _fit_layers(x: Array, y: Any, cfg: TrainConfig) -> tuple[list[Array], list[A
     return weights, [b.astype(np.float32) for b in mlp.intercepts_]
 
 
-def _fit_lexical(xs: Array, lex: Any, y: Any, cfg: TrainConfig) -> dict[str, Any]:
-    """One logistic regression over [hashed n-grams, dense block]; weights as Head fields."""
+def _fit_lexical(
+    xs: Array, lex: Any, y: Any, cfg: TrainConfig, rules: Array | None = None
+) -> dict[str, Any]:
+    """One logistic regression over [hashed n-grams, dense block, rule one-hots]; weights as
+    Head fields (the rule block's weights carry its `rule_weight` scale)."""
     import numpy as np
     import scipy.sparse as sp
     from sklearn.linear_model import LogisticRegression
 
-    x = sp.hstack([lex, sp.csr_matrix(xs)], format="csr")
+    blocks = [lex, sp.csr_matrix(xs)]
+    if rules is not None:
+        blocks.append(sp.csr_matrix(rules * cfg.rule_weight))
     lr = LogisticRegression(C=cfg.c, max_iter=3000, class_weight="balanced")
-    lr.fit(x, y)
-    n = lex.shape[1]
+    lr.fit(sp.hstack(blocks, format="csr"), y)
+    n, d = lex.shape[1], xs.shape[1]
     coef = lr.coef_.T.astype(np.float32)
     rows = np.flatnonzero(np.abs(coef[:n]).max(axis=1) > 0).astype(np.int32)
-    return {
-        "weights": (coef[n:],),
+    out = {
+        "weights": (coef[n : n + d],),
         "biases": (lr.intercept_.astype(np.float32),),
         "lexical": cfg.lexical,
         "lex_rows": rows,
         "lex_weights": coef[:n][rows],
     }
+    if rules is not None:
+        out["rule_classes"] = cfg.rule_classes
+        out["rule_weights"] = coef[n + d :] * cfg.rule_weight
+    return out
 
 
 def fit_head(
@@ -224,12 +240,14 @@ def fit_head(
         if len(texts) != len(yt):
             raise ValueError("the lexical backends need the training texts")
         lex = LexicalVectorizer(cfg.lexical).transform(texts)
+    rules = rule_features(texts, cfg.rule_classes) if cfg.rule_classes else None
 
     def fit(rows: Any) -> Head:
         if lex is None:
             w, b = _fit_layers(xs[rows], yt[rows], cfg)
             return Head(mean, scale, tuple(w), tuple(b))
-        return Head(mean, scale, **_fit_lexical(xs[rows], lex[rows], yt[rows], cfg))
+        r = None if rules is None else rules[rows]
+        return Head(mean, scale, **_fit_lexical(xs[rows], lex[rows], yt[rows], cfg, r))
 
     calib = np.array([int(k[8:16], 16) % 7 == 0 for k in keys])  # independent of the split
     temperature = 1.0

@@ -11,7 +11,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from classifier import classification_text
 from classifier.base import TIERS, Tier, TierScores
@@ -23,7 +23,7 @@ from router.tenancy import Tenant, effective_tier
 from router.upstreams.base import Message
 from router.verification import Verification, choose
 from router.worstcase import fallback_cost, worst_case
-from strategies import REGISTRY, Strategy, TakesClientParams
+from strategies import REGISTRY, Strategy, TakesClientParams, implements
 
 if TYPE_CHECKING:
     from router.runtime import Runtime
@@ -250,8 +250,9 @@ def _tier_plan(
 def _client_params(strategy: str, params: dict[str, Any], call: Call) -> dict[str, Any]:
     """The client's sampling knobs the strategy honours (`TakesClientParams`)."""
     impl = REGISTRY[strategy]
-    return impl.client_params(params, client_knobs(call)) if isinstance(
-        impl, TakesClientParams) else params
+    if not implements(impl, TakesClientParams):
+        return params
+    return cast(TakesClientParams, impl).client_params(params, client_knobs(call))
 
 
 def client_knobs(call: Call) -> dict[str, Any]:

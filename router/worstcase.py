@@ -26,11 +26,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from classifier.base import TierScores
 from policies.schema import Policy
-from strategies import REGISTRY, VERIFIERS, SampleBound, Stage, Strategy
+from strategies import REGISTRY, VERIFIERS, SampleBound, Stage, Strategy, implements
 from strategies.params import STEP
 from strategies.registry import stages_of
 
@@ -72,8 +72,8 @@ def worst_case(
     prompt = max(0, int(prompt_tokens))
     resend, out, steps = 0, max_tokens, 1
     for _, part, p, _ in parts:
-        if isinstance(part, SampleBound):
-            extra, generated = part.sample_bound(p, max_tokens)
+        if implements(part, SampleBound):
+            extra, generated = cast(SampleBound, part).sample_bound(p, max_tokens)
             resend, out = max(resend, extra), max(out, generated)
         if part.step_level:  # every call re-sends the partial solution so far
             depth = int(p.get("max_depth") or STEP["max_depth"].default)

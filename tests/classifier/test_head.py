@@ -160,3 +160,32 @@ def test_tampered_lexical_artifact_is_refused(tmp_path: Path) -> None:
     (tmp_path / "h.json").write_text(json.dumps(card))
     with pytest.raises(ArtifactError, match="do not match the weights"):
         load_head(tmp_path / "h.npz")
+
+
+def test_rule_features_round_trip_and_move_the_logits(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    base = random_lexical_head(dim=0)
+    weights = np.zeros((2, 4), np.float32)
+    weights[0, 3] = 5.0  # a "logic" verdict pushes the last class
+    head = replace(base, rule_classes=("logic", "chat"), rule_weights=weights)
+    save_head(head, tmp_path / "r.npz")
+    loaded = load_head(tmp_path / "r.npz")
+    assert loaded.rule_classes == ("logic", "chat")
+    texts = ["Here is a puzzle: which of the following must be true?", "Name the capital of Peru."]
+    emb, feats = np.zeros((2, 0), np.float32), text_features(texts)
+    with_rules = loaded.logits(emb, feats, texts)
+    without = replace(loaded, rule_classes=(), rule_weights=None).logits(emb, feats, texts)
+    np.testing.assert_allclose(with_rules[0] - without[0], [0, 0, 0, 5.0], atol=1e-4)
+    np.testing.assert_allclose(with_rules[1], without[1], atol=1e-6)  # no rule fired
+
+
+def test_rule_weights_of_the_wrong_shape_are_refused(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    head = replace(random_lexical_head(dim=0), rule_classes=("logic", "chat"),
+                   rule_weights=np.zeros((3, 4), np.float32))
+    save_head(head, tmp_path / "r.npz")
+    with pytest.raises(ArtifactError, match="inconsistent"):
+        load_head(tmp_path / "r.npz")
+

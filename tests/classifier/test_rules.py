@@ -61,3 +61,38 @@ async def test_shipped_default_sends_proofs_to_a_reasoning_task() -> None:
     for s in scores:
         assert s.task in {"maths", "code", "logic", "planning"}, s
         assert s.tier is not Tier.EASY
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Write a SQL query...", "Write a SQL query that returns the second highest salary.",
+     "Can you write a bash script to back up my home folder?",
+     "Write a regex pattern that matches e-mail addresses.",
+     "Please create a Python function that merges two sorted lists."],
+)
+def test_a_request_for_code_in_a_named_language_is_code(text: str) -> None:
+    from classifier.rules import code_task
+
+    assert code_task(text, "creative") == "code"
+    assert code_task(text, "code") is None  # the head's answer stands
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Write a poem about Python.", "Write a story about a programmer who loves SQL.",
+     "Write an essay on the island of Java.", "Give me a go-to-market plan.",
+     "What is SQL?"],
+)
+def test_writing_about_code_is_not_a_code_request(text: str) -> None:
+    from classifier.rules import code_task
+
+    assert code_task(text, "creative") is None
+
+
+async def test_shipped_default_reads_a_sql_request_as_code() -> None:
+    clf = load_classifier()
+    try:
+        (s,) = await clf.classify(["Write a SQL query that lists customers with 3+ orders."])
+    finally:
+        await clf.aclose()
+    assert s.task == "code", s
