@@ -148,13 +148,17 @@ class Head:
         return None if self.lexical is None else LexicalVectorizer(self.lexical)
 
     @cached_property
-    def _lex_sorted(self) -> tuple[npt.NDArray[np.int64], Array]:
-        """The lexical weights' columns in ascending order, with their weight rows."""
+    def _lex_index(self) -> tuple[npt.NDArray[np.int32], Array]:
+        """Column -> weight row (-1: none) over the whole hashed map (4 bytes a column, one
+        memory access a feature), and the weight rows with a zero row last for -1."""
         import numpy as np
 
+        assert self.lexical is not None
         assert self.lex_rows is not None and self.lex_weights is not None
-        order = np.argsort(self.lex_rows, kind="stable")
-        return self.lex_rows[order].astype(np.int64), self.lex_weights[order]
+        row_of = np.full(self.lexical.n_features, -1, np.int32)
+        row_of[self.lex_rows] = np.arange(len(self.lex_rows), dtype=np.int32)
+        zero = np.zeros((1, self.lex_weights.shape[1]), np.float32)
+        return row_of, np.concatenate([self.lex_weights.astype(np.float32), zero])
 
     def lexical_features(self, texts: Sequence[str]) -> LexRows | None:
         vec = self._vectorizer
@@ -202,7 +206,7 @@ class Head:
                 lex = vec.rows(texts)
             elif (len(lex), lex.n_features) != (len(h), self.lexical.n_features):
                 raise ValueError("precomputed lexical features of another shape")
-            h = h + lex.logits(*self._lex_sorted)
+            h = h + lex.logits(*self._lex_index)
         if self.rule_weights is not None:
             if texts is None or len(texts) != len(h):
                 raise ValueError("a head with rule features needs the texts")

@@ -96,18 +96,17 @@ class LexRows:
     def __len__(self) -> int:
         return len(self.indptr) - 1
 
-    def logits(self, rows: npt.NDArray[np.int64], weights: npt.NDArray[np.float32]
+    def logits(self, row_of: npt.NDArray[np.int32], weights: npt.NDArray[np.float32]
                ) -> npt.NDArray[np.float32]:
-        """Rows times a weight matrix given by its non-zero rows: `rows` (sorted columns)
-        and `weights[k]` for column `rows[k]`; columns without a row weigh nothing."""
+        """Rows times a weight matrix given by its non-zero rows: column c weighs
+        `weights[row_of[c]]`, and `row_of[c] = -1` (the last row of `weights`, all zeros)
+        for a column that weighs nothing."""
         import numpy as np
 
         out = np.zeros((len(self), weights.shape[1]), np.float32)
-        if not len(rows) or not len(self.indices):
+        if not len(self.indices):
             return out
-        pos = np.minimum(np.searchsorted(rows, self.indices), len(rows) - 1)
-        hit = rows[pos] == self.indices
-        contrib = weights[pos] * (self.data * hit)[:, None]
+        contrib = weights[row_of[self.indices]] * self.data[:, None]
         if len(self) == 1:
             out[0] = contrib.sum(axis=0)
         else:
@@ -137,28 +136,39 @@ class LexicalVectorizer:
     def __init__(self, spec: LexicalSpec) -> None:
         self.spec = spec
         self._bucket: dict[str, int] = {}  # n-gram -> column within its block, memoised
+        self._word: dict[str, list[int]] = {}  # word -> its character n-grams' columns
+
+    def _word_ngrams(self, text: str, lo: int, hi: int) -> list[str]:
+        words = _WORD.findall(text)
+        out: list[str] = []
+        for n in range(lo, hi + 1):
+            out.extend(" ".join(words[i:i + n]) for i in range(len(words) - n + 1))
+        return out
+
+    @staticmethod
+    def _char_ngrams(word: str, lo: int, hi: int) -> list[str]:
+        padded = f" {word} "
+        out: list[str] = []
+        for n in range(lo, hi + 1):
+            if n >= len(padded):
+                out.append(padded)
+                break
+            out.extend(padded[i:i + n] for i in range(len(padded) - n + 1))
+        return out
 
     def _grams(self, kind: str, ngrams: Range, text: str) -> list[str]:
-        lo, hi = ngrams
+        """`text`'s n-grams of one block, as scikit-learn's analyzer cuts them."""
         text = text.lower()
-        out: list[str] = []
         if kind == "word":
-            words = _WORD.findall(text)
-            for n in range(lo, hi + 1):
-                out.extend(" ".join(words[i:i + n]) for i in range(len(words) - n + 1))
-            return out
-        for word in text.split():
-            padded = f" {word} "
-            for n in range(lo, hi + 1):
-                if n >= len(padded):
-                    out.append(padded)
-                    break
-                out.extend(padded[i:i + n] for i in range(len(padded) - n + 1))
-        return out
+            return self._word_ngrams(text, *ngrams)
+        return [g for word in text.split() for g in self._char_ngrams(word, *ngrams)]
 
     def _column(self, gram: str) -> int:
         import mmh3
 
+        col = self._bucket.get(gram)
+        if col is not None:
+            return col
         n = 1 << self.spec.bits
         h = mmh3.hash(gram, 0, True)
         # the bucket of abs(-2**31), as HashingVectorizer defines it
@@ -167,6 +177,24 @@ class LexicalVectorizer:
             self._bucket[gram] = col
         return col
 
+    def _columns(self, kind: str, ngrams: Range, text: str) -> list[int]:
+        """The columns of `text`'s n-grams of one block, one entry per occurrence. Character
+        n-grams are memoised per word: traffic repeats words far more than whole texts."""
+        text = text.lower()
+        column = self._column
+        if kind == "word":
+            return [column(g) for g in self._word_ngrams(text, *ngrams)]
+        out: list[int] = []
+        memo = self._word
+        for word in text.split():
+            cols = memo.get(word)
+            if cols is None:
+                cols = [column(g) for g in self._char_ngrams(word, *ngrams)]
+                if len(memo) < _MEMO:
+                    memo[word] = cols
+            out.extend(cols)
+        return out
+
     def rows(self, texts: Sequence[str]) -> LexRows:
         import numpy as np
 
@@ -174,18 +202,10 @@ class LexicalVectorizer:
         indices: list[int] = []
         data: list[float] = []
         indptr = [0]
-        bucket, column = self._bucket, self._column
         sublinear = self.spec.sublinear_tf
         for text in texts:
             for b, (kind, ngrams) in enumerate(self.spec.blocks):
-                grams = Counter(self._grams(kind, ngrams, text))
-                known = [bucket.get(g) for g in grams]
-                cols = [column(g) if c is None else c for g, c in zip(grams, known, strict=True)]
-                counts = dict(zip(cols, grams.values(), strict=True))
-                if len(counts) < len(cols):  # two n-grams share a bucket: add their counts
-                    counts = {}
-                    for c, k in zip(cols, grams.values(), strict=True):
-                        counts[c] = counts.get(c, 0) + k
+                counts = Counter(self._columns(kind, ngrams, text))
                 if not counts:
                     continue
                 cols = sorted(counts)
@@ -226,4 +246,4 @@ class LexicalVectorizer:
 
 
 _WORD = re.compile(r"(?u)\b\w\w+\b")
-_MEMO = 200_000  # n-grams whose column is remembered (about 30 MB at most)
+_MEMO = 200_000  # n-grams (and words) whose columns are remembered, each

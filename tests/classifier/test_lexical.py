@@ -70,9 +70,12 @@ def test_logits_match_the_sparse_product() -> None:
     weights = rng.normal(size=(len(cols), 4)).astype(np.float32)
     full = np.zeros((vec.spec.n_features, 4), np.float32)
     full[cols] = weights
+    row_of = np.full(vec.spec.n_features, -1, np.int32)
+    row_of[cols] = np.arange(len(cols), dtype=np.int32)
+    padded = np.concatenate([weights, np.zeros((1, 4), np.float32)])
     for texts in (TEXTS, TEXTS[:1], ["", ""]):
         rows = vec.rows(texts)
-        np.testing.assert_allclose(rows.logits(cols, weights), rows.to_csr() @ full,
+        np.testing.assert_allclose(rows.logits(row_of, padded), rows.to_csr() @ full,
                                    rtol=1e-5, atol=1e-6)
 
 
