@@ -13,7 +13,6 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from math import log1p, sqrt
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -199,23 +198,28 @@ class LexicalVectorizer:
         import numpy as np
 
         n = 1 << self.spec.bits
-        indices: list[int] = []
-        data: list[float] = []
+        indices: list[npt.NDArray[np.int64]] = []
+        data: list[npt.NDArray[np.float64]] = []
         indptr = [0]
-        sublinear = self.spec.sublinear_tf
+        total = 0
         for text in texts:
             for b, (kind, ngrams) in enumerate(self.spec.blocks):
                 counts = Counter(self._columns(kind, ngrams, text))
                 if not counts:
                     continue
-                cols = sorted(counts)
-                values = [log1p(counts[c]) if sublinear else float(counts[c]) for c in cols]
-                scale = self.spec.weight / sqrt(sum(v * v for v in values))
-                indices.extend(c + b * n for c in cols)
-                data.extend(v * scale for v in values)
-            indptr.append(len(indices))
-        return LexRows(np.asarray(indptr, np.int64), np.asarray(indices, np.int64),
-                       np.asarray(data, np.float32), self.spec.n_features)
+                cols = np.fromiter(counts.keys(), np.int64, len(counts))
+                values = np.fromiter(counts.values(), np.float64, len(counts))
+                order = np.argsort(cols)
+                cols, values = cols[order], values[order]
+                if self.spec.sublinear_tf:
+                    np.log1p(values, out=values)
+                values *= self.spec.weight / np.sqrt(values @ values)
+                indices.append(cols + b * n)
+                data.append(values)
+                total += len(cols)
+            indptr.append(total)
+        return LexRows(np.asarray(indptr, np.int64), _joined(indices, np.int64),
+                       _joined(data, np.float32), self.spec.n_features)
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """The rows as a scipy matrix (training)."""
@@ -243,6 +247,12 @@ class LexicalVectorizer:
             mats.append(x)
         out: sp.csr_matrix = mats[0] if len(mats) == 1 else sp.hstack(mats, format="csr")
         return out
+
+
+def _joined(parts: list[Any], dtype: Any) -> Any:
+    import numpy as np
+
+    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
 
 
 _WORD = re.compile(r"(?u)\b\w\w+\b")
