@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from classifier import lexical
 from classifier.lexical import LexicalSpec, LexicalVectorizer
 
 TEXTS = [
@@ -90,3 +91,15 @@ def test_serving_a_lexical_head_imports_neither_scikit_learn_nor_scipy() -> None
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=120)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_memos_stay_bounded_and_a_full_memo_changes_no_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lexical, "_MEMO", 300)
+    monkeypatch.setattr(lexical, "_MEMO_WORDS", 20)
+    vec = LexicalVectorizer(SPECS[0])
+    texts = [" ".join(f"w{i}x{j}" for j in range(15)) + " " + "y" * 40 for i in range(20)]
+    for text in texts:
+        vec.rows([text])
+    assert len(vec._bucket) == 300 and len(vec._word) == 20
+    assert all(len(w) <= lexical._MEMO_WORD_CHARS for w in vec._word)  # the long word is not kept
+    _same(vec, texts)  # words and n-grams past the bounds are hashed afresh, to the same columns
