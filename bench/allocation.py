@@ -53,8 +53,7 @@ from bench.allocation_pools import (  # noqa: E402
     Pools,
     as_int,
     draw,
-    load_pools,
-    save_pools,
+    sample_pools,
 )
 from bench.strategies import TIERS as FAMILIES  # noqa: E402
 from classifier.base import Tier  # noqa: E402
@@ -149,28 +148,6 @@ async def retrain_and_predict(solve_rates: Path, artifact: Path, texts: list[str
     return [s.tier for s in scores], note
 
 
-async def sample_pools(train: list[EvalItem], test: list[EvalItem], n: int, oracle: int,
-                       outdir: Path) -> tuple[Pools, Pools]:
-    from router.upstreams.local import LocalModelConfig, LocalModelServer, LocalUpstream
-
-    cached = [load_pools(outdir / f"pools-{part}.json", its)
-              for part, its in (("train", train), ("test", test))]
-    if cached[0] is not None and cached[1] is not None:
-        return cached[0], cached[1]
-    server = LocalModelServer(LocalModelConfig(data_dir=REPO / ".ttc", parallel=16,
-                                               ctx_per_slot=512))
-    await server.astart()
-    upstream = LocalUpstream("local", server, timeout_s=900)  # a loaded machine queues calls
-    try:
-        train_pools = cached[0] or await draw(upstream, train, n, 0)
-        save_pools(train_pools, outdir / "pools-train.json")
-        test_pools = cached[1] or await draw(upstream, test, n, oracle)
-        save_pools(test_pools, outdir / "pools-test.json")
-    finally:
-        await upstream.aclose()
-    return train_pools, test_pools
-
-
 async def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="reduced run (< 60 s)")
@@ -189,8 +166,9 @@ async def main(argv: list[str] | None = None) -> int:
     train_items = make_items(n_train, args.seed, "train")
     test_items = make_items(n_test, args.seed, "test")
     t0 = time.monotonic()
-    train_pools, test_pools = await sample_pools(train_items, test_items, pool_n,
-                                                 4 if args.quick else 8, outdir)
+    train_pools, test_pools = await sample_pools(
+        train_items, test_items, 4 if args.quick else 8, outdir,
+        lambda upstream, items, oracle: draw(upstream, items, pool_n, oracle))
     print(f"sampled {len(train_items) + len(test_items)} questions "
           f"({time.monotonic() - t0:.0f} s)", flush=True)
     rec_train, rec_test = recorded(train_items, train_pools), recorded(test_items, test_pools)

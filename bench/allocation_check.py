@@ -60,7 +60,7 @@ if sys.path[0] != str(REPO):  # bench/classifier.py must not shadow the package
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 from bench.allocation import report, retrain_and_predict, summary_json  # noqa: E402
-from bench.allocation_pools import Pools, load_pools, save_pools  # noqa: E402
+from bench.allocation_pools import Pools, sample_pools  # noqa: E402
 from bench.check_tasks import TASKS, CheckTask  # noqa: E402
 from classifier.base import Tier  # noqa: E402
 from classifier.labels import solve_rate_tier  # noqa: E402
@@ -182,28 +182,6 @@ async def draw(upstream: Upstream, items: Sequence[EvalItem], n: int, oracle: in
     return Pools(*({k: d[i] for k, d in zip(keys, drawn, strict=True)} for i in range(3)))
 
 
-async def sample_pools(train: list[EvalItem], test: list[EvalItem], n: int, oracle: int,
-                       outdir: Path, max_tokens: int) -> tuple[Pools, Pools]:
-    from router.upstreams.local import LocalModelConfig, LocalModelServer, LocalUpstream
-
-    cached = [load_pools(outdir / f"pools-{part}.json", its)
-              for part, its in (("train", train), ("test", test))]
-    if cached[0] is not None and cached[1] is not None:
-        return cached[0], cached[1]
-    server = LocalModelServer(LocalModelConfig(data_dir=REPO / ".ttc", parallel=16,
-                                               ctx_per_slot=512))
-    await server.astart()
-    upstream = LocalUpstream("local", server, timeout_s=900)  # a loaded machine queues calls
-    try:
-        train_pools = cached[0] or await draw(upstream, train, n, 0, max_tokens)
-        save_pools(train_pools, outdir / "pools-train.json")
-        test_pools = cached[1] or await draw(upstream, test, n, oracle, max_tokens)
-        save_pools(test_pools, outdir / "pools-test.json")
-    finally:
-        await upstream.aclose()
-    return train_pools, test_pools
-
-
 async def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="reduced run (6 questions)")
@@ -225,8 +203,9 @@ async def main(argv: list[str] | None = None) -> int:
     outdir = args.out / stem
     train_items, test_items = make_items(task, n_train, n_test, args.seed)
     t0 = time.monotonic()
-    train_pools, test_pools = await sample_pools(train_items, test_items, pool_n, oracle_n,
-                                                 outdir, task.max_tokens)
+    train_pools, test_pools = await sample_pools(
+        train_items, test_items, oracle_n, outdir,
+        lambda upstream, items, oracle: draw(upstream, items, pool_n, oracle, task.max_tokens))
     print(f"sampled {len(train_items) + len(test_items)} questions "
           f"({time.monotonic() - t0:.0f} s)", flush=True)
     scores = {**await check_scores(task, train_items, train_pools),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +17,7 @@ from strategies import Batch, Problem, UpstreamGenerator
 from strategies.answers import extract_answer
 
 T = TypeVar("T")
+_REPO = Path(__file__).resolve().parent.parent
 MAX_TOKENS = 8
 
 
@@ -123,3 +124,30 @@ async def draw(upstream: Upstream, items: Sequence[EvalItem], n: int, oracle: in
     keys = [it.key for it in items]
     return Pools(dict(zip(keys, greedy, strict=True)), dict(zip(keys, pools, strict=True)),
                  dict(zip(keys, extra, strict=True)))
+
+
+DrawPart = Callable[[Upstream, Sequence[EvalItem], int], Awaitable["Pools"]]
+
+
+async def sample_pools(train: Sequence[EvalItem], test: Sequence[EvalItem], oracle: int,
+                       outdir: Path, draw_part: DrawPart) -> tuple[Pools, Pools]:
+    """Both parts' pools from the embedded model (`draw_part(upstream, items, oracle_n)`; the
+    training part gets no oracle pool), or from `outdir` where an earlier run saved them."""
+    from router.upstreams.local import LocalModelConfig, LocalModelServer, LocalUpstream
+
+    cached = [load_pools(outdir / f"pools-{part}.json", its)
+              for part, its in (("train", train), ("test", test))]
+    if cached[0] is not None and cached[1] is not None:
+        return cached[0], cached[1]
+    server = LocalModelServer(LocalModelConfig(data_dir=_REPO / ".ttc", parallel=16,
+                                               ctx_per_slot=512))
+    await server.astart()
+    upstream = LocalUpstream("local", server, timeout_s=900)  # a loaded machine queues calls
+    try:
+        train_pools = cached[0] or await draw_part(upstream, train, 0)
+        save_pools(train_pools, outdir / "pools-train.json")
+        test_pools = cached[1] or await draw_part(upstream, test, oracle)
+        save_pools(test_pools, outdir / "pools-test.json")
+    finally:
+        await upstream.aclose()
+    return train_pools, test_pools
