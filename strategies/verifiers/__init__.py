@@ -127,6 +127,14 @@ def _none(options: Mapping[str, Any], upstream_for: UpstreamFor) -> None:
     return None
 
 
+# The sandbox's limits, shared by the verifiers that run code in it.
+_SANDBOX_LIMITS = {
+    "timeout_s": Spec("float", lo=0.1, hi=120),
+    "cpu_s": Spec("int", lo=1, hi=120),
+    "memory_mb": Spec("int", lo=32, hi=16_384),
+    "output_bytes": Spec("int", lo=1024, hi=10_000_000),
+}
+
 _FMT = Spec("str", None, choices=ANSWER_FORMATS)
 VERIFIERS: dict[str, VerifierFactory] = {
     "prm_http": VerifierFactory(
@@ -182,10 +190,7 @@ VERIFIERS: dict[str, VerifierFactory] = {
     "code_tests": VerifierFactory(
         "code_tests",
         {
-            "timeout_s": Spec("float", lo=0.1, hi=120),
-            "cpu_s": Spec("int", lo=1, hi=120),
-            "memory_mb": Spec("int", lo=32, hi=16_384),
-            "output_bytes": Spec("int", lo=1024, hi=10_000_000),
+            **_SANDBOX_LIMITS,
             "max_concurrency": Spec("int", lo=1, hi=16),
             "total_s": Spec("float", lo=0.1, hi=600),
         },
@@ -195,10 +200,7 @@ VERIFIERS: dict[str, VerifierFactory] = {
     "answer_check": VerifierFactory(
         "answer_check",
         {
-            "timeout_s": Spec("float", lo=0.1, hi=120),
-            "cpu_s": Spec("int", lo=1, hi=120),
-            "memory_mb": Spec("int", lo=32, hi=16_384),
-            "output_bytes": Spec("int", lo=1024, hi=10_000_000),
+            **_SANDBOX_LIMITS,
             "answer_format": _FMT,
         },
         _answer_check,
