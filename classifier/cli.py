@@ -192,10 +192,14 @@ def train_task_cmd(
                           "shipped head's set)")
     ] = "logic,planning,chat,creative,rewrite",
     rule_weight: Annotated[float, typer.Option(help="scale of the rule features")] = 1.0,
+    supplement: Annotated[
+        bool, typer.Option(help="add the project-written rows for sparse classes "
+                           "(classifier/data/task_supplement.jsonl) to the train side only")
+    ] = True,
 ) -> None:
     """Train the task-type head (maths, code, logic, planning, factual, creative, rewrite, chat,
     other) on the public mix; print its held-out report."""
-    from classifier.task_train import format_task_report, train_task_head
+    from classifier.task_train import SUPPLEMENT, format_task_report, train_task_head
     from classifier.train import TrainConfig
 
     if not data.is_dir():
@@ -216,7 +220,8 @@ def train_task_cmd(
                           rule_classes=rule_classes, rule_weight=rule_weight)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
-    metrics = train_task_head(data, out, embedder, cfg, cap=cap, cache=cache)
+    metrics = train_task_head(data, out, embedder, cfg, cap=cap, cache=cache,
+                              supplement=SUPPLEMENT if supplement else None)
     report = format_task_report(metrics) + "\n"
     typer.echo(report)
     out.with_suffix(".report.txt").write_text(report, encoding="utf-8")

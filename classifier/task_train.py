@@ -1,8 +1,19 @@
 """Training the task-type head: same embedding, features and artifact format as the tier head.
 
     mix (classifier/labels.py: `task_of` per row) -> at most `cap` rows per (source, task)
-    -> the tier head's deterministic split (sha256 of the text) -> embed -> logistic regression
-    (class-balanced) -> temperature on a calibration slice -> refit -> held-out report
+    -> the tier head's deterministic split (sha256 of the text) -> + the supplement (train side
+    only) -> embed -> logistic regression (class-balanced) -> temperature on a calibration
+    slice -> refit -> held-out report
+
+The supplement (`classifier/data/task_supplement.jsonl`, `SUPPLEMENT`) is training rows written
+by this project for the task classes the public mix barely has: conversation/chit-chat (the mix
+holds 4 rows in all), logic/puzzles/constraints (33) and planning (35), plus near-miss rows for
+their neighbours (short factual questions, short maths, code, writing and rewriting requests) so
+that the head does not learn "short means chat". They were written for this purpose, not taken
+from any dataset or from the held-out rows. They are TRAINING ONLY: `task_examples` (what
+`bench/classifier.py` and the held-out report evaluate on) never reads them, `train_task_head`
+adds them to the train side after the split, and a supplement row whose text also occurs in
+the mix is dropped.
 
 The artifact's card says `target: task` and lists `classes` (`classifier.labels.TASKS`).
 """
@@ -10,12 +21,15 @@ The artifact's card says `target: task` and lists `classes` (`classifier.labels.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from classifier.base import Tier
 from classifier.data import Example, cap_strata, load_mix, split, text_hash
 from classifier.embedder import Embedder
 from classifier.features import text_features, window
@@ -28,6 +42,8 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 DEFAULT_TASK_CAP = 150
+SUPPLEMENT = Path(__file__).resolve().parent / "data" / "task_supplement.jsonl"
+SUPPLEMENT_SOURCE = "supplement"
 
 
 @dataclass(frozen=True)
@@ -54,6 +70,25 @@ def task_examples(data: Path, cap: int = DEFAULT_TASK_CAP, seed: int = 0) -> lis
         rows.append(replace(ex, stratum=f"{ex.source}/{task}"))
     kept = cap_strata(rows, cap, seed)
     return [TaskExample(e, e.stratum.split("/", 1)[1]) for e in kept]
+
+
+def load_supplement(path: Path = SUPPLEMENT) -> list[TaskExample]:
+    """The project-written training rows (`{"text", "task"}` per line); training only.
+
+    The tier field of the wrapped `Example` is a placeholder: the task head never reads it.
+    """
+    out = []
+    with path.open(encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            text, task = str(row.get("text") or "").strip(), row.get("task")
+            if not text or task not in TASKS:
+                raise ValueError(f"{path}:{i}: needs a text and a task in {', '.join(TASKS)}")
+            ex = Example(text, Tier.EASY, SUPPLEMENT_SOURCE, f"{SUPPLEMENT_SOURCE}/{task}")
+            out.append(TaskExample(ex, str(task)))
+    return out
 
 
 def task_split(
@@ -100,10 +135,20 @@ def train_task_head(
     cap: int = DEFAULT_TASK_CAP,
     cache: Path | None = None,
     progress: Callable[[int], None] | None = None,
+    supplement: Path | None = SUPPLEMENT,
 ) -> dict[str, Any]:
-    """Train, evaluate on the held-out split, save the artifact; return the metrics."""
+    """Train, evaluate on the held-out split, save the artifact; return the metrics.
 
-    train, test = task_split(task_examples(data, cap, cfg.seed))
+    `supplement` (None for none) adds its rows to the train side only, never to the test side.
+    """
+
+    mix = task_examples(data, cap, cfg.seed)
+    train, test = task_split(mix)
+    extra: list[TaskExample] = []
+    if supplement is not None:
+        in_mix = {text_hash(t.text) for t in mix}
+        extra = [t for t in load_supplement(supplement) if text_hash(t.text) not in in_mix]
+        train = train + extra
     rows = train + test
     emb = embed(embedder, [t.text for t in rows], progress, cache=cache)
     wins = [window(t.text) for t in rows]
@@ -131,6 +176,12 @@ def train_task_head(
         "training_data": {
             "train": n, "test": len(test), "split": "sha256(text) % 5 == 0 -> test",
             "per_task_train": dict(Counter(t.task for t in train)),
+            "supplement": None if supplement is None else {
+                "file": f"classifier/data/{supplement.name}", "rows": len(extra),
+                "sha256": hashlib.sha256(supplement.read_bytes()).hexdigest(),
+                "per_task": dict(Counter(t.task for t in extra)),
+                "use": "train side only",
+            },
         },
         "metrics": metrics,
     }
