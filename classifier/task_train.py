@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from classifier.base import Tier
-from classifier.data import Example, cap_strata, load_mix, split, text_hash
+from classifier.data import Example, cap_strata, load_eval, load_mix, split, text_hash
 from classifier.embedder import Embedder
 from classifier.features import text_features, window
 from classifier.head import save_head
@@ -146,7 +146,8 @@ def train_task_head(
     train, test = task_split(mix)
     extra: list[TaskExample] = []
     if supplement is not None:
-        in_mix = {text_hash(t.text) for t in mix}
+        # the whole mix (uncapped) and the evaluation sets: no supplement row repeats any
+        in_mix = {text_hash(e.text) for e in load_mix(data) + load_eval(data)}
         extra = [t for t in load_supplement(supplement) if text_hash(t.text) not in in_mix]
         train = train + extra
     rows = train + test
@@ -177,7 +178,8 @@ def train_task_head(
             "train": n, "test": len(test), "split": "sha256(text) % 5 == 0 -> test",
             "per_task_train": dict(Counter(t.task for t in train)),
             "supplement": None if supplement is None else {
-                "file": f"classifier/data/{supplement.name}", "rows": len(extra),
+                "file": ("classifier/data/task_supplement.jsonl" if supplement == SUPPLEMENT
+                         else str(supplement)), "rows": len(extra),
                 "sha256": hashlib.sha256(supplement.read_bytes()).hexdigest(),
                 "per_task": dict(Counter(t.task for t in extra)),
                 "use": "train side only",
