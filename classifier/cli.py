@@ -194,8 +194,9 @@ def train_task_cmd(
     rule_weight: Annotated[float, typer.Option(help="scale of the rule features")] = 1.0,
     supplement: Annotated[
         bool, typer.Option(help="add the project-written rows for sparse classes "
-                           "(classifier/data/task_supplement.jsonl) to the train side only")
-    ] = True,
+                           "(classifier/data/task_supplement.jsonl) to the train side only; "
+                           "off for the shipped head (docs/benchmarks.md, 'Task type')")
+    ] = False,
 ) -> None:
     """Train the task-type head (maths, code, logic, planning, factual, creative, rewrite, chat,
     other) on the public mix; print its held-out report."""

@@ -279,9 +279,9 @@ DEFAULT_SOLVE_RATE_THRESHOLDS: tuple[float, float, float] = (0.8, 0.5, 0.2)
 # --- task type ---------------------------------------------------------------------------
 # What kind of task a query is (the second head). Test-time compute pays on the first four,
 # does little for recall, writing and rewriting, and hurts chit-chat (see README, "Task type").
-# The mix has almost no chat, logic and planning rows: the task head also trains on rows this
-# project wrote for them (classifier/data/task_supplement.jsonl; training only, never in an
-# evaluation split: `classifier.task_train.load_supplement`).
+# The mix has almost no chat and planning rows: `train-task --supplement` also trains on rows
+# this project wrote for them (classifier/data/task_supplement.jsonl; training only, never in an
+# evaluation split: `classifier.task_train.load_supplement`); the shipped head does not.
 TASKS: tuple[str, ...] = (
     "maths", "code", "logic", "planning", "factual", "creative", "rewrite", "chat", "other",
 )

@@ -7,10 +7,12 @@
 
 The supplement (`classifier/data/task_supplement.jsonl`, `SUPPLEMENT`) is training rows written
 by this project for the task classes the public mix barely has: conversation/chit-chat (the mix
-holds 4 rows in all), logic/puzzles/constraints (33) and planning (35), plus near-miss rows for
+holds 4 rows in all) and planning (35), plus near-miss rows for
 their neighbours (short factual questions, short maths, code, writing and rewriting requests) so
 that the head does not learn "short means chat". They were written for this purpose, not taken
-from any dataset or from the held-out rows. They are TRAINING ONLY: `task_examples` (what
+from any dataset or from the held-out rows. The shipped head does not use them (trained with
+them it was not better on the held-out split: docs/benchmarks.md, "Task type"); `train-task
+--supplement` does. They are TRAINING ONLY: `task_examples` (what
 `bench/classifier.py` and the held-out report evaluate on) never reads them, `train_task_head`
 adds them to the train side after the split, and a supplement row whose text also occurs in
 the mix is dropped.
@@ -135,11 +137,12 @@ def train_task_head(
     cap: int = DEFAULT_TASK_CAP,
     cache: Path | None = None,
     progress: Callable[[int], None] | None = None,
-    supplement: Path | None = SUPPLEMENT,
+    supplement: Path | None = None,
 ) -> dict[str, Any]:
     """Train, evaluate on the held-out split, save the artifact; return the metrics.
 
-    `supplement` (None for none) adds its rows to the train side only, never to the test side.
+    `supplement` (e.g. `SUPPLEMENT`; None for none, the shipped head's setting) adds its rows to
+    the train side only, never to the test side.
     """
 
     mix = task_examples(data, cap, cfg.seed)

@@ -1,19 +1,16 @@
-"""The project-written task rows (classifier/data/task_supplement.jsonl): training only, and
-what they teach the shipped task head through the serving path."""
+"""The project-written task rows (classifier/data/task_supplement.jsonl): they load, and they
+only ever reach the train side."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from classifier import load_classifier
-from classifier.base import TierScores
 from classifier.embedder import NullEmbedder
-from classifier.head import load_head, packaged_task_artifact
+from classifier.head import load_head
 from classifier.labels import TASKS
 from classifier.task_train import (
     SUPPLEMENT,
@@ -25,16 +22,12 @@ from classifier.task_train import (
 )
 from classifier.train import TrainConfig
 
-CHAT = ["hey, how's your day going?", "thanks, that was helpful!", "good night, talk tomorrow"]
-FACTUAL = ["What is the capital of Canada?", "who wrote the novel pride and prejudice",
-           "How tall is the Eiffel Tower?"]
-
 
 def test_supplement_loads_with_the_sparse_classes_and_their_neighbours() -> None:
     rows = load_supplement()
     counts = Counter(t.task for t in rows)
     assert set(counts) <= set(TASKS)
-    assert counts["chat"] >= 120 and counts["logic"] >= 80 and counts["planning"] >= 80
+    assert counts["chat"] >= 120 and counts["planning"] >= 80
     assert counts["factual"] >= 40  # near misses: short questions stay factual
     assert len({t.text for t in rows}) == len(rows)
     assert all(t.source == SUPPLEMENT_SOURCE for t in rows)
@@ -70,7 +63,8 @@ def test_supplement_goes_to_the_train_side_only(tmp_path: Path) -> None:
     assert not supplement & {t.text for t in mix}
     train, test = task_split(mix)
     cfg = TrainConfig(backend="lexical", c=3.0, dense_weight=0.3)
-    metrics = train_task_head(data, tmp_path / "a.npz", NullEmbedder(), cfg)
+    metrics = train_task_head(data, tmp_path / "a.npz", NullEmbedder(), cfg,
+                              supplement=SUPPLEMENT)
     assert metrics["n"] == len(test)  # the held-out side is the mix's alone
     assert set(metrics["per_source"]) == {"nq_open", "gsm8k"}
     card = load_head(tmp_path / "a.npz").card["training_data"]
@@ -88,30 +82,3 @@ def test_supplement_goes_to_the_train_side_only(tmp_path: Path) -> None:
     card = load_head(tmp_path / "b.npz").card["training_data"]
     assert card["supplement"]["rows"] == 3 * len(TASKS)
     assert card["train"] == len(train) + 3 * len(TASKS)
-
-
-def test_shipped_task_head_was_trained_with_the_supplement() -> None:
-    path = packaged_task_artifact(None)
-    assert path is not None
-    meta = load_head(path).card["training_data"]["supplement"]
-    assert meta is not None and meta["rows"] > 0
-    # the file that ships is the file the head was trained with
-    assert meta["sha256"] == hashlib.sha256(SUPPLEMENT.read_bytes()).hexdigest()
-
-
-async def test_default_classifier_reads_chat_as_chat_and_short_questions_as_factual() -> None:
-    from policies.loader import load_policy
-    from router.overrides import effective_plan
-
-    clf = load_classifier()
-    try:
-        scores = await clf.classify(CHAT + FACTUAL)
-    finally:
-        await clf.aclose()
-    tasks = [s.task for s in scores]
-    assert tasks == ["chat"] * len(CHAT) + ["factual"] * len(FACTUAL), tasks
-    policy = load_policy(None).policy
-    for s in scores[: len(CHAT)]:
-        assert isinstance(s, TierScores)
-        # the seed: test-time compute hurts casual conversation, so one sample
-        assert effective_plan(policy, s.tier, None, s)[0].strategy == "greedy"
