@@ -46,13 +46,13 @@ def test_overhead_quick(tmp_path: Path) -> None:
 
 
 def test_store_quick() -> None:
-    proc = _run(["bench/store.py", "--quick"])
+    proc = _run(["bench/store.py", "--quick", "--compare-parsers"])
     lines = proc.stdout.splitlines()
-    assert "CPU us/req" in lines[1]
-    rows = [line.split() for line in lines[2:5]]
-    assert [int(r[0]) for r in rows] == [1, 8, 32]
+    assert "CPU us/req" in lines[1] and "replies parsed by" in lines[1]
+    rows = [line.split(maxsplit=6) for line in lines[2:8]]
+    assert [(int(r[0]), r[6]) for r in rows] == [
+        (c, p) for c in (1, 8, 32) for p in ("hiredis", "pure Python")]  # hiredis in use
     assert all(float(r[1]) > 0 and float(r[5]) > 0 for r in rows)  # req/s and CPU measured
-    assert "replies parsed by hiredis" in proc.stdout  # the pinned dependency is in use
 
 
 @pytest.mark.model
