@@ -13,6 +13,9 @@ embedded Redis unless `--redis-url`); with `--litellm`, the LiteLLM proxy (one w
 database, no master key, `LITELLM_LOCAL_MODEL_COST_MAP=True`, a one-model config pointing at the
 stub). LiteLLM is a benchmark-only dependency: the script installs a pinned version into its own
 virtual environment (`bench/.venv-litellm`, git-ignored) on first use; it is never imported.
+With `--floor`, `bench/floor_proxy.py`: one FastAPI route that forwards the body to the stub
+over aiohttp on the router's uvicorn settings, no routing work at all, so the router's added
+latency and CPU split into what this stack costs any proxy and what routing adds.
 
 Closed-loop load at fixed concurrency; added latency = the leg's percentile minus direct's at the
 same level. CPU ms/request = user + system CPU of the leg's process tree (workers included,
@@ -205,6 +208,13 @@ def start_router(stub: str, tmp: Path, env: dict[str, str], workers: int,
     return proc, f"http://127.0.0.1:{port}"
 
 
+def start_floor(stub: str, tmp: Path, env: dict[str, str]) -> tuple[Any, str]:
+    """`bench/floor_proxy.py`: the thinnest forwarder on the router's stack (the floor)."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "bench.floor_proxy", "--upstream", stub, "--port", str(port)]
+    return start(cmd, env, tmp / "floor.log"), f"http://127.0.0.1:{port}"
+
+
 def measure(url: str, pid: int | None, c: int, total: int, tag: str) -> dict[str, float]:
     """One closed-loop level; with `pid`, the CPU the process tree spent per request and its
     memory afterwards."""
@@ -232,6 +242,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         if args.baseline:
             legs[f"ttc-router x1 ({args.baseline.name})"] = start_router(
                 stub_url, tmp, env, 1, args.redis_url, args.classifier, args.baseline)
+        if args.floor:
+            legs["floor"] = start_floor(stub_url, tmp, env)
         if args.litellm:
             legs["LiteLLM"] = start_litellm(ensure_litellm(), stub_url, tmp, env)
         procs += [proc for proc, _ in legs.values()]
@@ -298,6 +310,9 @@ def _ratio(rows: list[dict[str, Any]], name: str, c: int, key: str, added: bool)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a few requests, one level")
+    parser.add_argument("--floor", action="store_true",
+                        help="add the floor leg: bench/floor_proxy.py, a bare FastAPI + aiohttp "
+                             "forwarder on the router's uvicorn settings (no routing work)")
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 64])
     parser.add_argument("--workers", type=int, nargs="+", default=[2],

@@ -29,15 +29,22 @@ end
 local function neg(v) return int(0 - (tonumber(v) or 0)) end
 """
 
-# KEYS: day, month, res, resd
+# KEYS: day, month, res, resd [, result cache key]
 # ARGV: now_ms, ttl_ms, id, cap_day_usd, cap_month_usd, cap_day_tok, cap_month_tok (-1 = none),
 #       n, then n pairs (usd_micro, tokens), most capable plan first.
-# Reclaims expired reservations, then reserves the first candidate that fits every cap
-# (cap - committed - reserved >= estimate). n = 0 only reclaims and reports.
+# With a result cache key (same tenant, same hash tag) the script first reads it: a cached
+# answer returns {-1, 0, nil, nil, nil, nil, value} and reserves nothing, so a cache lookup and
+# a reservation cost one round trip.
+# Otherwise it reclaims expired reservations, then reserves the first candidate that fits every
+# cap (cap - committed - reserved >= estimate). n = 0 only reclaims and reports.
 # Returns {chosen (1-based, 0 = none), reclaimed, rem_day_usd, rem_month_usd, rem_day_tok,
 #          rem_month_tok}; a remaining is nil where there is no cap, and is measured after the
 # reservation when one was made.
 RESERVE = INTEGERS + r"""
+if KEYS[5] then
+  local cached = redis.call('GET', KEYS[5])
+  if cached then return {-1, 0, false, false, false, false, cached} end
+end
 local now = tonumber(ARGV[1])
 local reclaimed = 0
 local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 256)

@@ -91,6 +91,7 @@ class Reservation:
     choice: int = 0  # index into the estimates offered (0 = the first, most capable)
     checked: bool = True  # False: Redis was not consulted (fail-open / no caps)
     reclaimed: int = 0  # expired reservations reclaimed by this reserve
+    cached: str | None = None  # the probed result-cache entry: found, so nothing was reserved
 
     @property
     def usd(self) -> float:

@@ -116,9 +116,12 @@ class Budgets:
         ttl_s: float,
         *,
         fail_open: bool = False,
+        probe: str | None = None,
     ) -> Reservation:
         """Reserve the first (usd, tokens) estimate that fits every cap, in one script.
 
+        `probe`: a result-cache key of the same tenant, read by the same script first; when it
+        holds an answer, nothing is reserved and the Reservation carries it in `cached`.
         Raises `BudgetCapExceeded` when none fits, `StoreUnavailable` when Redis is down
         (unless `fail_open` or the tenant has no caps)."""
         if not estimates:
@@ -131,8 +134,11 @@ class Budgets:
         args: list[int | str] = [int(now * 1000), int(ttl_s * 1000), rid, *caps, len(micro)]
         for u, t in micro:
             args += [u, t]
+        script_keys = [*keys, probe] if probe is not None else list(keys)
         try:
-            out = await self._reserve(keys=list(keys), args=args)
+            out = await self._reserve(keys=script_keys, args=args)
+            if int(out[0]) == -1:  # the probed cache entry exists: nothing reserved
+                return Reservation(rid, tenant, 0, 0, keys, now, checked=True, cached=out[6])
             if int(out[0]) == 0 and tenant in self._settling:
                 # Nothing fits, but this process's earlier requests still hold their worst
                 # case until their settles land (`settle_later`): wait for them, ask once more.
@@ -205,12 +211,14 @@ class Budgets:
         ttl_s: float,
         *,
         fail_open: bool = False,
+        probe: str | None = None,
     ) -> tuple[C, Reservation]:
         """Reserve the first of `options` (a plan, then its downgrades: `Plan.options`) whose
-        worst case fits every cap. Returns the option reserved and the reservation."""
+        worst case fits every cap. Returns the option reserved and the reservation (with
+        `probe`, see `reserve_first_fit`: a cache hit reserves nothing)."""
         reservation = await self.reserve_first_fit(
             tenant, policy_tenant, [(o.worst_usd, o.worst_tokens) for o in options], ttl_s,
-            fail_open=fail_open,
+            fail_open=fail_open, probe=probe,
         )
         return options[reservation.choice], reservation
 

@@ -6,9 +6,10 @@ and spelled in the key, so one tenant can never read another's entry, and a poli
 (new revision) starts a fresh cache. Values are JSON, capped at `max_entry_bytes`.
 
 Failures never fail a request: `get` answers None, `set` does nothing, both count
-`ttc_cache_requests{result="error"}` and `ttc_store_errors`. After an error the cache is
-skipped for `cooldown_s` (counted as `bypass`), so a dead Redis does not add a connect
-timeout to every request.
+`ttc_cache_requests{result="error"}` and `ttc_store_errors`, as does an unreadable entry.
+After an error the cache is skipped for `cooldown_s` (`ready` says so; the request is then a
+`bypass`), so a dead Redis does not add a connect timeout to every request. Hits, misses and
+bypasses are counted once per answered request, by the API layer (`record_request`).
 """
 
 from __future__ import annotations
@@ -112,10 +113,7 @@ class ResultCache:
         return self.store.key("c", f"{{{tenant}}}", digest)
 
     def _open(self) -> bool:
-        if self.clock() < self._skip_until:
-            self.metrics.cache.labels(result="bypass").inc()
-            return False
-        return True
+        return self.clock() >= self._skip_until
 
     def _failed(self, op: str) -> None:
         self.metrics.cache.labels(result="error").inc()
@@ -123,17 +121,27 @@ class ResultCache:
         self._skip_until = self.clock() + self.cooldown_s
 
     async def get(self, key: str) -> dict[str, Any] | None:
-        if (write := self._writes.get(key)) is not None:
-            await asyncio.wait([write])
-        if not self._open():
+        if not await self.ready(key):
             return None
         try:
             raw = await self.store.client.get(key)
         except (RedisError, OSError):
-            self._failed("cache_get")
+            self.failed_read()
             return None
+        return self.read(raw)
+
+    async def ready(self, key: str) -> bool:
+        """Before a read of `key`: wait for this process's write of it still on its way, and
+        say whether the cache is open (False while cooling down after an error: `bypass`)."""
+        if (write := self._writes.get(key)) is not None:
+            await asyncio.wait([write])
+        return self._open()
+
+    def read(self, raw: str | bytes | None) -> dict[str, Any] | None:
+        """The entry a read returned; None for a miss and for an unreadable entry (counted
+        as an error). Reads that ride in another script (the reservation's probe) come
+        through here too."""
         if raw is None:
-            self.metrics.cache.labels(result="miss").inc()
             return None
         try:
             value = jsonfast.loads(raw)
@@ -142,8 +150,11 @@ class ResultCache:
         if not isinstance(value, dict):
             self.metrics.cache.labels(result="error").inc()
             return None
-        self.metrics.cache.labels(result="hit").inc()
         return value
+
+    def failed_read(self) -> None:
+        """A read that did not reach Redis: counted, and the cache cools down."""
+        self._failed("cache_get")
 
     def encode(self, value: Mapping[str, Any], max_bytes: int) -> str | None:
         """The stored form of `value`; None when it is too large or the cache is cooling

@@ -2,6 +2,9 @@
 
     tenant -> cache -> classify -> plan -> reserve -> run -> settle -> respond
 
+The cache read rides in the reservation script (one round trip for both) unless classifying
+may call a model (an LLM fallback or backend): then it is read first, so a hit calls none.
+
 `handle()` is the whole flow for a non-streaming request on one screen. Streaming requests
 share `prepare()` (tenant .. reserve) and `finish()` (settle, cache, metrics) with it; see
 `router.streaming`.
@@ -25,7 +28,7 @@ from router import calllog
 from router.cache import should_cache
 from router.calllog import CallRecord
 from router.clock import Clock
-from router.errors import RouterError, UpstreamTimeout
+from router.errors import RouterError, StoreUnavailable, UpstreamTimeout
 from router.ids import new_id
 from router.limits import annotate, check_context, check_limits, no_answer
 from router.planning import Call, Plan, decide
@@ -96,13 +99,17 @@ async def handle(state: AppState, call: Call, headers: Mapping[str, str]) -> Out
     loaded = runtime.loaded
     tenant = resolve_tenant(loaded.policy, headers, state.settings)  # 1 tenant
     admit(state, call, tenant.name)
-    cache_key, hit = await lookup(state, loaded, tenant.name, call)  # 2 cache
+    cache_key, probe, hit = await lookup(  # 2 cache (or its probe, read in 5)
+        state, runtime, key_of(state, loaded, tenant.name, call))
     if hit is not None:
         return _from_cache(request_id, hit, clock, loaded.revision)
     decision = await decide(state, runtime, tenant, call, clock)  # 3 classify + 4 plan
     try:  # from here on an error carries the decision's x-ttc-* headers
         check_context(state.settings, loaded.policy, call, decision)
-        decision, reservation = await reserve(state, loaded, tenant, call, decision)  # 5 reserve
+        decision, reservation, hit = await reserve(  # 5 reserve (+ the cache probe)
+            state, loaded, tenant, call, decision, probe)
+        if hit is not None:
+            return _from_cache(request_id, hit, clock, loaded.revision)
         prepared = Prepared(request_id, call, runtime, tenant, decision, reservation, cache_key,
                             clock, calls)
         try:
@@ -125,13 +132,15 @@ async def prepare(state: AppState, call: Call, headers: Mapping[str, str]) -> Pr
     loaded = runtime.loaded
     tenant = resolve_tenant(loaded.policy, headers, state.settings)
     admit(state, call, tenant.name)
-    cache_key, hit = await lookup(state, loaded, tenant.name, call)
+    cache_key, probe, hit = await lookup(state, runtime, key_of(state, loaded, tenant.name, call))
     if hit is not None:
         return _from_cache(request_id, hit, clock, loaded.revision)
     decision = await decide(state, runtime, tenant, call, clock)
     try:
         check_context(state.settings, loaded.policy, call, decision)
-        decision, reservation = await reserve(state, loaded, tenant, call, decision)
+        decision, reservation, hit = await reserve(state, loaded, tenant, call, decision, probe)
+        if hit is not None:
+            return _from_cache(request_id, hit, clock, loaded.revision)
     except RouterError as exc:
         _routed_error(exc, decision, request_id, loaded.revision, clock, cache_key)
         raise
@@ -154,31 +163,59 @@ def admit(state: AppState, call: Call, tenant: str) -> None:
     _log_request(state, call)
 
 
-async def lookup(
-    state: AppState, loaded: LoadedPolicy, tenant: str, call: Call
-) -> tuple[str | None, Mapping[str, Any] | None]:
-    """The cache key for this request (None: not cacheable) and the cached value, if any."""
-    policy = loaded.policy
+def key_of(state: AppState, loaded: LoadedPolicy, tenant: str, call: Call) -> str | None:
+    """The result-cache key of this request; None when it is not cacheable."""
     if call.trace:  # a traced run is never served from (or stored as) a plain cached answer
-        return None, None
-    if not should_cache(policy.cache, call.temperature, call.n):
-        return None, None
-    key = state.cache.key(tenant, call.model, call.messages, call.cache_params(), loaded.revision)
-    return key, await state.cache.get(key)
+        return None
+    if not should_cache(loaded.policy.cache, call.temperature, call.n):
+        return None
+    return state.cache.key(tenant, call.model, call.messages, call.cache_params(), loaded.revision)
+
+
+async def lookup(
+    state: AppState, runtime: Runtime, key: str | None
+) -> tuple[str | None, str | None, Mapping[str, Any] | None]:
+    """Step 2: (key, probe, hit). `key` None: not cacheable, or the cache cools down after an
+    error (the request is a `bypass`). When classifying may call a model (the policy has an
+    LLM fallback, which the `llm` backend also asks), the entry is read now: a hit then
+    costs no model call. Otherwise `probe` is the key, read by the reservation script of
+    step 5: one round trip for both."""
+    if key is None or not await state.cache.ready(key):
+        return None, None, None
+    if runtime.fallback is not None:
+        return key, None, await state.cache.get(key)
+    return key, key, None
 
 
 async def reserve(
-    state: AppState, loaded: LoadedPolicy, tenant: Tenant, call: Call, decision: Plan
-) -> tuple[Plan, Reservation | None]:
-    """Reserve the plan's worst case; on `downgrade`, fall back to cheaper tiers that fit."""
+    state: AppState, loaded: LoadedPolicy, tenant: Tenant, call: Call, decision: Plan,
+    probe: str | None = None,
+) -> tuple[Plan, Reservation | None, Mapping[str, Any] | None]:
+    """Reserve the plan's worst case; on `downgrade`, fall back to cheaper tiers that fit.
+    With `probe`, the same script reads the result cache first: (plan, None, entry) on a hit,
+    where nothing was reserved."""
     budgets = loaded.policy.budgets
     # Always reserve, caps or not: settling records spend per tenant x tier x period.
-    option, reservation = await state.budgets.reserve_with_downgrade(
-        tenant.name, tenant.spec, decision.options, budgets.reservation_ttl_s,
-        fail_open=budgets.fail_open,
-    )
+    try:
+        option, reservation = await state.budgets.reserve_with_downgrade(
+            tenant.name, tenant.spec, decision.options, budgets.reservation_ttl_s,
+            fail_open=budgets.fail_open, probe=probe,
+        )
+    except StoreUnavailable:
+        if probe is not None:  # the probe did not run
+            state.cache.failed_read()
+        raise
+    if probe is not None:
+        if not reservation.checked:  # Redis unreachable, served fail-open: no probe ran
+            state.cache.failed_read()
+        elif reservation.cached is not None:
+            hit = state.cache.read(reservation.cached)
+            if hit is not None:
+                return decision, None, hit
+            # an unreadable entry (counted as an error): reserve for real, without the probe
+            return await reserve(state, loaded, tenant, call, decision)
     state.metrics.budget.labels(outcome="ok" if option is decision else "downgrade").inc()
-    return option, reservation
+    return option, reservation, None
 
 
 async def run(state: AppState, prepared: Prepared) -> list[Result]:

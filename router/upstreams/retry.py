@@ -49,26 +49,42 @@ class CallGuard:
         self._max = backoff_max_s
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> tuple[T, float]:
-        """Run `fn` (which raises `Retryable` for retryable failures); returns (value, seconds)."""
-        wait = wait_exponential_jitter(initial=self._initial, max=self._max)
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._attempts),
-            wait=lambda state: max(_retry_after(state), wait(state)),
-            retry=retry_if_exception(lambda e: isinstance(e, Retryable)),
-            reraise=True,
-        )
+        """Run `fn` (which raises `Retryable` for retryable failures); returns (value, seconds).
+
+        The first attempt runs bare: most calls succeed at once, and tenacity's retry state
+        costs more than the call's own bookkeeping. A retryable failure is handed to tenacity
+        as its first attempt's outcome, so waits and the attempt count are the same as if it
+        had run every attempt."""
         async with self._sem:
+            try:
+                return await self._attempt(fn)
+            except Retryable as exc:
+                if self._attempts <= 1:
+                    raise
+                first: Retryable | None = exc
+            wait = wait_exponential_jitter(initial=self._initial, max=self._max)
+            retrying = AsyncRetrying(
+                stop=stop_after_attempt(self._attempts),
+                wait=lambda state: max(_retry_after(state), wait(state)),
+                retry=retry_if_exception(lambda e: isinstance(e, Retryable)),
+                reraise=True,
+            )
             async for attempt in retrying:
                 with attempt:
-                    start = time.perf_counter()
-                    try:
-                        value = await fn()
-                    except Exception as exc:
-                        self._record("error" if not isinstance(exc, Retryable) else "retry", start)
-                        raise
-                    elapsed = self._record("ok", start)
-                    return value, elapsed
+                    if first is not None:  # replayed: attempt 1 already ran above
+                        replay, first = first, None
+                        raise replay
+                    return await self._attempt(fn)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(self, fn: Callable[[], Awaitable[T]]) -> tuple[T, float]:
+        start = time.perf_counter()
+        try:
+            value = await fn()
+        except Exception as exc:
+            self._record("error" if not isinstance(exc, Retryable) else "retry", start)
+            raise
+        return value, self._record("ok", start)
 
     def _record(self, outcome: str, start: float) -> float:
         elapsed = time.perf_counter() - start

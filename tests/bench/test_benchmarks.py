@@ -29,7 +29,7 @@ def _run(args: list[str], timeout: int = 600) -> subprocess.CompletedProcess[str
 
 def test_overhead_quick(tmp_path: Path) -> None:
     out = tmp_path / "overhead.json"
-    args = ["bench/overhead.py", "--quick", "--json", str(out)]
+    args = ["bench/overhead.py", "--quick", "--floor", "--json", str(out)]
     proc = _run([*args, "--litellm"] if WITH_LITELLM else args)
     [row] = json.loads(out.read_text())
     legs = row["legs"]
@@ -38,9 +38,21 @@ def test_overhead_quick(tmp_path: Path) -> None:
     assert router["p50"] > 0 and legs["direct"]["rps"] > 0
     assert router["cpu_ms"] > 0 and router["rss_mb"] > 0
     assert "| callers | leg |" in proc.stdout
+    floor = legs["floor"]  # the bare forwarder answered every request (CPU ticks are 10 ms:
+    assert floor["errors"] == 0 and floor["rps"] > 0  # too coarse for its few ms here)
     if WITH_LITELLM:
         assert legs["LiteLLM"]["errors"] == 0
         assert "ratio to LiteLLM" in proc.stdout
+
+
+def test_store_quick() -> None:
+    proc = _run(["bench/store.py", "--quick", "--compare-parsers"])
+    lines = proc.stdout.splitlines()
+    assert "CPU us/req" in lines[1] and "replies parsed by" in lines[1]
+    rows = [line.split(maxsplit=6) for line in lines[2:8]]
+    assert [(int(r[0]), r[6]) for r in rows] == [
+        (c, p) for c in (1, 8, 32) for p in ("hiredis", "pure Python")]  # hiredis in use
+    assert all(float(r[1]) > 0 and float(r[5]) > 0 for r in rows)  # req/s and CPU measured
 
 
 @pytest.mark.model

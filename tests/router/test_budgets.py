@@ -299,3 +299,25 @@ async def test_settle_writes_the_cache_entry_in_the_same_script(
     await b.settle(r, 0.05, 5, also_set=(key, '{"texts": ["x"]}', 30))
     assert await store.client.get(key) == '{"texts": ["x"]}'
     assert 0 < await store.client.ttl(key) <= 30
+
+
+async def test_a_probed_cache_entry_is_read_by_the_reserve_script(
+    store: Store, metrics: Metrics
+) -> None:
+    """`probe`: the reserve script reads the cache key first. Found: the Reservation carries
+    the entry and nothing is reserved. Absent: the reservation is made as without a probe."""
+    b = Budgets(store, metrics)
+    spec = caps(daily_usd=1.0)
+    key = store.key("c", "{acme}", "probe-digest")
+    missed = await b.reserve_first_fit("acme", spec, [(0.3, 10)], 60, probe=key)
+    assert missed.cached is None and missed.usd_micro == 300_000
+    assert (await b.spend("acme"))["reserved_usd"] == pytest.approx(0.3)
+    await b.settle(missed, 0.1, 5, also_set=(key, '{"texts": ["x"]}', 30))
+
+    hit = await b.reserve_first_fit("acme", spec, [(0.3, 10)], 60, probe=key)
+    assert hit.cached == '{"texts": ["x"]}'
+    day = await b.spend("acme")
+    assert day["reserved_usd"] == 0 and day["usd"] == pytest.approx(0.1)  # nothing held
+    # a hit is served whatever the caps say (as when the cache was read first)
+    assert (await b.reserve_first_fit("acme", caps(daily_usd=0.01), [(0.3, 10)], 60,
+                                      probe=key)).cached is not None
