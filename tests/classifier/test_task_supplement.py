@@ -41,7 +41,8 @@ def test_supplement_refuses_unknown_tasks(tmp_path: Path) -> None:
 
 
 def _tiny_mix(root: Path) -> Path:
-    """A two-source mix (NQ-open factual, GSM8K maths) big enough for both split sides."""
+    """A small mix (NQ-open factual, GSM8K maths, MT-bench reasoning = logic) big enough for
+    both split sides."""
     general = root / "general_instructions"
     general.mkdir(parents=True)
     (root / "gsm8k").mkdir()
@@ -52,6 +53,11 @@ def _tiny_mix(root: Path) -> Path:
         for i in range(120):
             f.write(json.dumps({"question": f"Ann has {i} apples and buys {i + 3} more. "
                                             "How many apples does she have now?"}) + "\n")
+    with (general / "mt_bench_80.jsonl").open("w", encoding="utf-8") as f:
+        for i in range(30):  # logic rows: the supplement has none
+            f.write(json.dumps({"category": "reasoning", "turns": [
+                f"Puzzle {i}: Ann is taller than Bo and Bo is taller than Cy. Who is shortest?"]})
+                + "\n")
     return root
 
 
@@ -66,7 +72,7 @@ def test_supplement_goes_to_the_train_side_only(tmp_path: Path) -> None:
     metrics = train_task_head(data, tmp_path / "a.npz", NullEmbedder(), cfg,
                               supplement=SUPPLEMENT)
     assert metrics["n"] == len(test)  # the held-out side is the mix's alone
-    assert set(metrics["per_source"]) == {"nq_open", "gsm8k"}
+    assert set(metrics["per_source"]) <= {"nq_open", "gsm8k", "mt_bench"}
     card = load_head(tmp_path / "a.npz").card["training_data"]
     assert card["supplement"]["rows"] == len(supplement)
     assert card["supplement"]["use"] == "train side only"
