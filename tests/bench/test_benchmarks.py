@@ -45,6 +45,20 @@ def test_overhead_quick(tmp_path: Path) -> None:
         assert "ratio to LiteLLM" in proc.stdout
 
 
+def test_hotpath_cpu_small() -> None:
+    proc = _run(["bench/hotpath_cpu.py", "--requests", "30"])
+    rows = {line.split(" | ")[0].strip("| ").strip(): line for line in proc.stdout.splitlines()
+            if line.startswith("| ")}
+    assert "0 errors" in proc.stdout
+
+    def us(label: str) -> float:
+        return float(rows[label].rstrip(" |").rsplit("|", 1)[1])
+
+    assert us("whole router process (all threads)") > us("pipeline.handle (steps 1-8)") > 0
+    assert us("classifier pass") > us("hashed n-grams") > 0  # the wrapped steps were reached
+    assert us("classifier pass, isolated (this process, back to back)") > 0
+
+
 def test_store_quick() -> None:
     proc = _run(["bench/store.py", "--quick", "--compare-parsers"])
     lines = proc.stdout.splitlines()

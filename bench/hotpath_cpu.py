@@ -1,0 +1,225 @@
+"""Where a request's CPU goes in the serving process: thread CPU time per step of the path.
+
+    python bench/hotpath_cpu.py                    # 2,000 requests at 1 caller
+    python bench/hotpath_cpu.py --requests 500 --concurrency 8
+
+The setup of `bench/overhead.py` (zero-latency stub upstream, greedy on every tier, the
+packaged classifier on distinct prompts, result cache and dollar caps on, embedded Redis). The
+router runs in a child process whose steps are wrapped to add up the thread CPU time
+(`time.thread_time`) spent inside each: the classifier pass and its parts, planning, the
+reservation, the upstream call, the settle, FastAPI's dependency solving. Only the measured
+requests count (the child starts counting on SIGUSR1, reports on SIGUSR2).
+
+Last row: the same classifier pass timed in the benchmark's own process, back to back on
+prompts of the same form, as `bench/classifier.py` times it; set beside the in-server row, it
+shows what the rest of the request path costs the pass (caches the pass finds cold).
+
+Sampling profilers (`bench/hotpath_profile.py`) count a thread preempted by a peer process as
+busy, and cProfile inflates code made of many small calls; thread CPU time has neither bias.
+Its own: a step that awaits is charged whatever else ran on the loop meanwhile (at one caller,
+mostly the previous request's background settle), so async rows are upper bounds, and rows
+nest (a step's time includes its sub-steps'). Sync rows (marked `sync`) are exact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # run as `python bench/<script>.py`
+    sys.path.insert(0, str(REPO))
+
+from bench.overhead import POLICY, load  # noqa: E402
+from bench.processes import free_port, start, stop, wait_ready  # noqa: E402
+
+SPENT: defaultdict[str, float] = defaultdict(float)
+ORDER = [  # the table's rows, top to bottom: (label, sync?)
+    ("FastAPI solve_dependencies", False),
+    ("FastAPI endpoint call", False),
+    ("pipeline.handle (steps 1-8)", False),
+    ("  classify + plan", False),
+    ("    classify", False),
+    ("classifier pass", True),
+    ("  static table", True),
+    ("  hashed n-grams", True),
+    ("  heads (tier + task)", True),
+    ("plan", True),
+    ("  reserve (+ cache probe)", False),
+    ("  run the strategy", False),
+    ("    upstream POST (aiohttp)", False),
+    ("  finish", False),
+    ("settle (background)", False),
+]
+
+
+def _timed_async(owner: Any, name: str, label: str) -> None:
+    inner = getattr(owner, name)
+
+    @functools.wraps(inner)
+    async def timed(*args: Any, **kwargs: Any) -> Any:
+        began = time.thread_time()
+        try:
+            return await inner(*args, **kwargs)
+        finally:
+            SPENT[label] += time.thread_time() - began
+
+    setattr(owner, name, timed)
+
+
+def _timed_sync(owner: Any, name: str, label: str) -> None:
+    inner: Callable[..., Any] = getattr(owner, name)
+
+    @functools.wraps(inner)
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        began = time.thread_time()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            SPENT[label] += time.thread_time() - began
+
+    setattr(owner, name, timed)
+
+
+def child(report: Path) -> None:
+    """The router, its steps wrapped; SIGUSR1 starts counting, SIGUSR2 writes `report`."""
+    import fastapi.routing
+
+    import classifier.embedding
+    import classifier.head
+    import classifier.static_embedder
+    import router.api.openai
+    import router.budgets
+    import router.pipeline
+    import router.planning
+    import router.upstreams.json_post
+    from router.cli import app
+
+    steps_async = [
+        (router.api.openai, "handle", "pipeline.handle (steps 1-8)"),
+        (router.pipeline, "decide", "  classify + plan"),
+        (router.planning, "classify", "    classify"),
+        (router.pipeline, "reserve", "  reserve (+ cache probe)"),
+        (router.pipeline, "run", "  run the strategy"),
+        (router.upstreams.json_post.JSONPost, "__call__", "    upstream POST (aiohttp)"),
+        (router.pipeline, "finish", "  finish"),
+        (router.budgets.Budgets, "settle", "settle (background)"),
+        (fastapi.routing, "solve_dependencies", "FastAPI solve_dependencies"),
+        (fastapi.routing, "run_endpoint_function", "FastAPI endpoint call"),
+    ]
+    steps_sync = [
+        (classifier.embedding.EmbeddingClassifier, "_score_batch", "classifier pass"),
+        (classifier.static_embedder.StaticEmbedder, "encode", "  static table"),
+        (classifier.head.Head, "lexical_features", "  hashed n-grams"),
+        (classifier.head.Head, "predict_proba", "  heads (tier + task)"),
+        (router.planning, "plan", "plan"),
+    ]
+    for owner, name, label in steps_async:
+        _timed_async(owner, name, label)
+    for owner, name, label in steps_sync:
+        _timed_sync(owner, name, label)
+    began = [0.0]
+
+    def reset(*_: Any) -> None:
+        SPENT.clear()
+        began[0] = time.process_time()
+
+    def write(*_: Any) -> None:
+        report.write_text(json.dumps({"process": time.process_time() - began[0], **SPENT}))
+
+    signal.signal(signal.SIGUSR1, reset)
+    signal.signal(signal.SIGUSR2, write)
+    sys.argv = ["ttc-router", "serve"]
+    app()
+
+
+def run(args: argparse.Namespace) -> dict[str, float]:
+    tmp = Path(tempfile.mkdtemp(prefix="ttc-cpu-"))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    stub_port, port = free_port(), free_port()
+    stub = f"http://127.0.0.1:{stub_port}"
+    policy = tmp / "policy.yaml"
+    policy.write_text(POLICY.format(stub=stub))
+    report = tmp / "report.json"
+    router_env = {**env, "TTC_PORT": str(port), "TTC_POLICY_PATH": str(policy),
+                  "TTC_DATA_DIR": str(tmp / "data"), "TTC_LOG_LEVEL": "warning",
+                  "TTC_REDIS_PREFIX": f"ttc-cpu-{uuid.uuid4().hex[:8]}:"}
+    procs = [start([sys.executable, "-m", "bench.stub_upstream", "--port", str(stub_port)], env,
+                   tmp / "stub.log")]
+    procs.append(start([sys.executable, __file__, "--child", str(report)], router_env,
+                       tmp / "router.log"))
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    try:
+        wait_ready(f"{stub}/v1/models")
+        wait_ready(f"http://127.0.0.1:{port}/readyz")
+        asyncio.run(load(url, 2, 100, "warm"))
+        os.kill(procs[1].pid, signal.SIGUSR1)
+        result = asyncio.run(load(url, args.concurrency, args.requests, "cpu"))
+        os.kill(procs[1].pid, signal.SIGUSR2)
+        deadline = time.monotonic() + 10
+        while not report.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        spent: dict[str, float] = json.loads(report.read_text())
+    finally:
+        for proc in reversed(procs):
+            stop(proc)
+    n = max(int(result["requests"]), 1)
+    return {"requests": n, "errors": result["errors"], "isolated": isolated_pass(args.requests),
+            **{k: v * 1e6 / n for k, v in spent.items()}}
+
+
+def isolated_pass(n: int) -> float:
+    """The same classifier pass in this process, back to back on the same kind of distinct
+    prompts: what it costs with its tables and memos hot in the CPU's caches."""
+    from classifier.embedding import load_classifier
+
+    clf = load_classifier(warmup=True)
+    texts = [f"What is the capital of France? (isolated-{i})" for i in range(n + 200)]
+    for text in texts[:200]:
+        clf._score_batch([text])
+    began = time.thread_time()
+    for text in texts[200:]:
+        clf._score_batch([text])
+    return (time.thread_time() - began) * 1e6 / n
+
+
+def table(rows: dict[str, float], concurrency: int) -> str:
+    n = int(rows["requests"])
+    lines = [f"thread CPU per request, {n} requests at {concurrency} caller(s), "
+             f"{int(rows['errors'])} errors (async rows: upper bounds; rows nest)",
+             "| step | kind | us / request |", "|---|---|---|",
+             f"| whole router process (all threads) | process | {rows['process']:.0f} |"]
+    lines += [f"| {label} | {'sync' if sync else 'async'} | {rows.get(label, 0.0):.0f} |"
+              for label, sync in ORDER]
+    lines.append(f"| classifier pass, isolated (this process, back to back) | sync | "
+                 f"{rows['isolated']:.0f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        child(args.child)
+        return
+    print(table(run(args), args.concurrency))
+
+
+if __name__ == "__main__":
+    main()
