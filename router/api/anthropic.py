@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from router.api.common import (
-    StateDep,
+    app_state,
     outcome_headers,
     record_request,
     request_headers,
@@ -114,8 +114,9 @@ def _message(
 
 @router.post("/v1/messages", response_model=None)
 async def messages(
-    body: MessagesRequest, request: Request, state: StateDep
+    body: MessagesRequest, request: Request
 ) -> JSONResponse | StreamingResponse:
+    state = app_state(request)  # not a dependency: FastAPI's solving costs more than this
     started = time.perf_counter()
     call = to_call(body, request)
     headers = request_headers(request)

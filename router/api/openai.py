@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from router.api.common import (
-    StateDep,
+    app_state,
     outcome_headers,
     record_request,
     request_headers,
@@ -91,8 +91,9 @@ def usage_dict(outcome: Outcome) -> dict[str, Any]:
 
 @router.post("/v1/chat/completions", response_model=None)
 async def chat_completions(
-    body: ChatCompletionRequest, request: Request, state: StateDep
+    body: ChatCompletionRequest, request: Request
 ) -> JSONResponse | StreamingResponse:
+    state = app_state(request)  # not a dependency: FastAPI's solving costs more than this
     started = time.perf_counter()
     call = to_call(body, request)
     headers = request_headers(request)
