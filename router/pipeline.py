@@ -13,8 +13,6 @@ share `prepare()` (tenant .. reserve) and `finish()` (settle, cache, metrics) wi
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,20 +21,20 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from classifier.base import TIERS, Tier, TierScores
-from policies.schema import VERIFIER_BILLING, Policy
 from router import calllog
+from router.billing import service_calls, spend
 from router.cache import should_cache
 from router.calllog import CallRecord
 from router.clock import Clock
 from router.errors import RouterError, StoreUnavailable, UpstreamTimeout
 from router.ids import new_id
 from router.limits import annotate, check_context, check_limits, no_answer
+from router.logging import log_request
 from router.planning import Call, Plan, decide
 from router.state import AppState
 from router.tenancy import resolve_tenant
 from router.upstreams.base import Usage
 from router.verification import problem_for
-from router.worstcase import fallback_cost
 from strategies import Budget, Result
 from strategies.generator import UpstreamGenerator
 from strategies.think import split_thinking
@@ -160,7 +158,7 @@ def admit(state: AppState, call: Call, tenant: str) -> None:
     """Bind the tenant to the log context, apply request limits, log the request."""
     structlog.contextvars.bind_contextvars(tenant=tenant)
     check_limits(state.settings, call)
-    _log_request(state, call)
+    log_request(call, log_prompts=state.settings.log_prompts)
 
 
 def key_of(state: AppState, loaded: LoadedPolicy, tenant: str, call: Call) -> str | None:
@@ -284,37 +282,11 @@ async def finish(state: AppState, prepared: Prepared, results: list[Result]) -> 
     return outcome
 
 
-def spend(policy: Policy, d: Plan, usage: Usage, model_usage: Mapping[str, Usage]) -> float:
-    """What a run cost: every call at the price of what served it. `usage` is priced at the
-    plan's model, then each share spent elsewhere (another policy model, a verifier service:
-    `Policy.price_of`) is re-priced at its own; the LLM classifier fallback's call is added at
-    its model's price (`worstcase.fallback_cost`)."""
-    own = policy.models[d.model].price.to_price()
-    cost = own.cost(usage)
-    for name, u in model_usage.items():
-        price = policy.price_of(name)
-        if price is not None and name != d.model:
-            cost += price.cost(u) - own.cost(u)
-    return cost + fallback_cost(policy, d.scores)
-
-
-def _service_calls(policy: Policy, model_usage: Mapping[str, Usage]) -> list[CallRecord]:
-    """Call-log entries of verifier services (a PRM over HTTP): not upstream calls, so the
-    strategy's accounted usage under `verifier:<name>` stands for them."""
-    out = []
-    for name, u in model_usage.items():
-        price = policy.price_of(name)
-        if name.startswith(VERIFIER_BILLING) and price is not None:
-            out.append(CallRecord(name, name, u.prompt_tokens,
-                                  u.completion_tokens + u.reasoning_tokens, price.cost(u)))
-    return out
-
-
 async def settle(state: AppState, prepared: Prepared, outcome: Outcome) -> Outcome:
     d = prepared.decision
     policy = prepared.loaded.policy
     outcome.cost_usd = spend(policy, d, outcome.usage, outcome.model_usage)
-    outcome.calls = [*prepared.calls, *_service_calls(policy, outcome.model_usage)]
+    outcome.calls = [*prepared.calls, *service_calls(policy, outcome.model_usage)]
     cut = [c for c in outcome.calls if c.estimated]  # calls cut before they reported usage
     cut_tokens = sum(c.prompt_tokens + c.completion_tokens for c in cut)
     if cut:
@@ -371,25 +343,6 @@ def _record(state: AppState, prepared: Prepared, outcome: Outcome) -> None:
             if cap is not None:
                 m.tenant_cap.labels(tenant=prepared.tenant.name, period=period).set(cap)
     m.candidates.labels(strategy=d.strategy).observe(max(outcome.candidates, 1))
-
-
-def _log_request(state: AppState, call: Call) -> None:
-    """Prompts are logged only with TTC_LOG_PROMPTS; otherwise a hash and a length. Costs
-    nothing (no join, no hash) when the info level is off."""
-    if not log.is_enabled_for(logging.INFO):
-        return
-    text = "\n".join(f"{m.role}: {m.content}" for m in call.messages)
-    fields: dict[str, Any] = {
-        "endpoint": call.endpoint,
-        "model": call.model,
-        "messages": len(call.messages),
-        "prompt_sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16],
-        "prompt_chars": len(text),
-        "stream": call.stream,
-    }
-    if state.settings.log_prompts:
-        fields["prompt"] = text
-    log.info("request_received", **fields)
 
 
 def _cache_value(outcome: Outcome) -> dict[str, Any]:
