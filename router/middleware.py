@@ -1,16 +1,21 @@
-"""Pure ASGI middleware: request id, per-request log context, body size limit, JSON bodies."""
+"""Pure ASGI middleware: request id, per-request log context, body size limit, JSON bodies,
+and the 500 for an exception no handler knows."""
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from router.api.errors import error_body
 from router.ids import new_id
+from router.jsonfast import dumps
 
 log = structlog.get_logger("router.access")
+errors_log = structlog.get_logger("router.api.errors")
 
 
 class RequestContext:
@@ -80,9 +85,16 @@ class RequestContext:
         else:
             try:
                 await self.app(scope, limited_receive, app_send)
-            except Exception:
+            except Exception as exc:
+                # after our 413 the app's complaint about the cut body is moot
                 if not rejected:
-                    raise  # after our 413 the app's complaint about the cut body is moot
+                    if status:  # the answer had started (a stream): the server cuts it
+                        raise
+                    # Answered here, not re-raised: Starlette's outermost middleware would
+                    # answer too, then re-raise, and uvicorn would close the connection under
+                    # the client's next request.
+                    status = 500
+                    await _internal_error(scope, send_with_id, exc)
         if not log.is_enabled_for(logging.INFO):
             return
         log.info(
@@ -111,8 +123,6 @@ def _json_body(scope: Scope, headers: dict[bytes, bytes]) -> None:
 
 
 async def _reject_too_large(scope: Scope, send: Send, limit: int) -> None:
-    import json
-
     path = scope.get("path", "")
     message = f"request body exceeds {limit} bytes"
     if path.startswith("/v1/messages"):
@@ -126,11 +136,26 @@ async def _reject_too_large(scope: Scope, send: Send, limit: int) -> None:
                 "code": "request_too_large",
             }
         }
-    data = json.dumps(body).encode()
+    await _send_json(send, 413, body)
+
+
+async def _internal_error(scope: Scope, send: Send, exc: Exception) -> None:
+    """A bug: logged with its traceback, counted, answered 500 in the endpoint's error shape."""
+    path = scope.get("path", "")
+    errors_log.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
+    state = getattr(getattr(scope.get("app"), "state", None), "ttc", None)
+    if state is not None:
+        state.metrics.errors.labels(endpoint=path, type="internal_error").inc()
+    message = "internal error; see the router logs"
+    await _send_json(send, 500, error_body(path, 500, message, "internal_error", None, None))
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+    data = dumps(body)
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(data)).encode()),
