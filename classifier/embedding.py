@@ -31,8 +31,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from classifier.base import TIERS, TierScores
 from classifier.batcher import MicroBatcher
@@ -55,6 +56,7 @@ from classifier.head import (
     load_head,
     packaged_artifact,
     packaged_task_artifact,
+    shared_lex_index,
 )
 from classifier.rules import RULE_TASKS, TASK_CORRECTIONS, apply_rules
 from router.vocab.errors import RouterError
@@ -122,19 +124,29 @@ class EmbeddingClassifier:
     def batcher(self) -> MicroBatcher[str, Probs]:
         return self._batcher
 
+    @cached_property
+    def _shared_lex(self) -> tuple[Any, Any] | None:
+        """Both heads' lexical weights in one index, when they read the same hashed map."""
+        return None if self.task_head is None else shared_lex_index([self.head, self.task_head])
+
     def _score_batch(self, texts: list[str]) -> list[Probs]:
-        """Blocking: runs in the batcher's worker thread."""
+        """Blocking: runs on the loop (short texts, batcher idle) or in the batch thread."""
         emb = self.embedder.encode(texts)
         feats = text_features(texts)
+        # the hashed n-grams are the costliest features: cut once for both heads, and when
+        # their specs agree, both heads' weights are read in one lookup per n-gram
         lex = self.head.lexical_features(texts)
-        probs = self.head.predict_proba(emb, feats, texts, lex)
+        both = None if lex is None or self._shared_lex is None else lex.logits(*self._shared_lex)
+        k = len(self.head.classes)
+        probs = self.head.predict_proba(emb, feats, texts, lex,
+                                        None if both is None else both[:, :k])
         if self.task_head is not None:
             import numpy as np
 
-            # the hashed n-grams are the costliest features: shared when the specs agree
             shared = lex if self.task_head.lexical == self.head.lexical else None
             task_emb = emb if self.task_head.embedding_dim else emb[:, :0]  # lexical task head
-            task = self.task_head.predict_proba(task_emb, feats, texts, shared)
+            task = self.task_head.predict_proba(task_emb, feats, texts, shared,
+                                                None if both is None else both[:, k:])
             probs = np.concatenate([probs, task], 1)
         return [tuple(float(p) for p in row) for row in probs]
 

@@ -186,10 +186,12 @@ class Head:
 
     def logits(
         self, embeddings: Array, features: Array, texts: Sequence[str] | None = None,
-        lex: LexRows | None = None,
+        lex: LexRows | None = None, lex_logits: Array | None = None,
     ) -> Array:
         """`texts` (the windows the features came from) are needed iff the head is lexical;
-        `lex`: their `lexical_features`, when already computed (for another head, same spec)."""
+        `lex`: their `lexical_features`, when already computed (for another head, same spec);
+        `lex_logits`: this head's lexical term itself, when already computed
+        (`shared_lex_index`)."""
         import numpy as np
 
         x = np.concatenate([embeddings, features], axis=1).astype(np.float32)
@@ -198,7 +200,11 @@ class Head:
             h = h @ w + b
             if i < len(self.weights) - 1:
                 h = np.maximum(h, 0.0)
-        if self.lexical is not None:
+        if self.lexical is not None and lex_logits is not None:
+            if lex_logits.shape != h.shape:
+                raise ValueError("precomputed lexical logits of another shape")
+            h = h + lex_logits
+        elif self.lexical is not None:
             if lex is None:
                 vec = self._vectorizer
                 if vec is None or texts is None or len(texts) != len(h):
@@ -216,15 +222,41 @@ class Head:
 
     def predict_proba(
         self, embeddings: Array, features: Array, texts: Sequence[str] | None = None,
-        lex: LexRows | None = None,
+        lex: LexRows | None = None, lex_logits: Array | None = None,
     ) -> Array:
         import numpy as np
 
-        z = self.logits(embeddings, features, texts, lex) / self.temperature
+        z = self.logits(embeddings, features, texts, lex, lex_logits) / self.temperature
         z = z - z.max(axis=1, keepdims=True)
         e = np.exp(z)
         p: Array = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
         return p
+
+
+def shared_lex_index(heads: Sequence[Head]) -> tuple[npt.NDArray[np.int32], Array] | None:
+    """One column -> row map and one weight matrix serving every head in `heads` (all on the
+    same hashed map), for `LexRows.logits`: the heads' lexical weights side by side, in
+    `heads` order, over the union of their weighted columns. One lookup per n-gram then gives
+    every head's lexical term, where each head's own index costs one lookup per n-gram per
+    head, in two 2 MB maps that a request finds out of the CPU's caches. None when the heads
+    do not share a map."""
+    import numpy as np
+
+    spec = heads[0].lexical if heads else None
+    if spec is None or any(h.lexical != spec or h.lex_rows is None or h.lex_weights is None
+                           for h in heads):
+        return None
+    rows = [np.asarray(h.lex_rows, np.int64) for h in heads]
+    union = np.unique(np.concatenate(rows))
+    widths = [h.lex_weights.shape[1] for h in heads]  # type: ignore[union-attr]
+    weights = np.zeros((len(union) + 1, sum(widths)), np.float32)  # last row: -1, zeros
+    col = 0
+    for head, r, w in zip(heads, rows, widths, strict=True):
+        weights[np.searchsorted(union, r), col:col + w] = head.lex_weights
+        col += w
+    row_of = np.full(spec.n_features, -1, np.int32)
+    row_of[union] = np.arange(len(union), dtype=np.int32)
+    return row_of, weights
 
 
 def save_head(head: Head, path: Path) -> Path:

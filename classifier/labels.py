@@ -23,6 +23,7 @@ MATH-500 (`math500`) is evaluation only: `SOURCES` never lists it; `EVAL_SOURCES
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -342,13 +343,14 @@ TASK_RULES: tuple[tuple[str, str], ...] = (
 )
 
 
+_COMPILED_RULES = tuple((task, re.compile(pattern)) for task, pattern in TASK_RULES)
+
+
 def rule_task(text: str) -> str:
     """The `TASK_RULES` label of an instruction ("other" when no rule matches)."""
-    import re
-
     head = text[:300].lower()
-    for task, pattern in TASK_RULES:
-        if re.search(pattern, head):
+    for task, pattern in _COMPILED_RULES:
+        if pattern.search(head):
             return task
     return "other"
 

@@ -137,11 +137,14 @@ class StaticEmbedder:
             )
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             q, scale = z["table"], z["scale"]
-        self._table: npt.NDArray[np.float32] = q.astype(np.float32) * scale[:, None]
+        # Served as stored, int8 rows and a float32 scale each: a quarter of the memory of
+        # dequantised rows (4 MB, not 16), and a quarter of the cache lines a text's rows span.
+        self._rows: npt.NDArray[np.int8] = np.ascontiguousarray(q, np.int8)
+        self._scale: npt.NDArray[np.float32] = scale.astype(np.float32)
         self.card = card
         self.path = table
         self.name = name
-        self.dim = int(self._table.shape[1])
+        self.dim = int(self._rows.shape[1])
         self.max_seq_length = int(max_seq_length)
         self._tok: Any = Tokenizer.from_file(str(tok_path))
         self._tok.no_padding()
@@ -155,6 +158,8 @@ class StaticEmbedder:
             return out
         for i, enc in enumerate(self._tok.encode_batch(list(texts), add_special_tokens=False)):
             if enc.ids:
-                out[i] = self._table[enc.ids].mean(axis=0)
+                # the scale-weighted sum of the int8 rows: the mean of the dequantised rows
+                # times their count, which the normalisation below divides out
+                out[i] = self._scale[enc.ids] @ self._rows[enc.ids]
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
