@@ -168,3 +168,26 @@ async def test_static_and_int8_minilm_heads_agree_on_a_fixed_sample() -> None:
     pairs = [(x.tier.rank, y.tier.rank) for x, y in zip(a, b, strict=True)]
     assert all(abs(x - y) <= 1 for x, y in pairs), pairs
     assert sum(x == y for x, y in pairs) >= 9, pairs
+
+
+def test_shared_lexical_index_gives_each_heads_own_probabilities() -> None:
+    """Both heads read their lexical weights from one index: the probabilities equal those of
+    each head reading its own."""
+    from classifier.embedding import load_classifier
+    from classifier.head import shared_lex_index
+
+    clf = load_classifier(backend="static", warmup=False)
+    assert clf.task_head is not None and clf._shared_lex is not None
+    texts = ["What is the capital of France?", "Prove that sqrt(2) is irrational.",
+             "Write a haiku about rain", "hi!", "def f(x): return x  # fix the bug",
+             "Plan a three-day trip to Rome on a budget", ""]
+    fused = np.array(clf._score_batch(texts))
+    clf.__dict__["_shared_lex"] = None  # each head through its own index
+    own = np.array(clf._score_batch(texts))
+    assert np.allclose(fused, own, atol=1e-6)
+    from dataclasses import replace
+
+    from classifier.lexical import LexicalSpec
+
+    other = replace(clf.task_head, lexical=LexicalSpec(bits=16))  # another hashed map
+    assert shared_lex_index([clf.head, other]) is None
