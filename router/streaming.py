@@ -106,7 +106,8 @@ async def _token_stream(state: AppState, prepared: Prepared) -> AsyncIterator[Ev
         while True:  # the tier's deadline holds here too (router.limits: the contract)
             left = d.deadline_s - (time.perf_counter() - began)
             try:
-                delta = await asyncio.wait_for(anext(deltas), max(left, 0.0))
+                async with asyncio.timeout(max(left, 0.0)):  # no task per delta (`wait_for`)
+                    delta = await anext(deltas)
             except StopAsyncIteration:
                 break
             except TimeoutError:

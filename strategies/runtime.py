@@ -116,7 +116,10 @@ class RunContext:
         if left_s is None:
             return await aw
         try:
-            return await asyncio.wait_for(aw, max(left_s, 0.0))
+            # a timeout scope, not `wait_for`: on Python 3.11 that wraps every call in a task
+            # of its own, started a loop iteration later
+            async with asyncio.timeout(max(left_s, 0.0)):
+                return await aw
         except TimeoutError:
             raise OutOfBudget("deadline") from None
 
