@@ -79,16 +79,26 @@ def _llm_classifier(app: FastAPI, holder: Any) -> tuple[Classifier, str | None]:
     return LLMClassifier(resolve), error
 
 
-def freeze_startup_heap() -> None:
-    """Move everything alive after start-up (about 150,000 objects: the SDKs' and pydantic's
-    type trees, the policy, the classifier) out of the cyclic garbage collector's reach.
+GC_YOUNG_THRESHOLD = 10_000  # net new container objects between young collections (default 700)
 
-    They live as long as the process, yet every full collection walked them all: about 80 ms
-    with the event loop stopped, several times a minute under load, which set the p99 at 32
-    callers (`bench/overhead.py`). Frozen, a full collection walks only what requests created.
-    Unfrozen again at shutdown."""
+
+def tune_gc() -> tuple[int, int, int]:
+    """Tune the cyclic garbage collector for serving; returns the thresholds to restore.
+
+    - Everything alive after start-up (about 150,000 objects: the SDKs' and pydantic's type
+      trees, the policy, the classifier) is frozen out of its reach. It lives as long as the
+      process, yet every full collection walked it all: about 80 ms with the event loop
+      stopped, several times a minute under load, which set the p99 at 32 callers.
+    - Young collections run every 10,000 net new container objects instead of 700: a request
+      allocates a few hundred that die with it, so the default threshold collected every few
+      requests and cost about a tenth of the throughput (`bench/overhead.py`, docs/benchmarks.md
+      "Seventh pass").
+    `gc.unfreeze()` and the returned thresholds undo both at shutdown."""
+    before = gc.get_threshold()
     gc.collect()
     gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *before[1:])
+    return before
 
 
 def create_app(
@@ -112,6 +122,7 @@ def create_app(
         watcher: asyncio.Task[None] | None = None
         lag_watch: asyncio.Task[None] | None = None
         supervisor: asyncio.Task[None] | None = None
+        gc_before: tuple[int, int, int] | None = None
         try:
             await pool.rebuild(holder.current.policy.models)
             if classifier is not None:
@@ -169,7 +180,7 @@ def create_app(
             holder.install_sighup()
             lag_watch = asyncio.create_task(watch_loop_lag(metrics, stop))
             app.state.ttc = state
-            freeze_startup_heap()
+            gc_before = tune_gc()
             log.info(
                 "started",
                 version=__version__,
@@ -178,7 +189,9 @@ def create_app(
             )
             yield
         finally:
-            gc.unfreeze()  # what served is collectable again (tests build many apps)
+            if gc_before is not None:  # what served is collectable again (tests build many apps)
+                gc.unfreeze()
+                gc.set_threshold(*gc_before)
             stop.set()
             if lag_watch is not None:
                 lag_watch.cancel()

@@ -1,5 +1,5 @@
-"""The start-up heap is frozen out of the cyclic garbage collector while the app serves
-(`router.app.freeze_startup_heap`), and handed back at shutdown."""
+"""While the app serves, the start-up heap is frozen out of the cyclic garbage collector and
+young collections run less often (`router.app.tune_gc`); shutdown undoes both."""
 
 from __future__ import annotations
 
@@ -12,17 +12,19 @@ from classifier.base import FixedClassifier, Tier
 
 def test_the_startup_heap_is_frozen_while_serving_and_released_after(tmp_path: Path,
                                                                      redis_url: str) -> None:
-    from router.app import create_app
+    from router.app import GC_YOUNG_THRESHOLD, create_app
     from router.settings import Settings
 
     app = create_app(Settings(data_dir=tmp_path, redis_url=redis_url, redis_prefix="ttc-gc:"),
                      classifier=FixedClassifier(Tier.EASY))
 
-    async def serve() -> int:
+    async def serve() -> tuple[int, tuple[int, int, int]]:
         async with app.router.lifespan_context(app):
-            return gc.get_freeze_count()
+            return gc.get_freeze_count(), gc.get_threshold()
 
-    frozen = asyncio.run(serve())
+    before = gc.get_threshold()
+    frozen, threshold = asyncio.run(serve())
     # the SDKs' and pydantic's type trees alone are tens of thousands of objects
     assert frozen > 20_000
-    assert gc.get_freeze_count() == 0
+    assert threshold == (GC_YOUNG_THRESHOLD, *before[1:]) != before
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == before
