@@ -17,9 +17,11 @@ With `--floor`, `bench/floor_proxy.py`: one FastAPI route that forwards the body
 over aiohttp on the router's uvicorn settings, no routing work at all, so the router's added
 latency and CPU split into what this stack costs any proxy and what routing adds.
 
-Closed-loop load at fixed concurrency; added latency = the leg's percentile minus direct's at the
-same level. CPU ms/request = user + system CPU of the leg's process tree (workers included,
-redis-server excluded) during the level, over the requests served. RSS: the tree's sum and its
+Closed-loop load at fixed concurrency from one aiohttp client process (`--client httpx`: the
+load generator before the seventh pass, itself the bottleneck past a few callers); added
+latency = the leg's percentile minus direct's at the same level. CPU ms/request = user +
+system CPU of the leg's process tree (workers included, redis-server excluded) during the
+level, over the requests served. RSS: the tree's sum and its
 largest process (one worker). "max req/s with p99 < 50 ms" = the highest throughput among the
 measured levels whose p99 stays under 50 ms.
 """
@@ -40,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 if sys.path[0] != str(REPO):  # run as `python bench/<script>.py`
@@ -71,50 +74,65 @@ anonymous_tenant: bench
 
 
 async def load(
-    url: str, concurrency: int, total: int, tag: str, seconds: float | None = None
+    url: str, concurrency: int, total: int, tag: str, seconds: float | None = None,
+    client: str = "aiohttp",
 ) -> dict[str, float]:
     """Closed loop: `concurrency` callers send `total` distinct prompts (or stop after
-    `seconds`)."""
+    `seconds`), through `client` ("aiohttp" or "httpx").
+
+    aiohttp by default: httpx's connection pool is the bottleneck past a few callers. Against
+    the bare stub on this machine httpx served 1,700 req/s at 8 callers and 370 at 32 with a
+    414 ms p99, where aiohttp serves 10,000 at both (`--client httpx` reruns any table with
+    httpx), so the tail it reported at 32 and 64 callers was the load generator's, whichever
+    leg it measured."""
     latencies: list[float] = []
     errors = 0
     counter = iter(range(total))
-    # aiohttp, not httpx: httpx's connection pool becomes the bottleneck past a few callers
-    # (measured on this machine against the bare stub: 1,700 req/s at 8 callers and 370 at 32,
-    # with a 414 ms p99, where aiohttp serves 10,000 at both), so the tail it reported at 32
-    # and 64 callers was the load generator's, whichever leg it measured.
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
 
-        async def worker() -> None:
-            nonlocal errors
-            for i in counter:
-                if seconds is not None and time.perf_counter() - began > seconds:
-                    return
-                body = {
-                    "model": "ttc-auto",
-                    "max_tokens": 16,
-                    "messages": [
-                        {"role": "user", "content": f"What is the capital of France? ({tag}-{i})"}
-                    ],
-                }
-                start = time.perf_counter()
-                try:
-                    async with client.post(url, json=body) as r:
-                        text = await r.read()
-                        status = r.status
-                except (TimeoutError, aiohttp.ClientError) as exc:
-                    errors += 1  # a dropped connection is an error, not a crash
-                    _error(tag, type(exc).__name__)
-                    continue
-                latencies.append((time.perf_counter() - start) * 1000)
-                if status != 200:
-                    errors += 1
-                    _error(tag, f"{status} {text[:200]!r}")
+    def body(i: int) -> dict[str, Any]:
+        return {"model": "ttc-auto", "max_tokens": 16,
+                "messages": [{"role": "user",
+                              "content": f"What is the capital of France? ({tag}-{i})"}]}
 
-        began = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        wall = time.perf_counter() - began
+    async def post_aiohttp(session: aiohttp.ClientSession, i: int) -> tuple[int, bytes]:
+        async with session.post(url, json=body(i)) as r:
+            return r.status, await r.read()
+
+    async def post_httpx(session: httpx.AsyncClient, i: int) -> tuple[int, bytes]:
+        r = await session.post(url, json=body(i))
+        return r.status_code, r.content
+
+    async def worker(post: Any, session: Any) -> None:
+        nonlocal errors
+        for i in counter:
+            if seconds is not None and time.perf_counter() - began > seconds:
+                return
+            start = time.perf_counter()
+            try:
+                status, text = await post(session, i)
+            except (TimeoutError, aiohttp.ClientError, httpx.HTTPError) as exc:
+                errors += 1  # a dropped connection is an error, not a crash
+                _error(tag, type(exc).__name__)
+                continue
+            latencies.append((time.perf_counter() - start) * 1000)
+            if status != 200:
+                errors += 1
+                _error(tag, f"{status} {text[:200]!r}")
+
+    began = time.perf_counter()
+    if client == "httpx":
+        limits = httpx.Limits(max_connections=concurrency,
+                              max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(timeout=30, limits=limits) as hx:
+            began = time.perf_counter()
+            await asyncio.gather(*(worker(post_httpx, hx) for _ in range(concurrency)))
+    else:
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        timeout = aiohttp.ClientTimeout(total=30)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as ah:
+            began = time.perf_counter()
+            await asyncio.gather(*(worker(post_aiohttp, ah) for _ in range(concurrency)))
+    wall = time.perf_counter() - began
     return {
         "p50": pct(latencies, 50),
         "p95": pct(latencies, 95),
@@ -222,11 +240,12 @@ def start_floor(stub: str, tmp: Path, env: dict[str, str]) -> tuple[Any, str]:
     return start(cmd, env, tmp / "floor.log"), f"http://127.0.0.1:{port}"
 
 
-def measure(url: str, pid: int | None, c: int, total: int, tag: str) -> dict[str, float]:
+def measure(url: str, pid: int | None, c: int, total: int, tag: str, client: str
+            ) -> dict[str, float]:
     """One closed-loop level; with `pid`, the CPU the process tree spent per request and its
     memory afterwards."""
     before = cpu_seconds(pid) if pid else 0.0
-    out = asyncio.run(load(url, c, total, tag))
+    out = asyncio.run(load(url, c, total, tag, client=client))
     if pid:
         out["cpu_ms"] = (cpu_seconds(pid) - before) * 1000 / max(out["requests"], 1)
         out["rss_mb"], out["rss_max_mb"] = rss_mb(pid)
@@ -257,16 +276,17 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         wait_ready(f"{stub_url}/v1/models")
         for name, (_, base) in legs.items():
             wait_ready(f"{base}/health/liveliness" if name == "LiteLLM" else f"{base}/readyz")
-            asyncio.run(load(f"{base}/v1/chat/completions", 2, 40, f"warm-{name}"))
+            asyncio.run(load(f"{base}/v1/chat/completions", 2, 40, f"warm-{name}",
+                             client=args.client))
         rows: list[dict[str, Any]] = []
         for c in args.concurrency:
             total = max(args.requests, c * 4)
             row: dict[str, Any] = {"concurrency": c, "requests": total, "legs": {}}
             row["legs"]["direct"] = measure(f"{stub_url}/v1/chat/completions", None, c, total,
-                                            f"d{c}")
+                                            f"d{c}", args.client)
             for name, (proc, base) in legs.items():
                 row["legs"][name] = measure(f"{base}/v1/chat/completions", proc.pid, c, total,
-                                            f"{name}-{c}")
+                                            f"{name}-{c}", args.client)
             rows.append(row)
         return rows
     finally:
@@ -330,6 +350,9 @@ def main() -> None:
         help="Redis for budgets/cache (default: the embedded one)",
     )
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument("--client", choices=("aiohttp", "httpx"), default="aiohttp",
+                        help="the load generator's HTTP client (httpx: the one before the "
+                             "seventh pass, itself the bottleneck past a few callers)")
     parser.add_argument("--classifier", default=None,
                         help="TTC_CLASSIFIER_BACKEND of the router legs (default: the service's)")
     parser.add_argument("--baseline", type=Path, default=None,
