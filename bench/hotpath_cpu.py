@@ -93,7 +93,31 @@ def _timed_sync(owner: Any, name: str, label: str) -> None:
     setattr(owner, name, timed)
 
 
-def child(report: Path) -> None:
+GC_ROWS = [f"cyclic GC, generation {g}" for g in range(3)]
+
+
+def _watch_gc(default_gc: bool) -> None:
+    """Charge the collector's pauses to rows of their own (thread CPU, like the steps), and
+    with `default_gc`, serve without `router.app.tune_gc` (no freeze, the default threshold)."""
+    import gc
+
+    import router.app
+
+    began = [0.0]
+
+    def pause(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            began[0] = time.thread_time()
+        else:
+            SPENT[GC_ROWS[info["generation"]]] += time.thread_time() - began[0]
+            SPENT[f"{GC_ROWS[info['generation']]} (count)"] += 1
+
+    gc.callbacks.append(pause)
+    if default_gc:
+        router.app.tune_gc = gc.get_threshold
+
+
+def child(report: Path, default_gc: bool = False) -> None:
     """The router, its steps wrapped; SIGUSR1 starts counting, SIGUSR2 writes `report`."""
     import fastapi.routing
 
@@ -126,6 +150,7 @@ def child(report: Path) -> None:
         (classifier.head.Head, "predict_proba", "  heads (tier + task)"),
         (router.planning, "plan", "plan"),
     ]
+    _watch_gc(default_gc)
     for owner, name, label in steps_async:
         _timed_async(owner, name, label)
     for owner, name, label in steps_sync:
@@ -158,7 +183,8 @@ def run(args: argparse.Namespace) -> dict[str, float]:
                   "TTC_REDIS_PREFIX": f"ttc-cpu-{uuid.uuid4().hex[:8]}:"}
     procs = [start([sys.executable, "-m", "bench.stub_upstream", "--port", str(stub_port)], env,
                    tmp / "stub.log")]
-    procs.append(start([sys.executable, __file__, "--child", str(report)], router_env,
+    child_cmd = [sys.executable, __file__, "--child", str(report)]
+    procs.append(start(child_cmd + (["--default-gc"] if args.default_gc else []), router_env,
                        tmp / "router.log"))
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     try:
@@ -205,6 +231,10 @@ def table(rows: dict[str, float], concurrency: int) -> str:
               for label, sync in ORDER]
     lines.append(f"| classifier pass, isolated (this process, back to back) | sync | "
                  f"{rows['isolated']:.0f} |")
+    for label in GC_ROWS:
+        per_k = rows.get(f"{label} (count)", 0.0) * 1000 / 1e6  # count was scaled per request
+        lines.append(f"| {label} ({per_k:.1f} collections / 1,000 requests) | sync | "
+                     f"{rows.get(label, 0.0):.0f} |")
     return "\n".join(lines)
 
 
@@ -213,12 +243,16 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--default-gc", action="store_true",
+                        help="serve without router.app.tune_gc (no freeze of the start-up "
+                             "heap, Python's default young threshold of 700)")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        child(args.child)
+        child(args.child, args.default_gc)
         return
-    print(table(run(args), args.concurrency))
+    print(table(run(args), args.concurrency)
+          + ("\n(router.app.tune_gc off: --default-gc)" if args.default_gc else ""))
 
 
 if __name__ == "__main__":
