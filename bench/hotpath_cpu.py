@@ -162,7 +162,11 @@ def child(report: Path, default_gc: bool = False) -> None:
         began[0] = time.process_time()
 
     def write(*_: Any) -> None:
-        report.write_text(json.dumps({"process": time.process_time() - began[0], **SPENT}))
+        import gc
+
+        heap = {"gc_tracked": len(gc.get_objects()), "gc_frozen": gc.get_freeze_count()}
+        report.write_text(json.dumps({"process": time.process_time() - began[0], **SPENT,
+                                      **heap}))
 
     signal.signal(signal.SIGUSR1, reset)
     signal.signal(signal.SIGUSR2, write)
@@ -203,7 +207,7 @@ def run(args: argparse.Namespace) -> dict[str, float]:
             stop(proc)
     n = max(int(result["requests"]), 1)
     return {"requests": n, "errors": result["errors"], "isolated": isolated_pass(args.requests),
-            **{k: v * 1e6 / n for k, v in spent.items()}}
+            **{k: v if k.startswith("gc_") else v * 1e6 / n for k, v in spent.items()}}
 
 
 def isolated_pass(n: int) -> float:
@@ -231,6 +235,8 @@ def table(rows: dict[str, float], concurrency: int) -> str:
               for label, sync in ORDER]
     lines.append(f"| classifier pass, isolated (this process, back to back) | sync | "
                  f"{rows['isolated']:.0f} |")
+    lines.append(f"| objects the cyclic GC tracks / frozen out of its reach, at the end | count | "
+                 f"{rows.get('gc_tracked', 0):.0f} / {rows.get('gc_frozen', 0):.0f} |")
     for label in GC_ROWS:
         per_k = rows.get(f"{label} (count)", 0.0) * 1000 / 1e6  # count was scaled per request
         lines.append(f"| {label} ({per_k:.1f} collections / 1,000 requests) | sync | "
