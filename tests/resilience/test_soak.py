@@ -1,6 +1,7 @@
 """Load and soak through the router against the stub (bench/soak.py, own processes).
 
-Default suite: `bench/soak.py --quick` (15 s at concurrency 8). Full run (3 minutes at 16):
+Default suite: `bench/soak.py --quick` (30 s at concurrency 8, the first 20 s warm-up). Full
+run (3 minutes at 16):
 `pytest -m slow tests/resilience/test_soak.py` or `python bench/soak.py --check`.
 """
 
