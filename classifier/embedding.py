@@ -56,8 +56,8 @@ from classifier.head import (
     load_head,
     packaged_artifact,
     packaged_task_artifact,
-    shared_lex_index,
 )
+from classifier.lexical import shared_index
 from classifier.rules import RULE_TASKS, TASK_CORRECTIONS, apply_rules
 from router.vocab.errors import RouterError
 
@@ -127,7 +127,12 @@ class EmbeddingClassifier:
     @cached_property
     def _shared_lex(self) -> tuple[Any, Any] | None:
         """Both heads' lexical weights in one index, when they read the same hashed map."""
-        return None if self.task_head is None else shared_lex_index([self.head, self.task_head])
+        a, b = self.head, self.task_head
+        if (b is None or a.lexical is None or b.lexical != a.lexical or a.lex_rows is None
+                or a.lex_weights is None or b.lex_rows is None or b.lex_weights is None):
+            return None
+        return shared_index(a.lexical.n_features,
+                            [(a.lex_rows, a.lex_weights), (b.lex_rows, b.lex_weights)])
 
     def _score_batch(self, texts: list[str]) -> list[Probs]:
         """Blocking: runs on the loop (short texts, batcher idle) or in the batch thread."""

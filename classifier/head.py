@@ -191,7 +191,7 @@ class Head:
         """`texts` (the windows the features came from) are needed iff the head is lexical;
         `lex`: their `lexical_features`, when already computed (for another head, same spec);
         `lex_logits`: this head's lexical term itself, when already computed
-        (`shared_lex_index`)."""
+        (`classifier.lexical.shared_index`)."""
         import numpy as np
 
         x = np.concatenate([embeddings, features], axis=1).astype(np.float32)
@@ -231,32 +231,6 @@ class Head:
         e = np.exp(z)
         p: Array = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
         return p
-
-
-def shared_lex_index(heads: Sequence[Head]) -> tuple[npt.NDArray[np.int32], Array] | None:
-    """One column -> row map and one weight matrix serving every head in `heads` (all on the
-    same hashed map), for `LexRows.logits`: the heads' lexical weights side by side, in
-    `heads` order, over the union of their weighted columns. One lookup per n-gram then gives
-    every head's lexical term, where each head's own index costs one lookup per n-gram per
-    head, in two 2 MB maps that a request finds out of the CPU's caches. None when the heads
-    do not share a map."""
-    import numpy as np
-
-    spec = heads[0].lexical if heads else None
-    if spec is None or any(h.lexical != spec or h.lex_rows is None or h.lex_weights is None
-                           for h in heads):
-        return None
-    rows = [np.asarray(h.lex_rows, np.int64) for h in heads]
-    union = np.unique(np.concatenate(rows))
-    widths = [h.lex_weights.shape[1] for h in heads]  # type: ignore[union-attr]
-    weights = np.zeros((len(union) + 1, sum(widths)), np.float32)  # last row: -1, zeros
-    col = 0
-    for head, r, w in zip(heads, rows, widths, strict=True):
-        weights[np.searchsorted(union, r), col:col + w] = head.lex_weights
-        col += w
-    row_of = np.full(spec.n_features, -1, np.int32)
-    row_of[union] = np.arange(len(union), dtype=np.int32)
-    return row_of, weights
 
 
 def save_head(head: Head, path: Path) -> Path:

@@ -174,7 +174,6 @@ def test_shared_lexical_index_gives_each_heads_own_probabilities() -> None:
     """Both heads read their lexical weights from one index: the probabilities equal those of
     each head reading its own."""
     from classifier.embedding import load_classifier
-    from classifier.head import shared_lex_index
 
     clf = load_classifier(backend="static", warmup=False)
     assert clf.task_head is not None and clf._shared_lex is not None
@@ -189,5 +188,6 @@ def test_shared_lexical_index_gives_each_heads_own_probabilities() -> None:
 
     from classifier.lexical import LexicalSpec
 
-    other = replace(clf.task_head, lexical=LexicalSpec(bits=16))  # another hashed map
-    assert shared_lex_index([clf.head, other]) is None
+    clf.__dict__.pop("_shared_lex")
+    clf.task_head = replace(clf.task_head, lexical=LexicalSpec(bits=16))  # another hashed map
+    assert clf._shared_lex is None
