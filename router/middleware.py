@@ -3,6 +3,7 @@ and the 500 for an exception no handler knows."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from typing import Any
@@ -15,6 +16,7 @@ from router.ids import new_id
 from router.jsonfast import dumps
 
 log = structlog.get_logger("router.access")
+COLLECT_AFTER_ERROR_BYTES = 64 * 1024  # an error answer to a body this large collects garbage
 errors_log = structlog.get_logger("router.api.errors")
 
 
@@ -95,6 +97,13 @@ class RequestContext:
                     # the client's next request.
                     status = 500
                     await _internal_error(scope, send_with_id, exc)
+        if status >= 400 and received >= COLLECT_AFTER_ERROR_BYTES:
+            # An error path can leave the request in a reference cycle (FastAPI's answer to a
+            # body that is not JSON does: exception, traceback, frame, request, body). With
+            # the young threshold raised for serving (`router.app.tune_gc`) that garbage would
+            # wait for 10,000 new objects, and a flood of large bad bodies would hold hundreds
+            # of MB: collect it now. Large successful requests leave no such cycle.
+            gc.collect(1)
         if not log.is_enabled_for(logging.INFO):
             return
         log.info(

@@ -59,6 +59,17 @@ def test_hotpath_cpu_small() -> None:
     assert us("classifier pass, isolated (this process, back to back)") > 0
 
 
+def test_error_bodies_small() -> None:
+    proc = _run(["bench/error_bodies.py", "--requests", "12", "--size-kib", "128"])
+    rows = [line.split(" | ") for line in proc.stdout.splitlines() if line.startswith("| not")
+            or line.startswith("| bad") or line.startswith("| valid")]
+    assert [(r[0].strip("| "), r[2]) for r in rows] == [
+        ("not-json", "400: 12"), ("bad-field", "400: 12"), ("valid", "200: 12")]
+    for r in rows:  # before / peak / after, all measured
+        before, peak, after = (float(x) for x in r[3].strip(" |").split(" / "))
+        assert 0 < before <= peak and after > 0
+
+
 def test_store_quick() -> None:
     proc = _run(["bench/store.py", "--quick", "--compare-parsers"])
     lines = proc.stdout.splitlines()
