@@ -231,14 +231,13 @@ async def run(state: AppState, prepared: Prepared) -> list[Result]:
     )
     hard_limit = d.deadline_s * 1.5 + 5.0
     began = time.perf_counter()
+    runs = [strategy.run(problem, generator, verifier, params, budget)
+            for _ in range(prepared.call.n)]
     try:
         async with asyncio.timeout(hard_limit):
-            results = await asyncio.gather(
-                *(
-                    strategy.run(problem, generator, verifier, params, budget)
-                    for _ in range(prepared.call.n)
-                )
-            )
+            # one choice (nearly every request) runs in this task: `gather` would wrap it in
+            # a task of its own, started a loop iteration later
+            results = [await runs[0]] if len(runs) == 1 else await asyncio.gather(*runs)
     except TimeoutError:
         raise UpstreamTimeout(
             f"strategy {d.strategy!r} exceeded its deadline ({d.deadline_s:g}s)"
