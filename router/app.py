@@ -85,14 +85,13 @@ GC_YOUNG_THRESHOLD = 10_000  # net new container objects between young collectio
 def tune_gc() -> tuple[int, int, int]:
     """Tune the cyclic garbage collector for serving; returns the thresholds to restore.
 
-    - Everything alive after start-up (about 150,000 objects: the SDKs' and pydantic's type
+    - Everything alive after start-up (about 160,000 objects: the SDKs' and pydantic's type
       trees, the policy, the classifier) is frozen out of its reach. It lives as long as the
-      process, yet every full collection walked it all: about 80 ms with the event loop
-      stopped, several times a minute under load, which set the p99 at 32 callers.
+      process, yet every full collection walked it all: about 100 ms with the event loop
+      stopped, every ~500 requests under load, which set the p99 at 32 callers.
     - Young collections run every 10,000 net new container objects instead of 700: a request
       allocates a few hundred that die with it, so the default threshold collected every few
-      requests and cost about a tenth of the throughput (`bench/overhead.py`, docs/benchmarks.md
-      "Seventh pass").
+      requests (`bench/hotpath_cpu.py --default-gc`, docs/benchmarks.md "Seventh pass").
     `gc.unfreeze()` and the returned thresholds undo both at shutdown."""
     before = gc.get_threshold()
     gc.collect()
