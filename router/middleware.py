@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from router.api.errors import error_body
+from router.api.errors import INTERNAL_MESSAGE, error_body
 from router.ids import new_id
 from router.jsonfast import dumps
 
@@ -155,8 +155,8 @@ async def _internal_error(scope: Scope, send: Send, exc: Exception) -> None:
     state = getattr(getattr(scope.get("app"), "state", None), "ttc", None)
     if state is not None:
         state.metrics.errors.labels(endpoint=path, type="internal_error").inc()
-    message = "internal error; see the router logs"
-    await _send_json(send, 500, error_body(path, 500, message, "internal_error", None, None))
+    await _send_json(send, 500,
+                     error_body(path, 500, INTERNAL_MESSAGE, "internal_error", None, None))
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:

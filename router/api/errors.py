@@ -27,6 +27,7 @@ ANTHROPIC_TYPES = {
     504: "api_error",
 }
 HTTP_TYPES = {404: "not_found_error", 405: "invalid_request_error", 413: "invalid_request_error"}
+INTERNAL_MESSAGE = "internal error; see the router logs"  # a bug's 500 (also router.middleware)
 
 
 def error_body(
@@ -122,4 +123,4 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
         _count(request, "internal_error")
-        return error_response(request, 500, "internal error; see the router logs", "internal_error")
+        return error_response(request, 500, INTERNAL_MESSAGE, "internal_error")
