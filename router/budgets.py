@@ -58,6 +58,8 @@ from router.store import Store
 
 log = structlog.get_logger("ttc.budgets")
 
+_HEADROOM_TENANTS = 10_000  # tenants whose last remaining is kept (`far_from_caps`)
+
 
 class Budgets:
     def __init__(
@@ -81,6 +83,7 @@ class Budgets:
         self._stamps: tuple[int, str, str] = (-1, "", "")  # (UTC day, day stamp, month stamp)
         self.settle_health = SettleHealth()
         self._settling: dict[str, set[asyncio.Task[None]]] = {}  # settle_later, per tenant
+        self._headroom: dict[str, Remaining] = {}  # the last remaining seen, per tenant
 
     def period_key(self, tenant: str, period: Period, at: datetime | None = None) -> str:
         at = at or datetime.fromtimestamp(self.clock(), UTC)
@@ -162,6 +165,9 @@ class Budgets:
         await self._remember(tenant)
         chosen, reclaimed = int(out[0]), int(out[1])
         remaining = Remaining.from_script(out[2:6])
+        if len(self._headroom) >= _HEADROOM_TENANTS and tenant not in self._headroom:
+            self._headroom.clear()
+        self._headroom[tenant] = remaining
         if reclaimed:
             self.metrics.budget_reclaimed.inc(reclaimed)
         if chosen == 0:
@@ -169,6 +175,22 @@ class Budgets:
         u, t = micro[chosen - 1]
         return Reservation(rid, tenant, u, t, keys, now + ttl_s, remaining, chosen - 1,
                            True, reclaimed)
+
+    def far_from_caps(
+        self, tenant: str, policy_tenant: TenantPolicy | None, usd: float, tokens: int,
+        factor: float,
+    ) -> bool:
+        """Whether at least `factor` times (`usd`, `tokens`) was left under each of the
+        tenant's caps when this process last reserved for it (`router.ahead`). A tenant
+        without caps always is; one this process has not reserved for yet is not."""
+        if all(c < 0 for c in caps_of(policy_tenant)):
+            return True
+        seen = self._headroom.get(tenant)
+        if seen is None:
+            return False
+        left_usd, left_tokens = seen.usd, seen.tokens
+        return ((left_usd is None or left_usd >= factor * usd)
+                and (left_tokens is None or left_tokens >= factor * tokens))
 
     def _exceeded(
         self, tenant: str, caps: list[int], remaining: Remaining, estimate: tuple[int, int]
@@ -248,6 +270,14 @@ class Budgets:
         task = asyncio.get_running_loop().create_task(
             self.settle(reservation, usd, tokens, tier, strategy, also_set=also_set)
         )
+        tenant = reservation.tenant
+        self._settling.setdefault(tenant, set()).add(task)
+        task.add_done_callback(lambda t: self._settled(tenant, t))
+        return task
+
+    def release_later(self, reservation: Reservation) -> asyncio.Task[None]:
+        """`release` in the background, tracked like `settle_later`."""
+        task = asyncio.get_running_loop().create_task(self.release(reservation))
         tenant = reservation.tenant
         self._settling.setdefault(tenant, set()).add(task)
         task.add_done_callback(lambda t: self._settled(tenant, t))

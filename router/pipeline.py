@@ -22,6 +22,8 @@ import structlog
 
 from classifier.base import TIERS, Tier, TierScores
 from router import calllog
+from router.ahead import Ahead
+from router.ahead import start as reserve_ahead
 from router.billing import service_calls, spend
 from router.cache import should_cache
 from router.calllog import CallRecord
@@ -101,11 +103,16 @@ async def handle(state: AppState, call: Call, headers: Mapping[str, str]) -> Out
         state, runtime, key_of(state, loaded, tenant.name, call))
     if hit is not None:
         return _from_cache(request_id, hit, clock, loaded.revision)
-    decision = await decide(state, runtime, tenant, call, clock)  # 3 classify + 4 plan
+    ahead = reserve_ahead(state, runtime, tenant, call, probe)  # 5 goes out now: router.ahead
+    try:
+        decision = await decide(state, runtime, tenant, call, clock)  # 3 classify + 4 plan
+    except BaseException:
+        if ahead is not None:
+            ahead.drop()
+        raise
     try:  # from here on an error carries the decision's x-ttc-* headers
-        check_context(state.settings, loaded.policy, call, decision)
         decision, reservation, hit = await reserve(  # 5 reserve (+ the cache probe)
-            state, loaded, tenant, call, decision, probe)
+            state, loaded, tenant, call, decision, probe, ahead)
         if hit is not None:
             return _from_cache(request_id, hit, clock, loaded.revision)
         prepared = Prepared(request_id, call, runtime, tenant, decision, reservation, cache_key,
@@ -133,10 +140,16 @@ async def prepare(state: AppState, call: Call, headers: Mapping[str, str]) -> Pr
     cache_key, probe, hit = await lookup(state, runtime, key_of(state, loaded, tenant.name, call))
     if hit is not None:
         return _from_cache(request_id, hit, clock, loaded.revision)
-    decision = await decide(state, runtime, tenant, call, clock)
+    ahead = reserve_ahead(state, runtime, tenant, call, probe)
     try:
-        check_context(state.settings, loaded.policy, call, decision)
-        decision, reservation, hit = await reserve(state, loaded, tenant, call, decision, probe)
+        decision = await decide(state, runtime, tenant, call, clock)
+    except BaseException:
+        if ahead is not None:
+            ahead.drop()
+        raise
+    try:
+        decision, reservation, hit = await reserve(state, loaded, tenant, call, decision, probe,
+                                                   ahead)
         if hit is not None:
             return _from_cache(request_id, hit, clock, loaded.revision)
     except RouterError as exc:
@@ -187,18 +200,29 @@ async def lookup(
 
 async def reserve(
     state: AppState, loaded: LoadedPolicy, tenant: Tenant, call: Call, decision: Plan,
-    probe: str | None = None,
+    probe: str | None = None, ahead: Ahead | None = None,
 ) -> tuple[Plan, Reservation | None, Mapping[str, Any] | None]:
-    """Reserve the plan's worst case; on `downgrade`, fall back to cheaper tiers that fit.
-    With `probe`, the same script reads the result cache first: (plan, None, entry) on a hit,
-    where nothing was reserved."""
+    """Check the plan against the context window, then reserve its worst case; on
+    `downgrade`, fall back to cheaper tiers that fit. With `probe`, the same script reads the
+    result cache first: (plan, None, entry) on a hit, where nothing was reserved. `ahead`:
+    the reservation sent before classifying (`router.ahead`), taken when the plan fits it."""
     budgets = loaded.policy.budgets
     # Always reserve, caps or not: settling records spend per tenant x tier x period.
     try:
-        option, reservation = await state.budgets.reserve_with_downgrade(
-            tenant.name, tenant.spec, decision.options, budgets.reservation_ttl_s,
-            fail_open=budgets.fail_open, probe=probe,
-        )
+        try:
+            check_context(state.settings, loaded.policy, call, decision)
+            taken = None if ahead is None else await ahead.take(decision)
+        except BaseException:
+            if ahead is not None:
+                ahead.drop()
+            raise
+        if taken is not None:
+            option, reservation = decision, taken
+        else:
+            option, reservation = await state.budgets.reserve_with_downgrade(
+                tenant.name, tenant.spec, decision.options, budgets.reservation_ttl_s,
+                fail_open=budgets.fail_open, probe=probe,
+            )
     except StoreUnavailable:
         if probe is not None:  # the probe did not run
             state.cache.failed_read()

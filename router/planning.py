@@ -213,16 +213,18 @@ def plan(
 
 
 def _tier_plan(
-    policy: Policy, tier: Tier, call: Call, scores: TierScores, classify_ms: float
+    policy: Policy, tier: Tier, call: Call, scores: TierScores, classify_ms: float, *,
+    prompt_tokens: int | None = None,
 ) -> Plan:
     """The policy's plan for `tier` (task and latency overrides applied: `router.overrides`;
     the verifier the request can feed: `router.verification`), with the client's sampling
-    knobs where the strategy takes them."""
+    knobs where the strategy takes them. `prompt_tokens`: the prompt size to bound (default:
+    the call's estimate)."""
     tp, overrides = effective_plan(policy, tier, call.latency, scores)
     chosen = choose(policy, tp, call.verification)
     params = _client_params(chosen.strategy, dict(chosen.params), call)
     max_tokens = min(call.max_tokens or tp.max_tokens, tp.max_tokens)
-    prompt = call.prompt_tokens_estimate
+    prompt = call.prompt_tokens_estimate if prompt_tokens is None else prompt_tokens
     worst = worst_case(
         policy, strategy=chosen.strategy, params=params, model=tp.model, max_tokens=max_tokens,
         prompt_tokens=prompt, verifier=chosen.verifier, n=call.n,
