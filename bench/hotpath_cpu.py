@@ -19,6 +19,11 @@ busy, and cProfile inflates code made of many small calls; thread CPU time has n
 Its own: a step that awaits is charged whatever else ran on the loop meanwhile (at one caller,
 mostly the previous request's background settle), so async rows are upper bounds, and rows
 nest (a step's time includes its sub-steps'). Sync rows (marked `sync`) are exact.
+
+Beside the CPU, each step's wall-clock time per call (median over the measured calls): at one
+caller, where the steps of a request follow each other, it shows where the request's latency
+goes (waits on Redis and the upstream included), and what a step still costs after another
+one overlapped it (`the reservation sent ahead: its answer`, `router.ahead`).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import functools
 import json
 import os
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -46,7 +52,9 @@ from bench.overhead import POLICY, load  # noqa: E402
 from bench.processes import free_port, start, stop, wait_ready  # noqa: E402
 
 SPENT: defaultdict[str, float] = defaultdict(float)
+WALL: defaultdict[str, list[float]] = defaultdict(list)  # wall-clock seconds of each call
 ORDER = [  # the table's rows, top to bottom: (label, sync?)
+    ("request in the server (RequestContext in -> out)", False),
     ("FastAPI solve_dependencies", False),
     ("FastAPI endpoint call", False),
     ("pipeline.handle (steps 1-8)", False),
@@ -58,6 +66,7 @@ ORDER = [  # the table's rows, top to bottom: (label, sync?)
     ("  heads (tier + task)", True),
     ("plan", True),
     ("  reserve (+ cache probe)", False),
+    ("    the reservation sent ahead: its answer", False),
     ("  run the strategy", False),
     ("    upstream POST (aiohttp)", False),
     ("  finish", False),
@@ -70,11 +79,12 @@ def _timed_async(owner: Any, name: str, label: str) -> None:
 
     @functools.wraps(inner)
     async def timed(*args: Any, **kwargs: Any) -> Any:
-        began = time.thread_time()
+        began, wall = time.thread_time(), time.perf_counter()
         try:
             return await inner(*args, **kwargs)
         finally:
             SPENT[label] += time.thread_time() - began
+            WALL[label].append(time.perf_counter() - wall)
 
     setattr(owner, name, timed)
 
@@ -84,11 +94,12 @@ def _timed_sync(owner: Any, name: str, label: str) -> None:
 
     @functools.wraps(inner)
     def timed(*args: Any, **kwargs: Any) -> Any:
-        began = time.thread_time()
+        began, wall = time.thread_time(), time.perf_counter()
         try:
             return inner(*args, **kwargs)
         finally:
             SPENT[label] += time.thread_time() - began
+            WALL[label].append(time.perf_counter() - wall)
 
     setattr(owner, name, timed)
 
@@ -124,18 +135,23 @@ def child(report: Path, default_gc: bool = False) -> None:
     import classifier.embedding
     import classifier.head
     import classifier.static_embedder
+    import router.ahead
     import router.api.openai
     import router.budgets
+    import router.middleware
     import router.pipeline
     import router.planning
     import router.upstreams.json_post
     from router.cli import app
 
     steps_async = [
+        (router.middleware.RequestContext, "__call__",
+         "request in the server (RequestContext in -> out)"),
         (router.api.openai, "handle", "pipeline.handle (steps 1-8)"),
         (router.pipeline, "decide", "  classify + plan"),
         (router.planning, "classify", "    classify"),
         (router.pipeline, "reserve", "  reserve (+ cache probe)"),
+        (router.ahead.Ahead, "take", "    the reservation sent ahead: its answer"),
         (router.pipeline, "run", "  run the strategy"),
         (router.upstreams.json_post.JSONPost, "__call__", "    upstream POST (aiohttp)"),
         (router.pipeline, "finish", "  finish"),
@@ -159,14 +175,17 @@ def child(report: Path, default_gc: bool = False) -> None:
 
     def reset(*_: Any) -> None:
         SPENT.clear()
+        WALL.clear()
         began[0] = time.process_time()
 
     def write(*_: Any) -> None:
         import gc
 
         heap = {"gc_tracked": len(gc.get_objects()), "gc_frozen": gc.get_freeze_count()}
+        walls = {f"{k} (wall)": statistics.median(v) for k, v in WALL.items() if v}
+        calls = {f"{k} (calls)": len(v) for k, v in WALL.items()}
         report.write_text(json.dumps({"process": time.process_time() - began[0], **SPENT,
-                                      **heap}))
+                                      **heap, **walls, **calls}))
 
     signal.signal(signal.SIGUSR1, reset)
     signal.signal(signal.SIGUSR2, write)
@@ -207,7 +226,8 @@ def run(args: argparse.Namespace) -> dict[str, float]:
             stop(proc)
     n = max(int(result["requests"]), 1)
     return {"requests": n, "errors": result["errors"], "isolated": isolated_pass(args.requests),
-            **{k: v if k.startswith("gc_") else v * 1e6 / n for k, v in spent.items()}}
+            **{k: v if k.startswith("gc_") or k.endswith("(calls)") else
+               v * 1e6 if k.endswith("(wall)") else v * 1e6 / n for k, v in spent.items()}}
 
 
 def isolated_pass(n: int) -> float:
@@ -229,19 +249,25 @@ def table(rows: dict[str, float], concurrency: int) -> str:
     n = int(rows["requests"])
     lines = [f"thread CPU per request, {n} requests at {concurrency} caller(s), "
              f"{int(rows['errors'])} errors (async rows: upper bounds; rows nest)",
-             "| step | kind | us / request |", "|---|---|---|",
-             f"| whole router process (all threads) | process | {rows['process']:.0f} |"]
-    lines += [f"| {label} | {'sync' if sync else 'async'} | {rows.get(label, 0.0):.0f} |"
-              for label, sync in ORDER]
+             "| step | kind | CPU us / request | wall us / call, median (calls) |",
+             "|---|---|---|---|",
+             f"| whole router process (all threads) | process | {rows['process']:.0f} | - |"]
+    lines += [f"| {label} | {'sync' if sync else 'async'} | {rows.get(label, 0.0):.0f} | "
+              f"{_wall(rows, label)} |" for label, sync in ORDER]
     lines.append(f"| classifier pass, isolated (this process, back to back) | sync | "
-                 f"{rows['isolated']:.0f} |")
+                 f"{rows['isolated']:.0f} | - |")
     lines.append(f"| objects the cyclic GC tracks / frozen out of its reach, at the end | count | "
-                 f"{rows.get('gc_tracked', 0):.0f} / {rows.get('gc_frozen', 0):.0f} |")
+                 f"{rows.get('gc_tracked', 0):.0f} / {rows.get('gc_frozen', 0):.0f} | - |")
     for label in GC_ROWS:
         per_k = rows.get(f"{label} (count)", 0.0) * 1000 / 1e6  # count was scaled per request
         lines.append(f"| {label} ({per_k:.1f} collections / 1,000 requests) | sync | "
-                     f"{rows.get(label, 0.0):.0f} |")
+                     f"{rows.get(label, 0.0):.0f} | - |")
     return "\n".join(lines)
+
+
+def _wall(rows: dict[str, float], label: str) -> str:
+    calls = rows.get(f"{label} (calls)")
+    return f"{rows[f'{label} (wall)']:.0f} ({calls:.0f})" if calls else "-"
 
 
 def main() -> None:

@@ -51,12 +51,20 @@ def test_hotpath_cpu_small() -> None:
             if line.startswith("| ")}
     assert "0 errors" in proc.stdout
 
-    def us(label: str) -> float:
-        return float(rows[label].rstrip(" |").rsplit("|", 1)[1])
+    def us(label: str) -> float:  # the CPU column
+        return float(rows[label].split("|")[3])
+
+    def wall(label: str) -> tuple[float, int]:  # median wall us a call, and the calls
+        median, calls = rows[label].split("|")[4].split()
+        return float(median), int(calls.strip("()"))
 
     assert us("whole router process (all threads)") > us("pipeline.handle (steps 1-8)") > 0
     assert us("classifier pass") > us("hashed n-grams") > 0  # the wrapped steps were reached
     assert us("classifier pass, isolated (this process, back to back)") > 0
+    served, calls = wall("request in the server (RequestContext in -> out)")
+    assert calls == 30 and served > wall("pipeline.handle (steps 1-8)")[0] > 0
+    # the warm-up taught the router the tenant's headroom: every request reserved ahead
+    assert wall("the reservation sent ahead: its answer")[1] == 30
 
 
 def test_error_bodies_small() -> None:
