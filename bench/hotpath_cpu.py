@@ -2,6 +2,7 @@
 
     python bench/hotpath_cpu.py                    # 2,000 requests at 1 caller
     python bench/hotpath_cpu.py --requests 500 --concurrency 8
+    python bench/hotpath_cpu.py --checkout /tmp/before   # the router of another checkout
 
 The setup of `bench/overhead.py` (zero-latency stub upstream, greedy on every tier, the
 packaged classifier on distinct prompts, result cache and dollar caps on, embedded Redis). The
@@ -23,7 +24,9 @@ nest (a step's time includes its sub-steps'). Sync rows (marked `sync`) are exac
 Beside the CPU, each step's wall-clock time per call (median over the measured calls): at one
 caller, where the steps of a request follow each other, it shows where the request's latency
 goes (waits on Redis and the upstream included), and what a step still costs after another
-one overlapped it (`the reservation sent ahead: its answer`, `router.ahead`).
+one overlapped it (`the reservation sent ahead: its answer`, `router.ahead`). With
+`--checkout`, the router (and classifier) of another checkout runs under the same wrappers;
+steps that checkout lacks are left out of its table (the isolated row stays this checkout's).
 """
 
 from __future__ import annotations
@@ -128,14 +131,17 @@ def _watch_gc(default_gc: bool) -> None:
         router.app.tune_gc = gc.get_threshold
 
 
-def child(report: Path, default_gc: bool = False) -> None:
+def child(report: Path, default_gc: bool = False, checkout: Path | None = None) -> None:
     """The router, its steps wrapped; SIGUSR1 starts counting, SIGUSR2 writes `report`."""
+    if checkout is not None:  # its packages, not this checkout's
+        sys.path.insert(0, str(checkout))
+    import importlib
+
     import fastapi.routing
 
     import classifier.embedding
     import classifier.head
     import classifier.static_embedder
-    import router.ahead
     import router.api.openai
     import router.budgets
     import router.middleware
@@ -151,7 +157,6 @@ def child(report: Path, default_gc: bool = False) -> None:
         (router.pipeline, "decide", "  classify + plan"),
         (router.planning, "classify", "    classify"),
         (router.pipeline, "reserve", "  reserve (+ cache probe)"),
-        (router.ahead.Ahead, "take", "    the reservation sent ahead: its answer"),
         (router.pipeline, "run", "  run the strategy"),
         (router.upstreams.json_post.JSONPost, "__call__", "    upstream POST (aiohttp)"),
         (router.pipeline, "finish", "  finish"),
@@ -166,6 +171,11 @@ def child(report: Path, default_gc: bool = False) -> None:
         (classifier.head.Head, "predict_proba", "  heads (tier + task)"),
         (router.planning, "plan", "plan"),
     ]
+    try:  # from the eighth pass on
+        ahead = importlib.import_module("router.ahead")
+        steps_async.append((ahead.Ahead, "take", "    the reservation sent ahead: its answer"))
+    except ImportError:
+        pass
     _watch_gc(default_gc)
     for owner, name, label in steps_async:
         _timed_async(owner, name, label)
@@ -207,8 +217,11 @@ def run(args: argparse.Namespace) -> dict[str, float]:
     procs = [start([sys.executable, "-m", "bench.stub_upstream", "--port", str(stub_port)], env,
                    tmp / "stub.log")]
     child_cmd = [sys.executable, __file__, "--child", str(report)]
-    procs.append(start(child_cmd + (["--default-gc"] if args.default_gc else []), router_env,
-                       tmp / "router.log"))
+    if args.default_gc:
+        child_cmd.append("--default-gc")
+    if args.checkout is not None:
+        child_cmd += ["--checkout", str(args.checkout.resolve())]
+    procs.append(start(child_cmd, router_env, tmp / "router.log"))
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     try:
         wait_ready(f"{stub}/v1/models")
@@ -278,13 +291,17 @@ def main() -> None:
     parser.add_argument("--default-gc", action="store_true",
                         help="serve without router.app.tune_gc (no freeze of the start-up "
                              "heap, Python's default young threshold of 700)")
+    parser.add_argument("--checkout", type=Path,
+                        help="measure the router of this checkout (e.g. a git worktree of an "
+                             "earlier commit) instead of this one")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        child(args.child, args.default_gc)
+        child(args.child, args.default_gc, args.checkout)
         return
     print(table(run(args), args.concurrency)
-          + ("\n(router.app.tune_gc off: --default-gc)" if args.default_gc else ""))
+          + ("\n(router.app.tune_gc off: --default-gc)" if args.default_gc else "")
+          + (f"\n(the router of {args.checkout})" if args.checkout else ""))
 
 
 if __name__ == "__main__":
