@@ -13,7 +13,7 @@ rides along either way: a hit is answered and nothing was reserved.
 
 The bound (`bound()`): the dearest worst case among the plans of every tier, with and without
 each task override of the policy, for this request's parameters and its prompt estimate
-rounded up to a power of two; memoised per policy revision and parameters.
+rounded up to a power of two; memoised in the policy revision's `Runtime`.
 
 Far from its caps: the last remaining this process saw for the tenant (`Budgets.headroom`) is
 at least `HEADROOM` times the bound on every cap. A tenant without caps always is; a tenant
@@ -52,16 +52,19 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 HEADROOM = 100  # remaining >= HEADROOM x the bound on every cap, or the plain order runs
-_MEMO_SIZE = 4096
-_memo: dict[tuple[object, ...], tuple[float, int]] = {}
+MEMO_SIZE = 4096  # request shapes remembered per policy revision
 
 
-def bound(policy: Policy, revision: str, call: Call) -> tuple[float, int]:
-    """(usd, tokens): no plan of any tier or task override for `call` costs more."""
+def bound(
+    policy: Policy, call: Call, memo: dict[tuple[object, ...], tuple[float, int]] | None = None
+) -> tuple[float, int]:
+    """(usd, tokens): no plan of any tier or task override for `call` costs more. `memo`:
+    bounds already computed for `policy` (`Runtime.bounds`)."""
     prompt = 1 << max(6, math.ceil(math.log2(max(call.prompt_tokens_estimate, 1))))
-    key = (revision, call.model, call.max_tokens, call.n, call.temperature, call.seed,
-           call.stop, call.reasoning_effort, call.thinking_budget, call.latency, prompt)
-    hit = _memo.get(key)
+    key = (call.model, call.max_tokens, call.n, call.temperature, call.seed, call.stop,
+           call.reasoning_effort, call.thinking_budget, call.latency, prompt)
+    memo = {} if memo is None else memo
+    hit = memo.get(key)
     if hit is not None:
         return hit
     usd, tokens = 0.0, 0
@@ -71,9 +74,9 @@ def bound(policy: Policy, revision: str, call: Call) -> tuple[float, int]:
             scores = TierScores(probs, tier, 1.0, task=task, task_confidence=1.0)
             p = _tier_plan(policy, tier, call, scores, 0.0, prompt_tokens=prompt)
             usd, tokens = max(usd, p.worst_usd), max(tokens, p.worst_tokens)
-    if len(_memo) >= _MEMO_SIZE:
-        _memo.clear()
-    _memo[key] = (usd, tokens)
+    if len(memo) >= MEMO_SIZE:
+        memo.clear()
+    memo[key] = (usd, tokens)
     return usd, tokens
 
 
@@ -130,7 +133,7 @@ def start(
         requested_tier(policy, call)
     except RouterError:  # classifying refuses it: nothing to reserve
         return None
-    usd, tokens = bound(policy, runtime.loaded.revision, call)
+    usd, tokens = bound(policy, call, runtime.bounds)
     if not state.budgets.far_from_caps(tenant.name, tenant.spec, usd, tokens, HEADROOM):
         return None
     budgets = policy.budgets

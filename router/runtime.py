@@ -10,7 +10,7 @@ never mixes two revisions inside one request.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -30,6 +30,9 @@ class Runtime:
     upstreams: Mapping[str, Upstream]
     verifiers: Mapping[str, Verifier | None]
     fallback: LLMFallback | None = None  # the policy's classifier.fallback_model, if any
+    # `router.ahead.bound` per request shape: valid as long as this revision serves
+    bounds: dict[tuple[object, ...], tuple[float, int]] = field(
+        default_factory=dict, compare=False, repr=False)
 
     @property
     def policy(self) -> Policy:

@@ -163,7 +163,7 @@ def test_a_plan_the_bound_misses_is_reserved_in_plain_order(
 ) -> None:
     url, _, _, spy = far
     ask(url)
-    monkeypatch.setattr(ahead, "bound", lambda policy, revision, call: (1e-6, 1))
+    monkeypatch.setattr(ahead, "bound", lambda policy, call, memo: (1e-6, 1))
     ask(url)
     assert [len(o) for o in spy.offered] == [4, 1, 4]  # the bound, then the plan's options
     spend = held(url)
@@ -204,7 +204,7 @@ def test_near_a_cap_the_plain_order_runs(
     call = Call(endpoint="chat", model="ttc-auto", max_tokens=8,
                 messages=(Message("user", uuid.uuid4().hex),))
     policy = parse_policy(POLICY.format(tokens=cap)).policy
-    assert cap < ahead.HEADROOM * ahead.bound(policy, "-", call)[1]  # under the headroom
+    assert cap < ahead.HEADROOM * ahead.bound(policy, call)[1]  # under the headroom
     for url, app in serve(redis_url, tmp_path, POLICY.format(tokens=cap), clf):
         spy = ReserveSpy(app.state.ttc.budgets, events)
         for _ in range(3):
@@ -217,11 +217,13 @@ def test_the_bound_is_at_least_every_plan_the_request_can_get() -> None:
     tenant = Tenant("default", None)
     call = Call(endpoint="chat", model="ttc-auto", max_tokens=8,
                 messages=(Message("user", "What is 12 * 7? " * 20),))
-    usd, tokens = ahead.bound(policy, "r1", call)
+    memo: dict[tuple[object, ...], tuple[float, int]] = {}
+    usd, tokens = ahead.bound(policy, call, memo)
     for tier in Tier:
         for task in (None, "maths", "code"):
             scores = TierScores(tuple(1.0 if t is tier else 0.0 for t in Tier), tier, 1.0,
                                 task=task, task_confidence=1.0)
             p = plan(policy, tenant, call, scores)
             assert p.worst_usd <= usd and p.worst_tokens <= tokens
-    assert ahead.bound(policy, "r1", call) == (usd, tokens)  # memoised
+    assert list(memo.values()) == [(usd, tokens)]  # memoised
+    assert ahead.bound(policy, call, memo) == (usd, tokens)
