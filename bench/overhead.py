@@ -4,6 +4,7 @@
     python bench/overhead.py --workers 2 4  # more worker legs
     python bench/overhead.py --quick        # a few requests (used by the test suite)
     python bench/overhead.py --baseline /tmp/before   # plus the router of another checkout
+    python bench/overhead.py --ablate no-classify      # plus the router without a step
 
 Legs, all on loopback, all started before the first measurement and then measured level by
 level, one after another, in one run: `direct` (the client calls the stub); `ttc-router xN`
@@ -16,6 +17,9 @@ virtual environment (`bench/.venv-litellm`, git-ignored) on first use; it is nev
 With `--floor`, `bench/floor_proxy.py`: one FastAPI route that forwards the body to the stub
 over aiohttp on the router's uvicorn settings, no routing work at all, so the router's added
 latency and CPU split into what this stack costs any proxy and what routing adds.
+With `--ablate NAME[,NAME]` (repeatable), a 1-worker leg of this checkout's router with those
+steps switched off (`bench/ablate.py`: `no-reserve`, `no-settle`, `no-classify`): a
+measuring device, not a way to serve; beside the full leg it shows what each step costs.
 
 Closed-loop load at fixed concurrency from one aiohttp client process (`--client httpx`: the
 load generator before the seventh pass, itself the bottleneck past a few callers); added
@@ -48,6 +52,7 @@ REPO = Path(__file__).resolve().parent.parent
 if sys.path[0] != str(REPO):  # run as `python bench/<script>.py`
     sys.path.insert(0, str(REPO))
 
+from bench.ablate import ABLATIONS  # noqa: E402
 from bench.processes import (  # noqa: E402
     cpu_seconds,
     free_port,
@@ -204,11 +209,14 @@ def start_litellm(exe: Path, stub: str, tmp: Path, env: dict[str, str]) -> tuple
 
 def start_router(stub: str, tmp: Path, env: dict[str, str], workers: int,
                  redis_url: str | None, classifier: str | None = None,
-                 checkout: Path | None = None) -> tuple[Any, str]:
+                 checkout: Path | None = None, ablate: str | None = None) -> tuple[Any, str]:
     """`ttc-router serve --workers N` of this checkout, or of `checkout` (a before/after leg:
-    run from that directory, so its `router` package is the one imported)."""
+    run from that directory, so its `router` package is the one imported), or with `ablate`
+    (`bench/ablate.py`, one worker) this checkout's with those steps switched off."""
     port = free_port()
     name = f"{workers}-{checkout.name}" if checkout else str(workers)
+    if ablate:
+        name = f"{workers}-{ablate}"
     policy = tmp / f"policy-{name}.yaml"
     policy.write_text(POLICY.format(stub=stub))
     router_env = {
@@ -224,6 +232,8 @@ def start_router(stub: str, tmp: Path, env: dict[str, str], workers: int,
     if classifier:
         router_env["TTC_CLASSIFIER_BACKEND"] = classifier
     cmd = [sys.executable, "-m", "router.cli", "serve", "--workers", str(workers)]
+    if ablate:
+        cmd[2:4] = ["bench.ablate", ablate, "serve"]
     if checkout is None:
         return start(cmd, router_env, tmp / f"router-{name}.log"), f"http://127.0.0.1:{port}"
     router_env["PYTHONPATH"] = str(checkout)
@@ -268,6 +278,9 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         if args.baseline:
             legs[f"ttc-router x1 ({args.baseline.name})"] = start_router(
                 stub_url, tmp, env, 1, args.redis_url, args.classifier, args.baseline)
+        for ablate in args.ablate:
+            legs[f"ttc-router x1 (ablated: {ablate})"] = start_router(
+                stub_url, tmp, env, 1, args.redis_url, args.classifier, ablate=ablate)
         if args.floor:
             legs["floor"] = start_floor(stub_url, tmp, env)
         if args.litellm:
@@ -358,12 +371,19 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, default=None,
                         help="add a 1-worker leg running the router of this checkout (a "
                         "before, e.g. `git archive <commit> | tar -x -C DIR`), side by side")
+    parser.add_argument("--ablate", action="append", default=[], metavar="NAME[,NAME]",
+                        help="add a 1-worker leg with these steps switched off "
+                             f"(bench/ablate.py: {', '.join(ABLATIONS)}); repeatable")
     parser.add_argument(
         "--litellm",
         action="store_true",
         help=f"add leg (c): the LiteLLM proxy {LITELLM_VERSION} (installed on first use)",
     )
     args = parser.parse_args()
+    for ablate in args.ablate:
+        unknown = set(ablate.split(",")) - set(ABLATIONS)
+        if unknown:
+            parser.error(f"unknown ablation {', '.join(sorted(unknown))}")
     if args.quick:
         args.requests, args.concurrency, args.workers = 10, [2], [1]
     rows = run(args)

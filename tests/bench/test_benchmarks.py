@@ -165,3 +165,39 @@ def test_allocation_sim_small_with_extra_configs() -> None:
 
     grid = len(replay_grid(8, scores=True))
     assert proc.stderr.count(f"{grid + 2} configurations") == 2  # both verifier scenarios
+
+
+def test_an_ablated_router_serves_without_the_steps_it_names(tmp_path: Path) -> None:
+    """`bench/ablate.py`: the leg `bench/overhead.py --ablate` runs really skips the steps."""
+    import httpx
+
+    from bench.overhead import POLICY
+    from bench.processes import free_port, start, stop, wait_ready
+    from bench.stub_upstream import ServerThread, StubUpstream
+
+    bad = subprocess.run([sys.executable, "-m", "bench.ablate", "no-such-step", "serve"],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "unknown ablation no-such-step" in bad.stderr
+    with ServerThread(StubUpstream()) as stub:
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(POLICY.format(stub=stub.url))
+        port = free_port()
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TTC_PORT": str(port),
+               "TTC_POLICY_PATH": str(policy), "TTC_DATA_DIR": str(tmp_path / "data"),
+               "TTC_LOG_LEVEL": "warning", "TTC_ADMIN_TOKEN": "t"}
+        proc = start([sys.executable, "-m", "bench.ablate", "no-classify,no-reserve", "serve"],
+                     env, tmp_path / "router.log")
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_ready(f"{base}/readyz")
+            body = {"model": "ttc-auto", "messages": [
+                {"role": "user", "content": "Prove that there are infinitely many primes."}]}
+            r = httpx.post(f"{base}/v1/chat/completions", json=body, timeout=30)
+            assert r.status_code == 200, r.text
+            ttc = r.json()["ttc"]
+            assert (ttc["tier"], ttc["confidence"]) == ("medium", 1.0)  # the fixed scores
+            spend = httpx.get(f"{base}/admin/spend", params={"tenant": "bench"},
+                              headers={"authorization": "Bearer t"}, timeout=30).json()
+            assert spend["requests"] == 0 and spend["reserved_usd"] == 0  # Redis untouched
+        finally:
+            stop(proc)
