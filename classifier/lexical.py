@@ -9,8 +9,10 @@ the block is multiplied by `weight` (its scale beside the standardised dense fea
 
 from __future__ import annotations
 
+import math
 import re
 from array import array
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -198,27 +200,45 @@ class LexicalVectorizer:
         import numpy as np
 
         n = 1 << self.spec.bits
-        indices: list[npt.NDArray[np.int64]] = []
-        data: list[npt.NDArray[np.float64]] = []
+        blocks = self.spec.blocks
+        indices: list[int] = []
+        data: list[float] = []
         indptr = [0]
-        total = 0
         for text in texts:
-            for b, (kind, ngrams) in enumerate(self.spec.blocks):
+            for b, (kind, ngrams) in enumerate(blocks):
                 found = self._columns(kind, ngrams, text)
-                if not found:
-                    continue
-                # sorted distinct columns and how often each occurs (collisions add up)
-                cols, counts = np.unique(np.frombuffer(found, np.int32), return_counts=True)
-                values = counts.astype(np.float64)
-                if self.spec.sublinear_tf:
-                    np.log1p(values, out=values)
-                values *= self.spec.weight / np.sqrt(values @ values)
-                indices.append(cols.astype(np.int64) + b * n)
-                data.append(values)
-                total += len(cols)
-            indptr.append(total)
-        return LexRows(np.asarray(indptr, np.int64), _joined(indices, np.int64),
-                       _joined(data, np.float32), self.spec.n_features)
+                if found:
+                    self._scaled(found, b * n, indices, data)
+            indptr.append(len(indices))
+        return LexRows(np.array(indptr, np.int64), np.array(indices, np.int64),
+                       np.array(data, np.float32), self.spec.n_features)
+
+    def _scaled(self, found: array[int], offset: int, indices: list[int],
+                data: list[float]) -> None:
+        """Append one block's sorted distinct columns (plus `offset`) and their values: how
+        often each occurs (collisions add up), `log1p` when sublinear, L2-normalised, times
+        the block's weight. A request's block holds tens of n-grams: plain Python costs less
+        there than the dozen small numpy calls; a long text's block goes through numpy."""
+        if len(found) > _SMALL_BLOCK:
+            import numpy as np
+
+            distinct, often = np.unique(np.frombuffer(found, np.int32), return_counts=True)
+            scaled = often.astype(np.float64)
+            if self.spec.sublinear_tf:
+                np.log1p(scaled, out=scaled)
+            scaled *= self.spec.weight / np.sqrt(scaled @ scaled)
+            indices.extend((distinct.astype(np.int64) + offset).tolist())
+            data.extend(scaled.tolist())
+            return
+        counts = Counter(found)
+        cols = sorted(counts)
+        if self.spec.sublinear_tf:
+            values = [math.log1p(counts[c]) for c in cols]
+        else:
+            values = [float(counts[c]) for c in cols]
+        scale = self.spec.weight / math.sqrt(math.fsum([v * v for v in values]))
+        indices.extend([c + offset for c in cols])
+        data.extend([v * scale for v in values])
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """The rows as a scipy matrix (training)."""
@@ -271,15 +291,10 @@ def shared_index(
     return row_of, weights
 
 
-def _joined(parts: list[Any], dtype: Any) -> Any:
-    import numpy as np
-
-    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
-
-
 _WORD = re.compile(r"(?u)\b\w\w+\b")
 # Memo bounds, whatever the traffic: ~15 MB for the n-grams (key, int, dict slot) and ~15 MB
 # for the words (4 bytes a column); 180,000 random words grew a process by 38 MiB in all.
 _MEMO = 100_000  # n-grams
 _MEMO_WORDS = 30_000
 _MEMO_WORD_CHARS = 24
+_SMALL_BLOCK = 256  # n-grams in a block up to which `_scaled` counts in plain Python
