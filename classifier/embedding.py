@@ -30,7 +30,6 @@ import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -217,20 +216,30 @@ class EmbeddingClassifier:
         n = len(TIERS)
         tiers, rule = apply_rules(text, p[:n]) if self.rules else (p[:n], None)
         source = self.label if rule is None else f"{self.label}+rule:{rule}"
-        scores = TierScores.from_probabilities(tiers, source=source)
-        if self.task_head is None or len(p) <= n:
-            return scores
-        task = p[n:]
-        best = max(range(len(task)), key=task.__getitem__)
+        top = max(range(n), key=tiers.__getitem__)
+        task, task_confidence, correction = self._task(text, p[n:], rule)
+        if correction is not None and rule is None:
+            source = f"{source}+rule:{correction}"
+        # built once: a dataclass `replace` cost as much as the rest of this method
+        return TierScores(tuple(tiers), TIERS[top], tiers[top], source=source, task=task,
+                          task_confidence=task_confidence)
+
+    def _task(self, text: str, task_probs: Probs, rule: str | None
+              ) -> tuple[str | None, float | None, str | None]:
+        """(task type, its confidence, the correction rule that set it): a tier rule's task,
+        a correction rule's (confidence 1.0), or the task head's own; all None without a task
+        head."""
+        if self.task_head is None or not task_probs:
+            return None, None, None
         if rule in RULE_TASKS:  # the rule knows the kind of task as well as the tier
-            return replace(scores, task=RULE_TASKS[rule], task_confidence=1.0)
+            return RULE_TASKS[rule], 1.0, None
+        best = max(range(len(task_probs)), key=task_probs.__getitem__)
         head_task = self.task_head.classes[best]
         for name, correct in TASK_CORRECTIONS.items() if self.rules else ():
             fixed = correct(text, head_task)
             if fixed is not None:
-                return replace(scores, task=fixed, task_confidence=1.0,
-                               source=source if "+rule:" in source else f"{source}+rule:{name}")
-        return replace(scores, task=head_task, task_confidence=task[best])
+                return fixed, 1.0, name
+        return head_task, task_probs[best], None
 
     def describe(self) -> dict[str, object]:
         """What is loaded, for /readyz: backend label, embedding model and runtime, head."""
