@@ -51,6 +51,19 @@ def test_shipped_table_is_small_and_gives_stable_unit_vectors() -> None:
     assert float(a[0] @ q[0]) > float(a[0] @ q[1]) + 0.1
 
 
+def test_a_row_is_the_normalised_mean_of_its_word_pieces_dequantised_rows() -> None:
+    """From first principles, through the tokenizer's plain `encode` (with its offsets): the
+    served path asks for ids only and reads the int8 table in one go."""
+    emb = StaticEmbedder()
+    texts = ["What is 12 * 7?", "Ünïcödé façade — naïve café 北京 😀", "word " * 400, "a\tb\nc"]
+    served = emb.encode(texts)
+    for text, row in zip(texts, served, strict=True):
+        ids = emb._tok.encode(text, add_special_tokens=False).ids
+        assert len(ids) <= emb.max_seq_length
+        mean = (emb._scale[ids, None] * emb._rows[ids].astype(np.float32)).mean(axis=0)
+        np.testing.assert_allclose(row, mean / np.linalg.norm(mean), rtol=1e-5, atol=1e-6)
+
+
 def test_a_modified_table_is_refused(tmp_path: Path) -> None:
     table = _copy_table(tmp_path)
     data = bytearray(table.read_bytes())
