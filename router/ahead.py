@@ -35,12 +35,10 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import structlog
-
 from classifier.base import TIERS, TierScores
 from router.budget_values import BudgetCapExceeded, Reservation
 from router.errors import RouterError
-from router.planning import Call, Plan, _tier_plan, is_passthrough, requested_tier
+from router.planning import Call, Plan, is_passthrough, requested_tier, tier_plan
 
 if TYPE_CHECKING:
     from policies.schema import Policy
@@ -48,8 +46,6 @@ if TYPE_CHECKING:
     from router.runtime import Runtime
     from router.state import AppState
     from router.tenancy import Tenant
-
-log = structlog.get_logger(__name__)
 
 HEADROOM = 100  # remaining >= HEADROOM x the bound on every cap, or the plain order runs
 MEMO_SIZE = 4096  # request shapes remembered per policy revision
@@ -72,7 +68,7 @@ def bound(
         for tier in TIERS:
             probs = tuple(1.0 if t is tier else 0.0 for t in TIERS)
             scores = TierScores(probs, tier, 1.0, task=task, task_confidence=1.0)
-            p = _tier_plan(policy, tier, call, scores, 0.0, prompt_tokens=prompt)
+            p = tier_plan(policy, tier, call, scores, 0.0, prompt_tokens=prompt)
             usd, tokens = max(usd, p.worst_usd), max(tokens, p.worst_tokens)
     if len(memo) >= MEMO_SIZE:
         memo.clear()

@@ -201,18 +201,18 @@ def plan(
     if scores is None:
         raise ValueError("a tier plan needs the classifier's scores")
     tier = effective_tier(tenant, scores.tier, hint)
-    main = _tier_plan(policy, tier, call, scores, classify_ms)
+    main = tier_plan(policy, tier, call, scores, classify_ms)
     if policy.budgets.on_exceeded != "downgrade":
         return main
     lower = tuple(
-        replace(_tier_plan(policy, t, call, scores, classify_ms), downgraded_from=tier)
+        replace(tier_plan(policy, t, call, scores, classify_ms), downgraded_from=tier)
         for t in reversed(TIERS)
         if t.rank < tier.rank
     )
     return replace(main, downgrades=lower)
 
 
-def _tier_plan(
+def tier_plan(
     policy: Policy, tier: Tier, call: Call, scores: TierScores, classify_ms: float, *,
     prompt_tokens: int | None = None,
 ) -> Plan:
