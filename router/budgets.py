@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -267,18 +267,15 @@ class Budgets:
         lands. A reserve of the tenant in this process that nothing fits waits for it and
         asks again, and spend, remaining and reset wait for it first (`flush`), so they see
         what it committed; shutdown waits for all."""
-        task = asyncio.get_running_loop().create_task(
-            self.settle(reservation, usd, tokens, tier, strategy, also_set=also_set)
-        )
-        tenant = reservation.tenant
-        self._settling.setdefault(tenant, set()).add(task)
-        task.add_done_callback(lambda t: self._settled(tenant, t))
-        return task
+        return self._later(reservation.tenant, self.settle(
+            reservation, usd, tokens, tier, strategy, also_set=also_set))
 
     def release_later(self, reservation: Reservation) -> asyncio.Task[None]:
         """`release` in the background, tracked like `settle_later`."""
-        task = asyncio.get_running_loop().create_task(self.release(reservation))
-        tenant = reservation.tenant
+        return self._later(reservation.tenant, self.release(reservation))
+
+    def _later(self, tenant: str, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(work)
         self._settling.setdefault(tenant, set()).add(task)
         task.add_done_callback(lambda t: self._settled(tenant, t))
         return task

@@ -104,12 +104,7 @@ async def handle(state: AppState, call: Call, headers: Mapping[str, str]) -> Out
     if hit is not None:
         return _from_cache(request_id, hit, clock, loaded.revision)
     ahead = reserve_ahead(state, runtime, tenant, call, probe)  # 5 goes out now: router.ahead
-    try:
-        decision = await decide(state, runtime, tenant, call, clock)  # 3 classify + 4 plan
-    except BaseException:
-        if ahead is not None:
-            ahead.drop()
-        raise
+    decision = await _decide(state, runtime, tenant, call, clock, ahead)  # 3 classify + 4 plan
     try:  # from here on an error carries the decision's x-ttc-* headers
         decision, reservation, hit = await reserve(  # 5 reserve (+ the cache probe)
             state, loaded, tenant, call, decision, probe, ahead)
@@ -141,12 +136,7 @@ async def prepare(state: AppState, call: Call, headers: Mapping[str, str]) -> Pr
     if hit is not None:
         return _from_cache(request_id, hit, clock, loaded.revision)
     ahead = reserve_ahead(state, runtime, tenant, call, probe)
-    try:
-        decision = await decide(state, runtime, tenant, call, clock)
-    except BaseException:
-        if ahead is not None:
-            ahead.drop()
-        raise
+    decision = await _decide(state, runtime, tenant, call, clock, ahead)
     try:
         decision, reservation, hit = await reserve(state, loaded, tenant, call, decision, probe,
                                                    ahead)
@@ -157,6 +147,17 @@ async def prepare(state: AppState, call: Call, headers: Mapping[str, str]) -> Pr
         raise
     return Prepared(request_id, call, runtime, tenant, decision, reservation, cache_key, clock,
                     calls)
+
+
+async def _decide(state: AppState, runtime: Runtime, tenant: Tenant, call: Call, clock: Clock,
+                  ahead: Ahead | None) -> Plan:
+    """Steps 3-4; an error releases the reservation sent ahead."""
+    try:
+        return await decide(state, runtime, tenant, call, clock)
+    except BaseException:
+        if ahead is not None:
+            ahead.drop()
+        raise
 
 
 def _routed_error(
