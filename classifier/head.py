@@ -169,9 +169,9 @@ class Head:
         """What the head predicts: "tier" (difficulty) or "task" (task type)."""
         return str(self.card.get("target") or "tier")
 
-    @property
+    @cached_property
     def classes(self) -> tuple[str, ...]:
-        """Output classes, in column order (the tiers for a tier head)."""
+        """Output classes, in column order (the tiers for a tier head); read per request."""
         if self.target == "tier":
             return tuple(t.value for t in TIERS)
         return tuple(str(c) for c in self.card.get("classes") or ())
