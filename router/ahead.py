@@ -39,10 +39,12 @@ from classifier.base import TIERS, TierScores
 from router.budget_values import BudgetCapExceeded, Reservation
 from router.errors import RouterError
 from router.planning import Call, Plan, is_passthrough, requested_tier, tier_plan
+from router.planning import decide as decide_plan
 
 if TYPE_CHECKING:
     from policies.schema import Policy
     from router.budgets import Budgets
+    from router.clock import Clock
     from router.runtime import Runtime
     from router.state import AppState
     from router.tenancy import Tenant
@@ -138,3 +140,15 @@ def start(
         fail_open=budgets.fail_open, probe=probe,
     ))
     return Ahead(task, usd, tokens, state.budgets)
+
+
+async def decide(state: AppState, runtime: Runtime, tenant: Tenant, call: Call, clock: Clock,
+                 ahead: Ahead | None) -> Plan:
+    """`router.planning.decide` (classify, then plan); an error on the way releases the
+    reservation sent ahead."""
+    try:
+        return await decide_plan(state, runtime, tenant, call, clock)
+    except BaseException:
+        if ahead is not None:
+            ahead.drop()
+        raise

@@ -125,6 +125,27 @@ class BudgetCapExceeded(BudgetExceeded):
         self.remaining = remaining
         self.cap = cap
 
+    @classmethod
+    def tightest(cls, tenant: str, caps: list[int], remaining: Remaining,
+                 estimate: tuple[int, int]) -> BudgetCapExceeded:
+        """The 429 naming the first cap (`CAP_NAMES` order) that `estimate` (micro-USD,
+        tokens) does not fit under, with what it has left."""
+        left = remaining.as_dict()
+        for name, cap in zip(CAP_NAMES, caps, strict=True):
+            value = left[name]
+            if cap < 0 or value is None:
+                continue
+            need = estimate[0] / 1e6 if name.endswith("usd") else estimate[1]
+            if value < need:
+                unit = "USD" if name.endswith("usd") else "tokens"
+                cap_v = cap / 1e6 if name.endswith("usd") else cap
+                return cls(
+                    f"tenant {tenant!r} budget exceeded: {name} cap {cap_v:g} {unit} has "
+                    f"{max(value, 0):g} left, the request may cost up to {need:g} {unit}",
+                    remaining, name,
+                )
+        return cls(f"tenant {tenant!r} budget exceeded", remaining, None)
+
 
 def caps_of(spec: TenantPolicy | None) -> list[int]:
     if spec is None:

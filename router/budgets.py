@@ -39,7 +39,6 @@ from redis.exceptions import RedisError, ResponseError
 from policies.schema import TenantPolicy
 from router import budget_lua
 from router.budget_values import (
-    CAP_NAMES,
     BudgetCapExceeded,
     C,
     CacheWrite,
@@ -171,7 +170,7 @@ class Budgets:
         if reclaimed:
             self.metrics.budget_reclaimed.inc(reclaimed)
         if chosen == 0:
-            raise self._exceeded(tenant, caps, remaining, micro[-1])
+            raise BudgetCapExceeded.tightest(tenant, caps, remaining, micro[-1])
         u, t = micro[chosen - 1]
         return Reservation(rid, tenant, u, t, keys, now + ttl_s, remaining, chosen - 1,
                            True, reclaimed)
@@ -191,25 +190,6 @@ class Budgets:
         left_usd, left_tokens = seen.usd, seen.tokens
         return ((left_usd is None or left_usd >= factor * usd)
                 and (left_tokens is None or left_tokens >= factor * tokens))
-
-    def _exceeded(
-        self, tenant: str, caps: list[int], remaining: Remaining, estimate: tuple[int, int]
-    ) -> BudgetCapExceeded:
-        left = remaining.as_dict()
-        for name, cap in zip(CAP_NAMES, caps, strict=True):
-            value = left[name]
-            if cap < 0 or value is None:
-                continue
-            need = estimate[0] / 1e6 if name.endswith("usd") else estimate[1]
-            if value < need:
-                unit = "USD" if name.endswith("usd") else "tokens"
-                cap_v = cap / 1e6 if name.endswith("usd") else cap
-                return BudgetCapExceeded(
-                    f"tenant {tenant!r} budget exceeded: {name} cap {cap_v:g} {unit} has "
-                    f"{max(value, 0):g} left, the request may cost up to {need:g} {unit}",
-                    remaining, name,
-                )
-        return BudgetCapExceeded(f"tenant {tenant!r} budget exceeded", remaining, None)
 
     async def reserve(
         self,

@@ -22,7 +22,7 @@ import structlog
 
 from classifier.base import TIERS, Tier, TierScores
 from router import calllog
-from router.ahead import Ahead
+from router.ahead import Ahead, decide
 from router.ahead import start as reserve_ahead
 from router.billing import service_calls, spend
 from router.cache import should_cache
@@ -32,7 +32,7 @@ from router.errors import RouterError, StoreUnavailable, UpstreamTimeout
 from router.ids import new_id
 from router.limits import annotate, check_context, check_limits, no_answer
 from router.logging import log_request
-from router.planning import Call, Plan, decide
+from router.planning import Call, Plan
 from router.state import AppState
 from router.tenancy import resolve_tenant
 from router.upstreams.base import Usage
@@ -104,7 +104,7 @@ async def handle(state: AppState, call: Call, headers: Mapping[str, str]) -> Out
     if hit is not None:
         return _from_cache(request_id, hit, clock, loaded.revision)
     ahead = reserve_ahead(state, runtime, tenant, call, probe)  # 5 goes out now: router.ahead
-    decision = await _decide(state, runtime, tenant, call, clock, ahead)  # 3 classify + 4 plan
+    decision = await decide(state, runtime, tenant, call, clock, ahead)  # 3 classify + 4 plan
     try:  # from here on an error carries the decision's x-ttc-* headers
         decision, reservation, hit = await reserve(  # 5 reserve (+ the cache probe)
             state, loaded, tenant, call, decision, probe, ahead)
@@ -136,7 +136,7 @@ async def prepare(state: AppState, call: Call, headers: Mapping[str, str]) -> Pr
     if hit is not None:
         return _from_cache(request_id, hit, clock, loaded.revision)
     ahead = reserve_ahead(state, runtime, tenant, call, probe)
-    decision = await _decide(state, runtime, tenant, call, clock, ahead)
+    decision = await decide(state, runtime, tenant, call, clock, ahead)
     try:
         decision, reservation, hit = await reserve(state, loaded, tenant, call, decision, probe,
                                                    ahead)
@@ -147,17 +147,6 @@ async def prepare(state: AppState, call: Call, headers: Mapping[str, str]) -> Pr
         raise
     return Prepared(request_id, call, runtime, tenant, decision, reservation, cache_key, clock,
                     calls)
-
-
-async def _decide(state: AppState, runtime: Runtime, tenant: Tenant, call: Call, clock: Clock,
-                  ahead: Ahead | None) -> Plan:
-    """Steps 3-4; an error releases the reservation sent ahead."""
-    try:
-        return await decide(state, runtime, tenant, call, clock)
-    except BaseException:
-        if ahead is not None:
-            ahead.drop()
-        raise
 
 
 def _routed_error(
