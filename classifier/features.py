@@ -72,15 +72,19 @@ def text_features(texts: Sequence[str]) -> npt.NDArray[np.float32]:
 
     out = np.zeros((len(texts), len(FEATURE_NAMES)), dtype=np.float32)
     for i, t in enumerate(texts):
-        n = max(len(t), 1)
-        out[i] = (
-            math.log1p(len(t)),
-            math.log1p(len(t.split())),
-            sum(c.isdigit() for c in t) / n,
-            math.log1p(len(_LATEX.findall(t))),
-            math.log1p(len(_CODE.findall(t))),
-            math.log1p(t.count("?")),
-            math.log1p(t.count("\n")),
-            1.0 if t[:1].isupper() else 0.0,
-        )
+        out[i] = feature_row(t)
     return out
+
+
+def feature_row(t: str) -> tuple[float, ...]:
+    """`FEATURE_NAMES` of one text, as floats."""
+    return (
+        math.log1p(len(t)),
+        math.log1p(len(t.split())),
+        sum(c.isdigit() for c in t) / max(len(t), 1),
+        math.log1p(len(_LATEX.findall(t))),
+        math.log1p(len(_CODE.findall(t))),
+        math.log1p(t.count("?")),
+        math.log1p(t.count("\n")),
+        1.0 if t[:1].isupper() else 0.0,
+    )

@@ -135,7 +135,10 @@ class LexicalVectorizer:
     """
 
     def __init__(self, spec: LexicalSpec) -> None:
+        import mmh3
+
         self.spec = spec
+        self._murmur = mmh3.hash  # bound once: an import statement per n-gram showed up
         self._bucket: dict[str, int] = {}  # n-gram -> column within its block, memoised
         self._word: dict[str, array[int]] = {}  # word -> its character n-grams' columns
 
@@ -165,13 +168,11 @@ class LexicalVectorizer:
         return [g for word in text.split() for g in self._char_ngrams(word, *ngrams)]
 
     def _column(self, gram: str) -> int:
-        import mmh3
-
         col = self._bucket.get(gram)
         if col is not None:
             return col
         n = 1 << self.spec.bits
-        h = mmh3.hash(gram, 0, True)
+        h = self._murmur(gram, 0, True)
         # the bucket of abs(-2**31), as HashingVectorizer defines it
         col = (2147483647 - (n - 1)) % n if h == -2147483648 else abs(h) % n
         if len(self._bucket) < _MEMO:
@@ -199,19 +200,22 @@ class LexicalVectorizer:
     def rows(self, texts: Sequence[str]) -> LexRows:
         import numpy as np
 
-        n = 1 << self.spec.bits
-        blocks = self.spec.blocks
         indices: list[int] = []
         data: list[float] = []
         indptr = [0]
         for text in texts:
-            for b, (kind, ngrams) in enumerate(blocks):
-                found = self._columns(kind, ngrams, text)
-                if found:
-                    self._scaled(found, b * n, indices, data)
+            self.row(text, indices, data)
             indptr.append(len(indices))
         return LexRows(np.array(indptr, np.int64), np.array(indices, np.int64),
                        np.array(data, np.float32), self.spec.n_features)
+
+    def row(self, text: str, indices: list[int], data: list[float]) -> None:
+        """Append `text`'s row: its columns (sorted within each block) and their values."""
+        n = 1 << self.spec.bits
+        for b, (kind, ngrams) in enumerate(self.spec.blocks):
+            found = self._columns(kind, ngrams, text)
+            if found:
+                self._scaled(found, b * n, indices, data)
 
     def _scaled(self, found: array[int], offset: int, indices: list[int],
                 data: list[float]) -> None:

@@ -6,8 +6,9 @@ the local weights only): every word piece of the model's vocabulary goes through
 (`[CLS] piece [SEP]`), mean-pooled like the sentence pipeline; the table is reduced by PCA to
 `dim` components, each row is weighted by SIF (`a / (a + p)` with a Zipf `p` by vocabulary
 rank, as model2vec does), and stored int8 with one float scale per row (`static-minilm.npz`,
-~4 MiB). Serving (`StaticEmbedder`): the model's own fast tokenizer (`tokenizer.json`), the
-mean of the pieces' rows, L2-normalised: tens of microseconds per query.
+~4 MiB). Serving (`StaticEmbedder`): the model's own fast tokenizer (`tokenizer.json`; for a
+single text, its word pieces memoised per word, `token_ids`), the mean of the pieces' rows,
+L2-normalised: tens of microseconds per query.
 
 The table records the sha256 of the tokenizer it was distilled with and of the weights; the
 embedder refuses a tokenizer that differs (ids would point at the wrong rows).
@@ -19,6 +20,7 @@ import hashlib
 import io
 import json
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -151,6 +153,40 @@ class StaticEmbedder:
         self._tok.enable_truncation(self.max_seq_length)
         # the ids alone: tokenizers >= 0.21 can skip the character offsets nothing here reads
         self._encode_batch: Any = getattr(self._tok, "encode_batch_fast", self._tok.encode_batch)
+        self._pieces: dict[str, list[int]] = {}  # word -> its word pieces' ids (`token_ids`)
+
+    def token_ids(self, text: str) -> list[int]:
+        """The ids the tokenizer gives `text` (no special tokens, truncated), with the word
+        pieces of each word memoised: traffic repeats words far more than whole texts.
+
+        A text of printable ASCII (plus tab, newline, carriage return) is cut here as the
+        tokenizer's BERT normaliser and pre-tokeniser cut it: lowercased, words are runs of
+        letters and digits, every other printable character is a word of its own, whitespace
+        separates. Each word's pieces are those the tokenizer gives the word alone (WordPiece
+        reads words one at a time); words not seen yet go to the tokenizer in one call. Any
+        other text (accents, CJK, control characters) goes to the tokenizer whole. The tests
+        hold the two equal."""
+        if _NOT_PLAIN.search(text) is not None:
+            ids: list[int] = self._tok.encode(text, add_special_tokens=False).ids
+            return ids
+        words = _PIECE.findall(text.lower())
+        memo = self._pieces
+        new = [w for w in dict.fromkeys(words) if w not in memo]
+        fresh: dict[str, list[int]] = {}
+        if new:
+            for word, enc in zip(new, self._encode_batch(new, add_special_tokens=False),
+                                 strict=True):
+                fresh[word] = enc.ids
+                if len(word) <= _MEMO_WORD_CHARS and len(memo) < _MEMO_WORDS:
+                    memo[word] = enc.ids
+        out: list[int] = []
+        limit = self.max_seq_length
+        for w in words:
+            pieces = memo.get(w)
+            out.extend(fresh[w] if pieces is None else pieces)
+            if len(out) >= limit:
+                return out[:limit]
+        return out
 
     def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         import numpy as np
@@ -160,10 +196,28 @@ class StaticEmbedder:
             return out
         for i, enc in enumerate(self._encode_batch(list(texts), add_special_tokens=False)):
             if enc.ids:
-                ids = np.array(enc.ids, np.intp)  # one conversion for both lookups
-                # the scale-weighted sum of the int8 rows: the mean of the dequantised rows
-                # times their count, which the normalisation below divides out
-                out[i] = self._scale[ids] @ self._rows[ids]
+                # the mean of the dequantised rows times their count, which the
+                # normalisation below divides out
+                out[i] = self.pooled(enc.ids)
         norms = np.sqrt(np.einsum("ij,ij->i", out, out))[:, None]
         out /= np.maximum(norms, 1e-12)
         return out
+
+    def pooled(self, ids: Sequence[int]) -> npt.NDArray[np.float32]:
+        """The scale-weighted sum of `ids`' int8 rows: `encode`'s row before normalising."""
+        import numpy as np
+
+        a = np.array(ids, np.intp)  # one conversion for both lookups
+        out: npt.NDArray[np.float32] = self._scale[a] @ self._rows[a]
+        return out
+
+
+# Printable ASCII and tab, newline, carriage return: text the BERT normaliser changes only by
+# lowercasing (it drops other control characters, strips accents, splits CJK characters).
+_NOT_PLAIN = re.compile(r"[^\t\n\r -~]")
+# After lowercasing: runs of letters and digits; each other printable character alone (the
+# BERT pre-tokeniser isolates all ASCII punctuation); whitespace separates.
+_PIECE = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
+# Memo bounds: words up to 32 characters, 30,000 of them (a few MB, whatever the traffic)
+_MEMO_WORDS = 30_000
+_MEMO_WORD_CHARS = 32

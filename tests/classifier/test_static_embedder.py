@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from classifier import load_classifier
 from classifier.base import Tier
@@ -62,6 +64,39 @@ def test_a_row_is_the_normalised_mean_of_its_word_pieces_dequantised_rows() -> N
         assert len(ids) <= emb.max_seq_length
         mean = (emb._scale[ids, None] * emb._rows[ids].astype(np.float32)).mean(axis=0)
         np.testing.assert_allclose(row, mean / np.linalg.norm(mean), rtol=1e-5, atol=1e-6)
+
+
+_EMB = StaticEmbedder()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(st.characters(codec="ascii"), max_size=120)
+       | st.text(st.characters(codec="utf-8"), max_size=60))
+def test_token_ids_are_the_tokenizers(text: str) -> None:
+    """The memoised cut of plain ASCII (and the tokenizer itself for anything else) gives the
+    ids the tokenizer gives the whole text."""
+    assert _EMB.token_ids(text) == _EMB._tok.encode(text, add_special_tokens=False).ids
+
+
+def test_token_ids_on_real_prompts_truncation_and_a_full_memo(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    emb = StaticEmbedder()
+    texts = ["What is 12 * 7?", "Prove: sqrt(2) isn't rational.\r\n\tQ.E.D.",
+             "don't DO-it__now!!! x^2+y^2=z^2 {a:[1,2]}", "a\x0bb\x0cc\x1fd\x7fe",
+             "word " * 400, "x" * 150 + " tail", "Ünïcödé façade 北京"]
+    for text in texts * 2:  # again with every word memoised
+        ids = emb.token_ids(text)
+        assert ids == emb._tok.encode(text, add_special_tokens=False).ids
+        assert len(ids) <= emb.max_seq_length
+    assert len(emb.token_ids("word " * 400)) == emb.max_seq_length
+    emb._pieces.clear()
+    for i in range(50):  # a full memo: new words are cut afresh, to the same ids
+        emb._pieces[f"filler{i}"] = [0]
+    monkeypatch.setattr("classifier.static_embedder._MEMO_WORDS", 50)
+    text = "entirely unseen vocabulary here"
+    assert emb.token_ids(text) == emb._tok.encode(text, add_special_tokens=False).ids
+    assert len(emb._pieces) == 50
 
 
 def test_a_modified_table_is_refused(tmp_path: Path) -> None:
