@@ -64,6 +64,8 @@ ORDER = [  # the table's rows, top to bottom: (label, sync?)
     ("  classify + plan", False),
     ("    classify", False),
     ("classifier pass", True),
+    ("  single-text pass (classifier.fused)", True),
+    ("    word pieces (memoised per word)", True),
     ("  static table", True),
     ("  hashed n-grams", True),
     ("  heads (tier + task)", True),
@@ -174,6 +176,15 @@ def child(report: Path, default_gc: bool = False, checkout: Path | None = None) 
     try:  # from the eighth pass on
         ahead = importlib.import_module("router.ahead")
         steps_async.append((ahead.Ahead, "take", "    the reservation sent ahead: its answer"))
+    except ImportError:
+        pass
+    try:  # from the ninth pass on (the general pass's rows then count batches only)
+        fused = importlib.import_module("classifier.fused")
+        steps_sync += [
+            (fused.LinearPass, "__call__", "  single-text pass (classifier.fused)"),
+            (classifier.static_embedder.StaticEmbedder, "token_ids",
+             "    word pieces (memoised per word)"),
+        ]
     except ImportError:
         pass
     _watch_gc(default_gc)

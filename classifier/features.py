@@ -81,7 +81,7 @@ def feature_row(t: str) -> tuple[float, ...]:
     return (
         math.log1p(len(t)),
         math.log1p(len(t.split())),
-        sum(c.isdigit() for c in t) / max(len(t), 1),
+        sum(map(str.isdigit, t)) / max(len(t), 1),
         math.log1p(len(_LATEX.findall(t))),
         math.log1p(len(_CODE.findall(t))),
         math.log1p(t.count("?")),

@@ -58,7 +58,7 @@ class LinearPass:
     feat_weights: Any  # (features, k) float64
     bias: Any  # (k,) float64
     lexical: LexicalVectorizer | None
-    lex_index: tuple[Any, Any] | None  # column -> weight row, weight rows
+    lex_index: Any  # (column -> weight row, weight rows) when `lexical` is set
     lex_start: int  # the first joint column the lexical weights cover
     rules: tuple[_Rules, ...]
     heads: tuple[tuple[int, int, float], ...]  # (start, stop, temperature) per head
@@ -73,13 +73,9 @@ class LinearPass:
                 pooled = self.embedder.pooled(ids)
                 norm = max(math.sqrt(float(pooled @ pooled)), 1e-12)
                 z += (pooled @ self.emb_weights) / norm
-        if self.lexical is not None and self.lex_index is not None:
-            indices: list[int] = []
-            data: list[float] = []
-            self.lexical.row(text, indices, data)
-            if indices:
-                row_of, weights = self.lex_index
-                lex = np.array(data, np.float32) @ weights[row_of[np.array(indices)]]
+        if self.lexical is not None:
+            lex = self._lexical(self.lexical, text)
+            if lex is not None:
                 z[self.lex_start:self.lex_start + len(lex)] += lex
         logits: list[float] = z.tolist()
         if self.rules:
@@ -98,6 +94,29 @@ class LinearPass:
             out.extend(v / total for v in e)
         # float32 values, as the general pass gives them
         return tuple(np.array(out, np.float32).tolist())
+
+
+    def _lexical(self, vec: LexicalVectorizer, text: str) -> Any:
+        """The heads' lexical term for `text`: its n-gram columns from the vectorizer's memos,
+        then counted, scaled per block (`LexicalVectorizer._scaled`'s rules) and weighed in
+        a few whole-array operations; None without an n-gram."""
+        import numpy as np
+
+        blocks = [vec._columns(kind, ngrams, text) for kind, ngrams in vec.spec.blocks]
+        joined = blocks[0] if len(blocks) == 1 else blocks[0] + blocks[1]
+        if not joined:
+            return None
+        n = 1 << vec.spec.bits
+        cols = np.frombuffer(joined, np.int32).astype(np.intp)
+        cols[len(blocks[0]):] += n  # the second block's columns follow the first's
+        cols, counts = np.unique(cols, return_counts=True)
+        values = np.log1p(counts) if vec.spec.sublinear_tf else counts.astype(np.float64)
+        split = int(np.searchsorted(cols, n)) if len(blocks) > 1 else len(cols)
+        for part in (values[:split], values[split:]):
+            if len(part):
+                part *= vec.spec.weight / math.sqrt(float(part @ part))
+        row_of, weights = self.lex_index
+        return values.astype(np.float32) @ weights[row_of[cols]]
 
 
 def build(embedder: Embedder, head: Head, task_head: Head | None,

@@ -154,6 +154,8 @@ class StaticEmbedder:
         # the ids alone: tokenizers >= 0.21 can skip the character offsets nothing here reads
         self._encode_batch: Any = getattr(self._tok, "encode_batch_fast", self._tok.encode_batch)
         self._pieces: dict[str, list[int]] = {}  # word -> its word pieces' ids (`token_ids`)
+        spec = json.loads(tok_path.read_text(encoding="utf-8")).get("model") or {}
+        self._wordpiece = WordPiece(spec) if spec.get("type") == "WordPiece" else None
 
     def token_ids(self, text: str) -> list[int]:
         """The ids the tokenizer gives `text` (no special tokens, truncated), with the word
@@ -163,9 +165,9 @@ class StaticEmbedder:
         tokenizer's BERT normaliser and pre-tokeniser cut it: lowercased, words are runs of
         letters and digits, every other printable character is a word of its own, whitespace
         separates. Each word's pieces are those the tokenizer gives the word alone (WordPiece
-        reads words one at a time); words not seen yet go to the tokenizer in one call. Any
-        other text (accents, CJK, control characters) goes to the tokenizer whole. The tests
-        hold the two equal."""
+        reads words one at a time): a word not seen yet is cut by `WordPiece` here (or by the
+        tokenizer, for a tokenizer of another kind). Any other text (accents, CJK, control
+        characters) goes to the tokenizer whole. The tests hold the two equal."""
         if _NOT_PLAIN.search(text) is not None:
             ids: list[int] = self._tok.encode(text, add_special_tokens=False).ids
             return ids
@@ -174,11 +176,13 @@ class StaticEmbedder:
         new = [w for w in dict.fromkeys(words) if w not in memo]
         fresh: dict[str, list[int]] = {}
         if new:
-            for word, enc in zip(new, self._encode_batch(new, add_special_tokens=False),
-                                 strict=True):
-                fresh[word] = enc.ids
+            cut = self._wordpiece
+            pieces_of = ([cut(w) for w in new] if cut is not None else
+                         [e.ids for e in self._encode_batch(new, add_special_tokens=False)])
+            for word, pieces in zip(new, pieces_of, strict=True):
+                fresh[word] = pieces
                 if len(word) <= _MEMO_WORD_CHARS and len(memo) < _MEMO_WORDS:
-                    memo[word] = enc.ids
+                    memo[word] = pieces
         out: list[int] = []
         limit = self.max_seq_length
         for w in words:
@@ -209,6 +213,36 @@ class StaticEmbedder:
 
         a = np.array(ids, np.intp)  # one conversion for both lookups
         out: npt.NDArray[np.float32] = self._scale[a] @ self._rows[a]
+        return out
+
+
+class WordPiece:
+    """The tokenizer's WordPiece model for one pre-tokenised word: greedy longest match from
+    the left, later pieces with the continuing prefix (`##`), the unknown token for a word
+    longer than `max_input_chars_per_word` or with a part no piece matches."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.vocab: dict[str, int] = dict(spec["vocab"])
+        self.unknown = [self.vocab[spec["unk_token"]]]
+        self.prefix = str(spec.get("continuing_subword_prefix") or "##")
+        self.max_chars = int(spec.get("max_input_chars_per_word") or 100)
+
+    def __call__(self, word: str) -> list[int]:
+        if len(word) > self.max_chars:
+            return self.unknown
+        vocab, out, start = self.vocab, [], 0
+        while start < len(word):
+            end = len(word)
+            while end > start:
+                piece = word[start:end] if start == 0 else self.prefix + word[start:end]
+                found = vocab.get(piece)
+                if found is not None:
+                    out.append(found)
+                    break
+                end -= 1
+            else:
+                return self.unknown
+            start = end
         return out
 
 
