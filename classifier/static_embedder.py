@@ -21,7 +21,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -154,8 +154,9 @@ class StaticEmbedder:
         # the ids alone: tokenizers >= 0.21 can skip the character offsets nothing here reads
         self._encode_batch: Any = getattr(self._tok, "encode_batch_fast", self._tok.encode_batch)
         self._pieces: dict[str, list[int]] = {}  # word -> its word pieces' ids (`token_ids`)
-        spec = json.loads(tok_path.read_text(encoding="utf-8")).get("model") or {}
-        self._wordpiece = WordPiece(spec) if spec.get("type") == "WordPiece" else None
+        model = self._tok.model
+        self._wordpiece = (WordPiece(self._tok.token_to_id, model)
+                           if type(model).__name__ == "WordPiece" else None)
 
     def token_ids(self, text: str) -> list[int]:
         """The ids the tokenizer gives `text` (no special tokens, truncated), with the word
@@ -219,23 +220,28 @@ class StaticEmbedder:
 class WordPiece:
     """The tokenizer's WordPiece model for one pre-tokenised word: greedy longest match from
     the left, later pieces with the continuing prefix (`##`), the unknown token for a word
-    longer than `max_input_chars_per_word` or with a part no piece matches."""
+    longer than `max_input_chars_per_word` or with a part no piece matches. Pieces are looked
+    up in the tokenizer's own vocabulary (`token_to_id`): a copy as a Python dict would hold
+    about 14 MiB of a worker's memory."""
 
-    def __init__(self, spec: dict[str, Any]) -> None:
-        self.vocab: dict[str, int] = dict(spec["vocab"])
-        self.unknown = [self.vocab[spec["unk_token"]]]
-        self.prefix = str(spec.get("continuing_subword_prefix") or "##")
-        self.max_chars = int(spec.get("max_input_chars_per_word") or 100)
+    def __init__(self, lookup: Callable[[str], int | None], model: Any) -> None:
+        self.lookup = lookup
+        unknown = lookup(model.unk_token)
+        if unknown is None:
+            raise StaticTableError(f"the tokenizer has no {model.unk_token!r} token")
+        self.unknown = [unknown]
+        self.prefix = str(model.continuing_subword_prefix)
+        self.max_chars = int(model.max_input_chars_per_word)
 
     def __call__(self, word: str) -> list[int]:
         if len(word) > self.max_chars:
             return self.unknown
-        vocab, out, start = self.vocab, [], 0
+        lookup, out, start = self.lookup, [], 0
         while start < len(word):
             end = len(word)
             while end > start:
                 piece = word[start:end] if start == 0 else self.prefix + word[start:end]
-                found = vocab.get(piece)
+                found = lookup(piece)
                 if found is not None:
                     out.append(found)
                     break
