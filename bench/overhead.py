@@ -5,6 +5,8 @@
     python bench/overhead.py --quick        # a few requests (used by the test suite)
     python bench/overhead.py --baseline /tmp/before   # plus the router of another checkout
     python bench/overhead.py --ablate no-classify      # plus the router without a step
+    python bench/overhead.py --litellm --concurrency 1 --requests 6000 --rounds 20
+                                            # legs take turns: 20 rounds of 300 requests
 
 Legs, all on loopback, all started before the first measurement and then measured level by
 level, one after another, in one run: `direct` (the client calls the stub); `ttc-router xN`
@@ -23,9 +25,12 @@ measuring device, not a way to serve; beside the full leg it shows what each ste
 
 Closed-loop load at fixed concurrency from one aiohttp client process (`--client httpx`: the
 load generator before the seventh pass, itself the bottleneck past a few callers); added
-latency = the leg's percentile minus direct's at the same level. CPU ms/request = user +
-system CPU of the leg's process tree (workers included, redis-server excluded) during the
-level, over the requests served. RSS: the tree's sum and its
+latency = the leg's percentile minus direct's at the same level. With `--rounds K` each level
+is measured in K rounds, the legs taking turns (each round starting one leg later), and every
+leg's rounds pooled: the speed of a shared machine drifts over minutes, and legs measured one
+after another for a whole level each would carry that drift into their ratios. CPU
+ms/request = user + system CPU of the leg's process tree (workers included, redis-server
+excluded) during the level, over the requests served. RSS: the tree's sum and its
 largest process (one worker). "max req/s with p99 < 50 ms" = the highest throughput among the
 measured levels whose p99 stays under 50 ms.
 """
@@ -146,7 +151,29 @@ async def load(
         "rps": len(latencies) / wall,
         "requests": len(latencies),
         "errors": errors,
+        "wall": wall,
+        "latencies": latencies,
     }
+
+
+def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One leg's rounds (`--rounds`) as one measurement: percentiles over every latency,
+    throughput over the summed wall time, CPU per request over every request, the last RSS."""
+    latencies = [x for p in parts for x in p["latencies"]]
+    requests = sum(p["requests"] for p in parts)
+    out: dict[str, Any] = {
+        "p50": pct(latencies, 50),
+        "p95": pct(latencies, 95),
+        "p99": pct(latencies, 99),
+        "mean": statistics.fmean(latencies),
+        "rps": requests / sum(p["wall"] for p in parts),
+        "requests": requests,
+        "errors": sum(p["errors"] for p in parts),
+    }
+    if "cpu_ms" in parts[0]:
+        out["cpu_ms"] = sum(p["cpu_ms"] * p["requests"] for p in parts) / max(requests, 1)
+        out["rss_mb"], out["rss_max_mb"] = parts[-1]["rss_mb"], parts[-1]["rss_max_mb"]
+    return out
 
 
 def _error(tag: str, what: str) -> None:
@@ -291,16 +318,20 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             wait_ready(f"{base}/health/liveliness" if name == "LiteLLM" else f"{base}/readyz")
             asyncio.run(load(f"{base}/v1/chat/completions", 2, 40, f"warm-{name}",
                              client=args.client))
+        targets = {"direct": (None, stub_url), **{n: (p.pid, b) for n, (p, b) in legs.items()}}
+        names = list(targets)
         rows: list[dict[str, Any]] = []
         for c in args.concurrency:
             total = max(args.requests, c * 4)
-            row: dict[str, Any] = {"concurrency": c, "requests": total, "legs": {}}
-            row["legs"]["direct"] = measure(f"{stub_url}/v1/chat/completions", None, c, total,
-                                            f"d{c}", args.client)
-            for name, (proc, base) in legs.items():
-                row["legs"][name] = measure(f"{base}/v1/chat/completions", proc.pid, c, total,
-                                            f"{name}-{c}", args.client)
-            rows.append(row)
+            each = max(total // args.rounds, c * 4)
+            parts: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+            for r in range(args.rounds):  # each round starts one leg later than the last
+                for name in names[r % len(names):] + names[:r % len(names)]:
+                    pid, base = targets[name]
+                    parts[name].append(measure(f"{base}/v1/chat/completions", pid, c, each,
+                                               f"{name}-{c}-{r}", args.client))
+            rows.append({"concurrency": c, "requests": each * args.rounds,
+                         "legs": {name: merge(parts[name]) for name in names}})
         return rows
     finally:
         for proc in reversed(procs):
@@ -362,6 +393,11 @@ def main() -> None:
         default=os.environ.get("TTC_REDIS_URL"),
         help="Redis for budgets/cache (default: the embedded one)",
     )
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure each level in this many rounds of requests / rounds, "
+                             "the legs taking turns (each round starts one leg later): a "
+                             "machine whose speed drifts during the run then slows every leg "
+                             "alike")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     parser.add_argument("--client", choices=("aiohttp", "httpx"), default="aiohttp",
                         help="the load generator's HTTP client (httpx: the one before the "
@@ -384,6 +420,8 @@ def main() -> None:
         unknown = set(ablate.split(",")) - set(ABLATIONS)
         if unknown:
             parser.error(f"unknown ablation {', '.join(sorted(unknown))}")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if args.quick:
         args.requests, args.concurrency, args.workers = 10, [2], [1]
     rows = run(args)

@@ -27,12 +27,27 @@ def _run(args: list[str], timeout: int = 600) -> subprocess.CompletedProcess[str
     return proc
 
 
+def test_rounds_pool_into_one_measurement() -> None:
+    from bench.overhead import merge
+
+    def part(latencies: list[float], wall: float, cpu: float) -> dict[str, object]:
+        return {"latencies": latencies, "requests": len(latencies), "wall": wall,
+                "errors": 1, "cpu_ms": cpu, "rss_mb": 100.0, "rss_max_mb": 90.0}
+
+    got = merge([part([1.0, 2.0, 3.0], 1.0, 2.0), part([10.0], 3.0, 6.0)])
+    assert got["requests"] == 4 and got["errors"] == 2
+    assert got["rps"] == 1.0 and got["cpu_ms"] == 3.0  # 4 requests / 4 s; (3*2 + 1*6) / 4
+    assert got["p50"] == 3.0 and got["p99"] == 10.0  # nearest rank over all four latencies
+    assert "latencies" not in got
+
+
 def test_overhead_quick(tmp_path: Path) -> None:
     out = tmp_path / "overhead.json"
-    args = ["bench/overhead.py", "--quick", "--floor", "--json", str(out)]
+    args = ["bench/overhead.py", "--quick", "--floor", "--rounds", "2", "--json", str(out)]
     proc = _run([*args, "--litellm"] if WITH_LITELLM else args)
     [row] = json.loads(out.read_text())
     legs = row["legs"]
+    assert row["requests"] == 16 and legs["ttc-router x1"]["requests"] == 16  # 2 rounds of 8
     assert legs["direct"]["errors"] == 0 and legs["ttc-router x1"]["errors"] == 0
     router = legs["ttc-router x1"]
     assert router["p50"] > 0 and legs["direct"]["rps"] > 0
