@@ -66,6 +66,10 @@ ORDER = [  # the table's rows, top to bottom: (label, sync?)
     ("classifier pass", True),
     ("  single-text pass (classifier.fused)", True),
     ("    word pieces (memoised per word)", True),
+    ("    embedding term (pooled rows)", True),
+    ("    n-gram term (columns, counts, weights)", True),
+    ("    features", True),
+    ("    keyword rule", True),
     ("  static table", True),
     ("  hashed n-grams", True),
     ("  heads (tier + task)", True),
@@ -184,6 +188,11 @@ def child(report: Path, default_gc: bool = False, checkout: Path | None = None) 
             (fused.LinearPass, "__call__", "  single-text pass (classifier.fused)"),
             (classifier.static_embedder.StaticEmbedder, "token_ids",
              "    word pieces (memoised per word)"),
+            (classifier.static_embedder.StaticEmbedder, "pooled",
+             "    embedding term (pooled rows)"),
+            (fused.LinearPass, "_lexical", "    n-gram term (columns, counts, weights)"),
+            (fused, "feature_row", "    features"),
+            (fused, "rule_task", "    keyword rule"),
         ]
     except ImportError:
         pass

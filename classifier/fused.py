@@ -23,6 +23,8 @@ them together on many texts.
 from __future__ import annotations
 
 import math
+from array import array
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -55,8 +57,8 @@ class LinearPass:
 
     embedder: Any  # a StaticEmbedder, or None without an embedding
     emb_weights: Any  # (dim, k) float32: every head's folded embedding weights
-    feat_weights: Any  # (features, k) float64
-    bias: Any  # (k,) float64
+    feat_weights: list[list[float]]  # per feature, its weight in each joint column
+    bias: list[float]
     lexical: LexicalVectorizer | None
     lex_index: Any  # (column -> weight row, weight rows) when `lexical` is set
     lex_start: int  # the first joint column the lexical weights cover
@@ -64,59 +66,68 @@ class LinearPass:
     heads: tuple[tuple[int, int, float], ...]  # (start, stop, temperature) per head
 
     def __call__(self, text: str) -> tuple[float, ...]:
-        import numpy as np
-
-        z = self.bias + np.array(feature_row(text)) @ self.feat_weights
+        z = list(self.bias)
+        for f, row in zip(feature_row(text), self.feat_weights, strict=True):
+            if f:
+                for i, w in enumerate(row):
+                    z[i] += f * w
         if self.embedder is not None:
             ids = self.embedder.token_ids(text)
             if ids:
                 pooled = self.embedder.pooled(ids)
                 norm = max(math.sqrt(float(pooled @ pooled)), 1e-12)
-                z += (pooled @ self.emb_weights) / norm
+                for i, v in enumerate((pooled @ self.emb_weights).tolist()):
+                    z[i] += v / norm
         if self.lexical is not None:
-            lex = self._lexical(self.lexical, text)
-            if lex is not None:
-                z[self.lex_start:self.lex_start + len(lex)] += lex
-        logits: list[float] = z.tolist()
+            for i, v in enumerate(self._lexical(self.lexical, text), self.lex_start):
+                z[i] += v
         if self.rules:
             task = rule_task(text)
             for r in self.rules:
                 j = r.column.get(task)
                 if j is not None:
-                    for i, w in enumerate(r.weights[j]):
-                        logits[r.start + i] += w
-        out: list[float] = []
+                    for i, w in enumerate(r.weights[j], r.start):
+                        z[i] += w
+        out = array("f")  # float32 values, as the general pass gives them
         for start, stop, temperature in self.heads:
-            part = logits[start:stop]
+            part = z[start:stop]
             top = max(part)
             e = [math.exp((v - top) / temperature) for v in part]
             total = sum(e)
-            out.extend(v / total for v in e)
-        # float32 values, as the general pass gives them
-        return tuple(np.array(out, np.float32).tolist())
+            out.extend([v / total for v in e])
+        return tuple(out.tolist())
 
-
-    def _lexical(self, vec: LexicalVectorizer, text: str) -> Any:
-        """The heads' lexical term for `text`: its n-gram columns from the vectorizer's memos,
-        then counted, scaled per block (`LexicalVectorizer._scaled`'s rules) and weighed in
-        a few whole-array operations; None without an n-gram."""
+    def _lexical(self, vec: LexicalVectorizer, text: str) -> list[float]:
+        """The heads' lexical term for `text` (empty without an n-gram): its n-gram columns
+        from the vectorizer's memos, counted and scaled per block by
+        `LexicalVectorizer._scaled`'s rules in plain Python, then weighed in one gather and
+        one product."""
         import numpy as np
 
-        blocks = [vec._columns(kind, ngrams, text) for kind, ngrams in vec.spec.blocks]
-        joined = blocks[0] if len(blocks) == 1 else blocks[0] + blocks[1]
-        if not joined:
-            return None
         n = 1 << vec.spec.bits
-        cols = np.frombuffer(joined, np.int32).astype(np.intp)
-        cols[len(blocks[0]):] += n  # the second block's columns follow the first's
-        cols, counts = np.unique(cols, return_counts=True)
-        values = np.log1p(counts) if vec.spec.sublinear_tf else counts.astype(np.float64)
-        split = int(np.searchsorted(cols, n)) if len(blocks) > 1 else len(cols)
-        for part in (values[:split], values[split:]):
-            if len(part):
-                part *= vec.spec.weight / math.sqrt(float(part @ part))
+        cols: list[int] = []
+        values: list[float] = []
+        for b, (kind, ngrams) in enumerate(vec.spec.blocks):
+            counts = Counter(vec._columns(kind, ngrams, text))
+            if not counts:
+                continue
+            if vec.spec.sublinear_tf:
+                block = [_LOG1P[c] if c < len(_LOG1P) else math.log1p(c)
+                         for c in counts.values()]
+            else:
+                block = [float(c) for c in counts.values()]
+            scale = vec.spec.weight / math.sqrt(math.fsum([v * v for v in block]))
+            values.extend([v * scale for v in block])
+            cols.extend(counts if b == 0 else [c + b * n for c in counts])
+        if not cols:
+            return []
         row_of, weights = self.lex_index
-        return values.astype(np.float32) @ weights[row_of[cols]]
+        lex: list[float] = (np.array(values, np.float32)
+                            @ weights[row_of[np.array(cols)]]).tolist()
+        return lex
+
+
+_LOG1P = [math.log1p(c) for c in range(64)]
 
 
 def build(embedder: Embedder, head: Head, task_head: Head | None,
@@ -165,8 +176,8 @@ def build(embedder: Embedder, head: Head, task_head: Head | None,
     return LinearPass(
         embedder=embedder if embedder.dim else None,
         emb_weights=emb,
-        feat_weights=feat,
-        bias=bias,
+        feat_weights=feat.tolist(),
+        bias=bias.tolist(),
         lexical=None if lex_index is None else lex_head._vectorizer,
         lex_index=lex_index,
         lex_start=lex_start,
