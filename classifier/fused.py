@@ -107,8 +107,8 @@ class LinearPass:
         n = 1 << vec.spec.bits
         cols: list[int] = []
         values: list[float] = []
-        for b, (kind, ngrams) in enumerate(vec.spec.blocks):
-            counts = Counter(vec._columns(kind, ngrams, text))
+        for b, found in enumerate(vec.block_columns(text)):
+            counts = Counter(found)
             if not counts:
                 continue
             if vec.spec.sublinear_tf:
@@ -147,7 +147,7 @@ def build(embedder: Embedder, head: Head, task_head: Head | None,
             return None  # two hashed maps
         lex_index, lex_head = shared_lex, head
     elif lexical:
-        lex_index, lex_head = lexical[0]._lex_index, lexical[0]
+        lex_index, lex_head = lexical[0].lex_index, lexical[0]
     else:
         lex_index, lex_head = None, head
     widths = [len(h.classes) for h in heads]
@@ -178,7 +178,7 @@ def build(embedder: Embedder, head: Head, task_head: Head | None,
         emb_weights=emb,
         feat_weights=feat.tolist(),
         bias=bias.tolist(),
-        lexical=None if lex_index is None else lex_head._vectorizer,
+        lexical=None if lex_index is None else lex_head.vectorizer,
         lex_index=lex_index,
         lex_start=lex_start,
         rules=tuple(rules),

@@ -144,11 +144,11 @@ class Head:
         return "lexical" if self.embedding_dim == 0 else "combined"
 
     @cached_property
-    def _vectorizer(self) -> LexicalVectorizer | None:
+    def vectorizer(self) -> LexicalVectorizer | None:
         return None if self.lexical is None else LexicalVectorizer(self.lexical)
 
     @cached_property
-    def _lex_index(self) -> tuple[npt.NDArray[np.int32], Array]:
+    def lex_index(self) -> tuple[npt.NDArray[np.int32], Array]:
         """Column -> weight row (-1: none) over the whole hashed map (4 bytes a column, one
         memory access a feature), and the weight rows with a zero row last for -1."""
         import numpy as np
@@ -161,7 +161,7 @@ class Head:
         return row_of, np.concatenate([self.lex_weights.astype(np.float32), zero])
 
     def lexical_features(self, texts: Sequence[str]) -> LexRows | None:
-        vec = self._vectorizer
+        vec = self.vectorizer
         return None if vec is None else vec.rows(texts)
 
     @property
@@ -206,13 +206,13 @@ class Head:
             h = h + lex_logits
         elif self.lexical is not None:
             if lex is None:
-                vec = self._vectorizer
+                vec = self.vectorizer
                 if vec is None or texts is None or len(texts) != len(h):
                     raise ValueError("a lexical head needs the texts beside their features")
                 lex = vec.rows(texts)
             elif (len(lex), lex.n_features) != (len(h), self.lexical.n_features):
                 raise ValueError("precomputed lexical features of another shape")
-            h = h + lex.logits(*self._lex_index)
+            h = h + lex.logits(*self.lex_index)
         if self.rule_weights is not None:
             if texts is None or len(texts) != len(h):
                 raise ValueError("a head with rule features needs the texts")

@@ -209,11 +209,15 @@ class LexicalVectorizer:
         return LexRows(np.array(indptr, np.int64), np.array(indices, np.int64),
                        np.array(data, np.float32), self.spec.n_features)
 
+    def block_columns(self, text: str) -> list[array[int]]:
+        """Per block (`spec.blocks`), the columns of `text`'s n-grams within the block, one
+        entry per occurrence."""
+        return [self._columns(kind, ngrams, text) for kind, ngrams in self.spec.blocks]
+
     def row(self, text: str, indices: list[int], data: list[float]) -> None:
         """Append `text`'s row: its columns (sorted within each block) and their values."""
         n = 1 << self.spec.bits
-        for b, (kind, ngrams) in enumerate(self.spec.blocks):
-            found = self._columns(kind, ngrams, text)
+        for b, found in enumerate(self.block_columns(text)):
             if found:
                 self._scaled(found, b * n, indices, data)
 
