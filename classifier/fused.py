@@ -1,6 +1,6 @@
-"""The pass for one text through single-layer heads, in a dozen array operations.
+"""The pass for one text through single-layer heads, in a handful of array operations.
 
-A request classifies one text. The general pass (`EmbeddingClassifier._score_batch`) is built
+A request classifies one text. The general pass (`EmbeddingClassifier._score_general`) is built
 for batches: it stacks the embedding and the features, standardises them, multiplies per head,
 adds each head's lexical and rule terms and takes a softmax per head: about fifty numpy calls,
 whose fixed costs are nearly all of the work at batch size one, and cost two to three times
@@ -10,8 +10,9 @@ more on a CPU that has just woken from idle, as a serving process's does between
 When every head is one linear layer (the packaged ones are), the standardisation folds into
 the weights at load time (`x @ (W / scale) + (b - mean / scale @ W)`), and one text's logits
 for both heads are: the pooled static embedding times both heads' embedding weights, over its
-norm; the features times theirs; the weights of the text's hashed n-grams in one gather
-(`classifier.lexical.shared_index`); the keyword rule's row. Then a softmax per head over a
+norm; the features times theirs (plain Python); the n-gram counts per block (`Counter`) and
+their weights in one gather (`classifier.lexical.shared_index`) and one product; the keyword
+rule's row. Then a softmax per head over a
 handful of numbers, in plain Python. The word pieces come from `StaticEmbedder.token_ids`
 (memoised per word), the n-grams from the vectorizer's memos, as in the general pass.
 
