@@ -57,8 +57,9 @@ class FastJSONRoute(APIRoute):
     (content-type parsing, dependency solving, per-request closures) cost about 0.15 ms a
     request on the chat endpoints. Errors are FastAPI's own: a `RequestValidationError`
     with the same `loc`, `type` and `msg` for a missing body, a body that is not JSON and a
-    body the model refuses, so the 400s read the same. Other endpoints get FastAPI's
-    handler."""
+    body the model refuses, and its 400 "There was an error parsing the body" for a body that
+    cannot be read or decoded (invalid UTF-8, nesting past the parser's depth), so the 400s
+    read the same. Other endpoints get FastAPI's handler."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         direct = self._direct_handler()
@@ -99,6 +100,8 @@ class FastJSONRoute(APIRoute):
                 raise RequestValidationError(
                     [{"type": "json_invalid", "loc": ("body", e.pos), "msg": "JSON decode error",
                       "input": {}, "ctx": {"error": e.msg}}], body=e.doc) from e
+            except Exception as e:  # invalid UTF-8, nesting past the parser's depth: FastAPI's
+                raise HTTPException(400, "There was an error parsing the body") from e
             try:
                 body = model.model_validate(data, from_attributes=True)  # as FastAPI does
             except ValidationError as e:

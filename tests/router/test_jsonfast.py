@@ -52,6 +52,8 @@ BODIES: list[bytes] = [
     b"null",
     b'{"count": 0, "tags": [1]}',
     b'{"name": 5, "count": "many", "extra": true}',
+    b'{"name": "\xff\xfe", "count": 1}',  # not UTF-8
+    b"[" * 5000 + b"]" * 5000,  # nested past the parsers' depth
 ]
 
 
