@@ -154,6 +154,11 @@ class StaticEmbedder:
         # the ids alone: tokenizers >= 0.21 can skip the character offsets nothing here reads
         self._encode_batch: Any = getattr(self._tok, "encode_batch_fast", self._tok.encode_batch)
         self._pieces: dict[str, list[int]] = {}  # word -> its word pieces' ids (`token_ids`)
+        # the tokenizer's added tokens ([CLS], [SEP], ...) are matched in the raw text before
+        # any cutting: a text holding one goes to the tokenizer whole (`token_ids`)
+        added = [t.content for t in self._tok.get_added_tokens_decoder().values()]
+        self._added = (re.compile("|".join(re.escape(a) for a in added), re.IGNORECASE)
+                       if added else None)
         model = self._tok.model
         self._wordpiece = (WordPiece(self._tok.token_to_id, model)
                            if type(model).__name__ == "WordPiece" else None)
@@ -168,8 +173,10 @@ class StaticEmbedder:
         separates. Each word's pieces are those the tokenizer gives the word alone (WordPiece
         reads words one at a time): a word not seen yet is cut by `WordPiece` here (or by the
         tokenizer, for a tokenizer of another kind). Any other text (accents, CJK, control
-        characters) goes to the tokenizer whole. The tests hold the two equal."""
-        if _NOT_PLAIN.search(text) is not None:
+        characters), or holding one of the tokenizer's added tokens (`[CLS]`, `[SEP]`, ...),
+        goes to the tokenizer whole. The tests hold the two equal."""
+        if _NOT_PLAIN.search(text) is not None or (
+                self._added is not None and self._added.search(text) is not None):
             ids: list[int] = self._tok.encode(text, add_special_tokens=False).ids
             return ids
         words = _PIECE.findall(text.lower())

@@ -84,7 +84,8 @@ def test_token_ids_on_real_prompts_truncation_and_a_full_memo(
     emb = StaticEmbedder()
     texts = ["What is 12 * 7?", "Prove: sqrt(2) isn't rational.\r\n\tQ.E.D.",
              "don't DO-it__now!!! x^2+y^2=z^2 {a:[1,2]}", "a\x0bb\x0cc\x1fd\x7fe",
-             "word " * 400, "x" * 150 + " tail", "Ünïcödé façade 北京"]
+             "word " * 400, "x" * 150 + " tail", "Ünïcödé façade 北京",
+             "[CLS]", "a[SEP]b [mask] [Pad]", "[UNK]?"]  # added tokens match in the raw text
     for text in texts * 2:  # again with every word memoised
         ids = emb.token_ids(text)
         assert ids == emb._tok.encode(text, add_special_tokens=False).ids
