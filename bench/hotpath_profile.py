@@ -37,7 +37,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as `python bench/<script>.py`
     sys.path.insert(0, str(REPO))
 
-from bench.overhead import POLICY, load  # noqa: E402
+from bench.loadgen import load  # noqa: E402
+from bench.overhead import POLICY  # noqa: E402
 from bench.processes import free_port, start, stop, wait_ready  # noqa: E402
 
 OUT = REPO / "bench" / "out"

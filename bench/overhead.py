@@ -41,27 +41,22 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import Any
-
-import aiohttp
-import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 if sys.path[0] != str(REPO):  # run as `python bench/<script>.py`
     sys.path.insert(0, str(REPO))
 
 from bench.ablate import ABLATIONS  # noqa: E402
+from bench.loadgen import load, merge  # noqa: E402
 from bench.processes import (  # noqa: E402
     cpu_seconds,
     free_port,
-    pct,
     rss_mb,
     start,
     stop,
@@ -81,104 +76,6 @@ tenants:
   bench: {{daily_usd: 1000000}}
 anonymous_tenant: bench
 """
-
-
-async def load(
-    url: str, concurrency: int, total: int, tag: str, seconds: float | None = None,
-    client: str = "aiohttp",
-) -> dict[str, float]:
-    """Closed loop: `concurrency` callers send `total` distinct prompts (or stop after
-    `seconds`), through `client` ("aiohttp" or "httpx").
-
-    aiohttp by default: httpx's connection pool is the bottleneck past a few callers. Against
-    the bare stub on this machine httpx served 1,700 req/s at 8 callers and 370 at 32 with a
-    414 ms p99, where aiohttp serves 10,000 at both (`--client httpx` reruns any table with
-    httpx), so the tail it reported at 32 and 64 callers was the load generator's, whichever
-    leg it measured."""
-    latencies: list[float] = []
-    errors = 0
-    counter = iter(range(total))
-
-    def body(i: int) -> dict[str, Any]:
-        return {"model": "ttc-auto", "max_tokens": 16,
-                "messages": [{"role": "user",
-                              "content": f"What is the capital of France? ({tag}-{i})"}]}
-
-    async def post_aiohttp(session: aiohttp.ClientSession, i: int) -> tuple[int, bytes]:
-        async with session.post(url, json=body(i)) as r:
-            return r.status, await r.read()
-
-    async def post_httpx(session: httpx.AsyncClient, i: int) -> tuple[int, bytes]:
-        r = await session.post(url, json=body(i))
-        return r.status_code, r.content
-
-    async def worker(post: Any, session: Any) -> None:
-        nonlocal errors
-        for i in counter:
-            if seconds is not None and time.perf_counter() - began > seconds:
-                return
-            start = time.perf_counter()
-            try:
-                status, text = await post(session, i)
-            except (TimeoutError, aiohttp.ClientError, httpx.HTTPError) as exc:
-                errors += 1  # a dropped connection is an error, not a crash
-                _error(tag, type(exc).__name__)
-                continue
-            latencies.append((time.perf_counter() - start) * 1000)
-            if status != 200:
-                errors += 1
-                _error(tag, f"{status} {text[:200]!r}")
-
-    began = time.perf_counter()
-    if client == "httpx":
-        limits = httpx.Limits(max_connections=concurrency,
-                              max_keepalive_connections=concurrency)
-        async with httpx.AsyncClient(timeout=30, limits=limits) as hx:
-            began = time.perf_counter()
-            await asyncio.gather(*(worker(post_httpx, hx) for _ in range(concurrency)))
-    else:
-        connector = aiohttp.TCPConnector(limit=concurrency)
-        timeout = aiohttp.ClientTimeout(total=30)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as ah:
-            began = time.perf_counter()
-            await asyncio.gather(*(worker(post_aiohttp, ah) for _ in range(concurrency)))
-    wall = time.perf_counter() - began
-    return {
-        "p50": pct(latencies, 50),
-        "p95": pct(latencies, 95),
-        "p99": pct(latencies, 99),
-        "mean": statistics.fmean(latencies),
-        "rps": len(latencies) / wall,
-        "requests": len(latencies),
-        "errors": errors,
-        "wall": wall,
-        "latencies": latencies,
-    }
-
-
-def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """One leg's rounds (`--rounds`) as one measurement: percentiles over every latency,
-    throughput over the summed wall time, CPU per request over every request, the last RSS."""
-    latencies = [x for p in parts for x in p["latencies"]]
-    requests = sum(p["requests"] for p in parts)
-    out: dict[str, Any] = {
-        "p50": pct(latencies, 50),
-        "p95": pct(latencies, 95),
-        "p99": pct(latencies, 99),
-        "mean": statistics.fmean(latencies),
-        "rps": requests / sum(p["wall"] for p in parts),
-        "requests": requests,
-        "errors": sum(p["errors"] for p in parts),
-    }
-    if "cpu_ms" in parts[0]:
-        out["cpu_ms"] = sum(p["cpu_ms"] * p["requests"] for p in parts) / max(requests, 1)
-        out["rss_mb"], out["rss_max_mb"] = parts[-1]["rss_mb"], parts[-1]["rss_max_mb"]
-    return out
-
-
-def _error(tag: str, what: str) -> None:
-    """What failed, on stderr (the table only counts errors)."""
-    print(f"error ({tag}): {what}", file=sys.stderr, flush=True)
 
 
 LITELLM_VERSION = "1.81.13"  # pinned; releases 1.82.7/1.82.8 were compromised and yanked
@@ -278,7 +175,7 @@ def start_floor(stub: str, tmp: Path, env: dict[str, str]) -> tuple[Any, str]:
 
 
 def measure(url: str, pid: int | None, c: int, total: int, tag: str, client: str
-            ) -> dict[str, float]:
+            ) -> dict[str, Any]:
     """One closed-loop level; with `pid`, the CPU the process tree spent per request and its
     memory afterwards."""
     before = cpu_seconds(pid) if pid else 0.0

@@ -28,7 +28,7 @@ def _run(args: list[str], timeout: int = 600) -> subprocess.CompletedProcess[str
 
 
 def test_rounds_pool_into_one_measurement() -> None:
-    from bench.overhead import merge
+    from bench.loadgen import merge
 
     def part(latencies: list[float], wall: float, cpu: float) -> dict[str, object]:
         return {"latencies": latencies, "requests": len(latencies), "wall": wall,

@@ -12,8 +12,9 @@ import numpy.typing as npt
 import pytest
 
 from classifier import load_classifier
-from classifier.embedding import ClassifierUnavailable, EmbeddingClassifier, inline_chars
+from classifier.embedding import ClassifierUnavailable, EmbeddingClassifier
 from classifier.features import MAX_TEXT_CHARS
+from classifier.inline import inline_chars
 from tests.classifier.fakes import HashEmbedder, random_head
 
 
