@@ -25,6 +25,7 @@ from router import calllog
 from router.ahead import Ahead, decide
 from router.ahead import start as reserve_ahead
 from router.billing import service_calls, spend
+from router.budget_values import CacheWrite
 from router.cache import should_cache
 from router.calllog import CallRecord
 from router.clock import Clock
@@ -296,6 +297,19 @@ async def finish(state: AppState, prepared: Prepared, results: list[Result]) -> 
 
 
 async def settle(state: AppState, prepared: Prepared, outcome: Outcome) -> Outcome:
+    entry = bill(state, prepared, outcome)
+    if entry is not None:  # no reservation to carry the cache write
+        cache = prepared.loaded.policy.cache
+        await state.cache.set(entry[0], _cache_value(outcome), cache.ttl_s, cache.max_entry_bytes)
+    record_outcome(state, prepared, outcome)
+    outcome.overhead_ms = prepared.clock.overhead_ms
+    return outcome
+
+
+def bill(state: AppState, prepared: Prepared, outcome: Outcome) -> CacheWrite | None:
+    """Price the outcome and commit it against the reservation in the background (the cache
+    write rides along). Never suspends, so it runs even in a task being cancelled. Returns
+    the cache write left to do when there is no reservation to carry it."""
     d = prepared.decision
     policy = prepared.loaded.policy
     outcome.cost_usd = spend(policy, d, outcome.usage, outcome.model_usage)
@@ -305,7 +319,7 @@ async def settle(state: AppState, prepared: Prepared, outcome: Outcome) -> Outco
     if cut:
         outcome.cost_usd += sum(c.cost_usd for c in cut)
         outcome.notes = (*outcome.notes, calllog.CUT_NOTE)
-    cache = prepared.loaded.policy.cache
+    cache = policy.cache
     entry = None  # the cache write rides in the settle script: one round trip for both
     if prepared.cache_key is not None and outcome.finish_reasons and not outcome.anytime:
         data = state.cache.encode(_cache_value(outcome), cache.max_entry_bytes)
@@ -322,11 +336,8 @@ async def settle(state: AppState, prepared: Prepared, outcome: Outcome) -> Outco
         )
         if entry is not None:
             state.cache.writing(entry[0], settling)
-    elif entry is not None:
-        await state.cache.set(entry[0], _cache_value(outcome), cache.ttl_s, cache.max_entry_bytes)
-    _record(state, prepared, outcome)
-    outcome.overhead_ms = prepared.clock.overhead_ms
-    return outcome
+        return None
+    return entry
 
 
 async def release(state: AppState, prepared: Prepared) -> None:
@@ -337,7 +348,8 @@ async def release(state: AppState, prepared: Prepared) -> None:
             log.warning("reservation_release_failed", exc_info=True)
 
 
-def _record(state: AppState, prepared: Prepared, outcome: Outcome) -> None:
+def record_outcome(state: AppState, prepared: Prepared, outcome: Outcome) -> None:
+    """The outcome's tokens and spend in the metrics."""
     d = prepared.decision
     m = state.metrics
     u = outcome.usage

@@ -254,9 +254,17 @@ def test_no_spend_lost_or_double_counted_after_faults(router: Running) -> None:
     assert charged > 0
 
 
-def test_client_disconnect_mid_stream_releases_the_reservation(router: Running) -> None:
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
+def test_client_disconnect_mid_stream_bills_what_was_streamed(router: Running, path: str
+                                                             ) -> None:
+    """A client that hangs up after the first tokens is billed for them (an estimate: the
+    upstream reported no usage), and the rest of the reservation is let go."""
+    before = budget_view(router.url, "payer")["day"]
     control(router.stub, "stall_stream", count=1)
-    with httpx.stream("POST", f"{router.url}/v1/chat/completions", json=body(stream=True),
+    payload = body(stream=True)
+    if path == "/v1/messages":
+        payload["max_tokens"] = 32
+    with httpx.stream("POST", f"{router.url}{path}", json=payload,
                       headers=PAYER, timeout=30) as resp:
         for line in resp.iter_lines():
             if "The" in line:
@@ -269,5 +277,59 @@ def test_client_disconnect_mid_stream_releases_the_reservation(router: Running) 
             break
         time.sleep(0.25)
     assert reserved == 0
+    after = budget_view(router.url, "payer")["day"]
+    assert after["usd"] > before["usd"] and after["tokens"] > before["tokens"], (before, after)
 
 
+
+
+def test_client_leaving_a_search_bills_its_calls(router: Running) -> None:
+    """A client that hangs up while a search runs (best-of-4, every call hanging upstream):
+    the search is cancelled and its calls are billed their estimates, not released free."""
+    before = budget_view(router.url, "payer")["day"]
+    control(router.stub, "hang", count=4)
+    with httpx.stream("POST", f"{router.url}/v1/chat/completions", json=body(stream=True),
+                      headers={**PAYER, "x-ttc-tier": "very_hard"}, timeout=30) as resp:
+        assert resp.headers["x-ttc-strategy"] == "best_of_n"
+        for line in resp.iter_lines():
+            if line.startswith("data:"):
+                break  # the first chunk (the role): the search is running; hang up
+    deadline = time.monotonic() + 8
+    after = before
+    while time.monotonic() < deadline:
+        after = budget_view(router.url, "payer")["day"]
+        if after["reserved_usd"] == 0 and after["usd"] > before["usd"]:
+            break
+        time.sleep(0.25)
+    assert after["reserved_usd"] == 0
+    # four calls cut: each its prompt estimate plus its full 64 max_tokens
+    assert after["tokens"] - before["tokens"] >= 4 * 64, (before, after)
+    assert after["usd"] > before["usd"]
+
+
+def test_stream_the_deadline_cut_before_any_token_bills_its_prompt(
+    resilience_stub: tuple[StubUpstream, str], dropper: DroppingServer, redis_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The deadline (1 s, under the upstream's 5 s timeout) cuts a stream before any token:
+    the error event says so, and what the stream settled (the prompt's estimate, as the
+    same request unstreamed is billed) stays billed: the reservation is not released over it."""
+    stub, stub_url = resilience_stub
+    tmp = tmp_path_factory.mktemp("deadline")
+    policy = policy_text(stub_url, dropper.url, deadline=1, timeout=5)
+    with start_router(tmp, policy, redis_url, stub) as running:
+        before = budget_view(running.url, "payer")["day"]
+        control(stub, "hang", count=1)
+        resp, events, _ = stream(running)
+        assert resp.status_code == 200
+        error = json.loads(events[-2][1])["error"]
+        assert error["code"] == "deadline_exceeded", error
+        deadline = time.monotonic() + 8
+        after = before
+        while time.monotonic() < deadline:
+            after = budget_view(running.url, "payer")["day"]
+            if after["reserved_usd"] == 0 and after["usd"] > before["usd"]:
+                break
+            time.sleep(0.25)
+        assert after["reserved_usd"] == 0
+        assert after["usd"] > before["usd"] and after["tokens"] > before["tokens"]
