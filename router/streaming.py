@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from router.calllog import CallRecord
 from router.errors import RouterError, UpstreamError
 from router.limits import no_answer
 from router.pipeline import Outcome, Prepared, bill, finish, record_outcome, release, run, settle
@@ -258,9 +259,16 @@ async def _token_stream(
         revision=prepared.loaded.revision,
         anytime=stopped is not None,
         stopped=stopped,
+        # traced: no strategy events (one call, streamed), but `ttc.call_log` comes with it
+        traces=[{"events": [], "streamed_pieces": len(pieces)}] if prepared.call.trace else None,
     )
     received.done = True  # from here on this stream settles itself
     outcome = await settle(state, prepared, outcome)
+    if estimated:  # the call reported nothing, so the log has no entry: its estimate, billed
+        own = prepared.loaded.policy.models[d.model].price.to_price()  # in `usage` above
+        outcome.calls.append(CallRecord(d.model, "generation", usage.prompt_tokens,
+                                        usage.completion_tokens + usage.reasoning_tokens,
+                                        own.cost(usage), estimated=True))
     if (error := no_answer(outcome.texts, stopped, d)) is not None:
         raise error
     yield Done(outcome)

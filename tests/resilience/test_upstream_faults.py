@@ -333,3 +333,40 @@ def test_stream_the_deadline_cut_before_any_token_bills_its_prompt(
             time.sleep(0.25)
         assert after["reserved_usd"] == 0
         assert after["usd"] > before["usd"] and after["tokens"] > before["tokens"]
+
+
+def test_stream_the_deadline_cut_logs_its_estimated_call(
+    resilience_stub: tuple[StubUpstream, str], dropper: DroppingServer, redis_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A stream the deadline cut after some tokens, before the upstream reported usage: its
+    call is in the call log as an estimate, and the log still sums to the billed cost."""
+    stub, stub_url = resilience_stub
+    tmp = tmp_path_factory.mktemp("deadline-log")
+    policy = policy_text(stub_url, dropper.url, deadline=1, timeout=5)
+    with start_router(tmp, policy, redis_url, stub) as running:
+        control(stub, "stall_stream", count=1)
+        with httpx.stream("POST", f"{running.url}/v1/chat/completions", json=body(stream=True),
+                          headers={**PAYER, "x-ttc-tier": "medium", "x-ttc-trace": "1"},
+                          timeout=30) as resp:
+            text = resp.read().decode()
+    ttc = next(json.loads(d)["ttc"] for _, d in sse_events(text)
+               if d.startswith("{") and '"ttc"' in d)
+    assert ttc["stopped"] == "deadline", ttc
+    log = ttc["call_log"]
+    assert [(c["stage"], c["estimated"]) for c in log] == [("generation", True)], log
+    assert log[0]["completion_tokens"] > 0
+    assert sum(c["cost_usd"] for c in log) == pytest.approx(ttc["cost_usd"], abs=1e-12)
+
+
+def test_traced_token_stream_carries_its_call_log(router: Running) -> None:
+    with httpx.stream("POST", f"{router.url}/v1/chat/completions", json=body(stream=True),
+                      headers={**PAYER, "x-ttc-tier": "medium", "x-ttc-trace": "1"},
+                      timeout=30) as resp:
+        text = resp.read().decode()
+    ttc = next(json.loads(d)["ttc"] for _, d in sse_events(text)
+               if d.startswith("{") and '"ttc"' in d)
+    log = ttc["call_log"]
+    assert [(c["stage"], c["estimated"]) for c in log] == [("generation", False)], log
+    assert ttc["trace"][0]["streamed_pieces"] > 0
+    assert log[0]["cost_usd"] == pytest.approx(ttc["cost_usd"], abs=1e-12) and ttc["cost_usd"] > 0
