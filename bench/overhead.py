@@ -215,6 +215,9 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             wait_ready(f"{base}/health/liveliness" if name == "LiteLLM" else f"{base}/readyz")
             asyncio.run(load(f"{base}/v1/chat/completions", 2, 40, f"warm-{name}",
                              client=args.client))
+        for i in range(args.busy):  # a crowded machine: spinning processes, not measured
+            procs.append(start([sys.executable, "-c", "while True: pass"], env,
+                               tmp / f"busy-{i}.log"))
         targets = {"direct": (None, stub_url), **{n: (p.pid, b) for n, (p, b) in legs.items()}}
         names = list(targets)
         rows: list[dict[str, Any]] = []
@@ -295,6 +298,10 @@ def main() -> None:
                              "the legs taking turns (each round starts one leg later): a "
                              "machine whose speed drifts during the run then slows every leg "
                              "alike")
+    parser.add_argument("--busy", type=int, default=0, metavar="N",
+                        help="keep N processes spinning on the CPU while the levels are "
+                             "measured (after the warm-up): a crowded machine, where every "
+                             "hop between processes waits for a core")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     parser.add_argument("--client", choices=("aiohttp", "httpx"), default="aiohttp",
                         help="the load generator's HTTP client (httpx: the one before the "
@@ -319,6 +326,8 @@ def main() -> None:
             parser.error(f"unknown ablation {', '.join(sorted(unknown))}")
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.busy < 0:
+        parser.error("--busy must be at least 0")
     if args.quick:
         args.requests, args.concurrency, args.workers = 10, [2], [1]
     rows = run(args)

@@ -43,7 +43,8 @@ def test_rounds_pool_into_one_measurement() -> None:
 
 def test_overhead_quick(tmp_path: Path) -> None:
     out = tmp_path / "overhead.json"
-    args = ["bench/overhead.py", "--quick", "--floor", "--rounds", "2", "--json", str(out)]
+    args = ["bench/overhead.py", "--quick", "--floor", "--rounds", "2", "--busy", "1",
+            "--json", str(out)]
     proc = _run([*args, "--litellm"] if WITH_LITELLM else args)
     [row] = json.loads(out.read_text())
     legs = row["legs"]
