@@ -38,8 +38,6 @@ log = structlog.get_logger(__name__)
 CHUNK_CHARS = 48  # a selected answer is sent in pieces of about this size
 ESTIMATED_NOTE = ("usage estimated: the deadline cut the stream before the upstream reported "
                   "it (prompt from the router's estimate, one token per streamed piece)")
-
-
 GONE_NOTE = ("the client went away mid-stream: billed for what the upstream had streamed by "
              "then (its reported usage, else estimated as for a stream the deadline cut)")
 
@@ -120,7 +118,7 @@ def bill_gone(state: AppState, prepared: Prepared, received: Received) -> bool:
     search = received.search
     if search is not None:
         search.cancel()
-        search.add_done_callback(lambda _: _bill_calls(state, prepared))
+        search.add_done_callback(lambda task: _bill_calls(state, prepared, task))
         return True
     if not received.started:
         return False
@@ -149,8 +147,10 @@ def bill_gone(state: AppState, prepared: Prepared, received: Received) -> bool:
     return True
 
 
-def _bill_calls(state: AppState, prepared: Prepared) -> None:
+def _bill_calls(state: AppState, prepared: Prepared, task: asyncio.Task[list[Result]]) -> None:
     """Commit a cancelled search's call log against its reservation (released if empty)."""
+    if not task.cancelled():
+        task.exception()  # retrieved here: the client that would have seen it is gone
     calls = prepared.calls
     usd = sum(c.cost_usd for c in calls)
     tokens = sum(c.prompt_tokens + c.completion_tokens for c in calls)
