@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -27,12 +26,12 @@ from router.ahead import start as reserve_ahead
 from router.billing import service_calls, spend
 from router.budget_values import CacheWrite
 from router.cache import should_cache
-from router.calllog import CallRecord
 from router.clock import Clock
 from router.errors import RouterError, StoreUnavailable, UpstreamTimeout
 from router.ids import new_id
 from router.limits import annotate, check_context, check_limits, no_answer
 from router.logging import log_request
+from router.outcome import Outcome, Prepared
 from router.planning import Call, Plan
 from router.state import AppState
 from router.tenancy import resolve_tenant
@@ -49,46 +48,6 @@ if TYPE_CHECKING:
     from router.tenancy import Tenant
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass
-class Prepared:
-    """Everything decided before generation: the plan and its reservation."""
-
-    request_id: str
-    call: Call
-    runtime: Runtime
-    tenant: Tenant
-    decision: Plan
-    reservation: Reservation | None
-    cache_key: str | None
-    clock: Clock
-    calls: list[CallRecord] = field(default_factory=list)  # the call log (router.calllog)
-
-    @property
-    def loaded(self) -> LoadedPolicy:
-        return self.runtime.loaded
-
-
-@dataclass
-class Outcome:
-    request_id: str
-    decision: Plan
-    texts: list[str]
-    finish_reasons: list[str]
-    usage: Usage
-    cost_usd: float
-    cache: str  # hit | miss | bypass
-    overhead_ms: float
-    candidates: int = 0
-    anytime: bool = False
-    notes: tuple[str, ...] = ()
-    revision: str = ""
-    model_usage: dict[str, Usage] = field(default_factory=dict)  # other policy models' share
-    stopped: str | None = None  # what cut the run: deadline | tokens | upstream (router.limits)
-    traces: list[Any] | None = None  # strategy traces, when the client asked (x-ttc-trace)
-    reasonings: list[str | None] = field(default_factory=list)  # thinking, apart from texts
-    calls: list[CallRecord] = field(default_factory=list)  # every call and its cost, settled
 
 
 async def handle(state: AppState, call: Call, headers: Mapping[str, str]) -> Outcome:

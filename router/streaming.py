@@ -25,7 +25,8 @@ import structlog
 from router.calllog import CallRecord
 from router.errors import RouterError, UpstreamError
 from router.limits import no_answer
-from router.pipeline import Outcome, Prepared, bill, finish, record_outcome, release, run, settle
+from router.outcome import Outcome, Prepared
+from router.pipeline import bill, finish, record_outcome, release, run, settle
 from router.state import AppState
 from router.upstreams.base import Usage
 from router.verification import problem_for

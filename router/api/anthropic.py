@@ -23,7 +23,8 @@ from router.api.errors import error_body
 from router.api.openai import wants_reasoning
 from router.errors import InvalidRequest
 from router.jsonfast import FastJSONResponse, FastJSONRoute, dumps
-from router.pipeline import Outcome, Prepared, handle, prepare
+from router.outcome import Outcome, Prepared
+from router.pipeline import handle, prepare
 from router.planning import Call
 from router.schemas import MessagesRequest
 from router.state import AppState

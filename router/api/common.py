@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from router.headers import decision_headers, routed_headers
+from router.outcome import Outcome, Prepared
 from router.overrides import parse_latency
-from router.pipeline import Outcome, Prepared
 from router.state import AppState
 
 

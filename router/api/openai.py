@@ -22,7 +22,8 @@ from router.api.common import (
 from router.api.errors import error_body
 from router.errors import InvalidRequest
 from router.jsonfast import FastJSONResponse, FastJSONRoute, dumps
-from router.pipeline import Outcome, Prepared, handle, prepare
+from router.outcome import Outcome, Prepared
+from router.pipeline import handle, prepare
 from router.planning import Call
 from router.schemas import ChatCompletionRequest
 from router.state import AppState

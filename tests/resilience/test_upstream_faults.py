@@ -254,6 +254,24 @@ def test_no_spend_lost_or_double_counted_after_faults(router: Running) -> None:
     assert charged > 0
 
 
+def _after_the_bill(url: str, before: dict[str, Any]) -> dict[str, Any]:
+    """The payer's day once nothing is reserved and spend has moved past `before` (or 8 s)."""
+    deadline = time.monotonic() + 8
+    after = before
+    while time.monotonic() < deadline:
+        after = budget_view(url, "payer")["day"]
+        if after["reserved_usd"] == 0 and after["usd"] > before["usd"]:
+            break
+        time.sleep(0.25)
+    return after
+
+
+def _final_ttc(text: str) -> dict[str, Any]:
+    """The `ttc` object of a stream's final chunk."""
+    return dict(next(json.loads(d)["ttc"] for _, d in sse_events(text)
+                     if d.startswith("{") and '"ttc"' in d))
+
+
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
 def test_client_disconnect_mid_stream_bills_what_was_streamed(router: Running, path: str
                                                              ) -> None:
@@ -269,18 +287,9 @@ def test_client_disconnect_mid_stream_bills_what_was_streamed(router: Running, p
         for line in resp.iter_lines():
             if "The" in line:
                 break  # got the first token: hang up
-    deadline = time.monotonic() + 8
-    reserved = None
-    while time.monotonic() < deadline:
-        reserved = budget_view(router.url, "payer")["day"]["reserved_usd"]
-        if reserved == 0:
-            break
-        time.sleep(0.25)
-    assert reserved == 0
-    after = budget_view(router.url, "payer")["day"]
+    after = _after_the_bill(router.url, before)
+    assert after["reserved_usd"] == 0
     assert after["usd"] > before["usd"] and after["tokens"] > before["tokens"], (before, after)
-
-
 
 
 def test_client_leaving_a_search_bills_its_calls(router: Running) -> None:
@@ -294,13 +303,7 @@ def test_client_leaving_a_search_bills_its_calls(router: Running) -> None:
         for line in resp.iter_lines():
             if line.startswith("data:"):
                 break  # the first chunk (the role): the search is running; hang up
-    deadline = time.monotonic() + 8
-    after = before
-    while time.monotonic() < deadline:
-        after = budget_view(router.url, "payer")["day"]
-        if after["reserved_usd"] == 0 and after["usd"] > before["usd"]:
-            break
-        time.sleep(0.25)
+    after = _after_the_bill(router.url, before)
     assert after["reserved_usd"] == 0
     # four calls cut: each its prompt estimate plus its full 64 max_tokens
     assert after["tokens"] - before["tokens"] >= 4 * 64, (before, after)
@@ -324,13 +327,7 @@ def test_stream_the_deadline_cut_before_any_token_bills_its_prompt(
         assert resp.status_code == 200
         error = json.loads(events[-2][1])["error"]
         assert error["code"] == "deadline_exceeded", error
-        deadline = time.monotonic() + 8
-        after = before
-        while time.monotonic() < deadline:
-            after = budget_view(running.url, "payer")["day"]
-            if after["reserved_usd"] == 0 and after["usd"] > before["usd"]:
-                break
-            time.sleep(0.25)
+        after = _after_the_bill(running.url, before)
         assert after["reserved_usd"] == 0
         assert after["usd"] > before["usd"] and after["tokens"] > before["tokens"]
 
@@ -350,8 +347,7 @@ def test_stream_the_deadline_cut_logs_its_estimated_call(
                           headers={**PAYER, "x-ttc-tier": "medium", "x-ttc-trace": "1"},
                           timeout=30) as resp:
             text = resp.read().decode()
-    ttc = next(json.loads(d)["ttc"] for _, d in sse_events(text)
-               if d.startswith("{") and '"ttc"' in d)
+    ttc = _final_ttc(text)
     assert ttc["stopped"] == "deadline", ttc
     log = ttc["call_log"]
     assert [(c["stage"], c["estimated"]) for c in log] == [("generation", True)], log
@@ -364,8 +360,7 @@ def test_traced_token_stream_carries_its_call_log(router: Running) -> None:
                       headers={**PAYER, "x-ttc-tier": "medium", "x-ttc-trace": "1"},
                       timeout=30) as resp:
         text = resp.read().decode()
-    ttc = next(json.loads(d)["ttc"] for _, d in sse_events(text)
-               if d.startswith("{") and '"ttc"' in d)
+    ttc = _final_ttc(text)
     log = ttc["call_log"]
     assert [(c["stage"], c["estimated"]) for c in log] == [("generation", False)], log
     assert ttc["trace"][0]["streamed_pieces"] > 0
