@@ -127,10 +127,16 @@ def test_decompose_plans_solves_and_composes(router: str) -> None:
 
 
 def test_draft_target_records_who_wrote_each_step(router: str) -> None:
-    ttc = ask(
-        router, "medium", "Q: 2+3, then times 2\nA: 2+3=5\n5*2=10\n\nQ: 3+4, then times 2\nA:"
-    )
-    steps = events(ttc, "step")
+    # The draft samples at temperature 0.7: now and then its first step is empty, and the
+    # chain ends with no steps (seen once in CI). Ask again then, a few times at most.
+    for _ in range(5):
+        ttc = ask(
+            router, "medium",
+            "Q: 2+3, then times 2\nA: 2+3=5\n5*2=10\n\nQ: 3+4, then times 2\nA:",
+        )
+        steps = events(ttc, "step")
+        if steps:
+            break
     assert steps and all(s["writer"] in ("draft", "target") for s in steps)
     for s in steps:  # the draft's own token probabilities decided
         assert (s["writer"] == "draft") == (s["score"] is not None and s["score"] >= 0.9)
